@@ -1,0 +1,35 @@
+# Two commands do all the set-up (see README.md):
+#   make demo   create .venv, install, train ACGAN on MNIST, sample every class
+#   make test   create .venv, install, run the tests
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The torch build to install; override on machines that want another, e.g.
+#   make test TORCH="torch torchvision"
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+# The demo's training budget: about 8 minutes on a 2-core CPU.
+DEMO_STEPS ?= 1200
+# Offline development machines have a copy of MNIST here; elsewhere torchvision downloads it.
+DEMO_DATA ?= $(firstword $(wildcard ../shared/datasets/mnist-5k))
+DEMO_RUNS ?= runs
+
+.PHONY: setup demo test clean
+
+setup: $(BIN)/.installed
+
+$(BIN)/.installed: pyproject.toml plugins/acgan/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e ".[test]" -e plugins/acgan
+	touch $@
+
+demo: setup
+	$(BIN)/ganzoo train acgan --recipe mnist --runs-dir $(DEMO_RUNS) --set max_steps=$(DEMO_STEPS) \
+		$(if $(DEMO_DATA),--data-dir $(DEMO_DATA))
+	$(BIN)/ganzoo sample acgan --class all --n 10 --runs-dir $(DEMO_RUNS)
+
+test: setup
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) build *.egg-info plugins/*/*.egg-info .pytest_cache

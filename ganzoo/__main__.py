@@ -1,0 +1,5 @@
+"""``python -m ganzoo`` runs the CLI (so ``torchrun -m ganzoo`` works too)."""
+
+from .cli import main
+
+main()

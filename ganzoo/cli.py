@@ -1,0 +1,185 @@
+"""The ``ganzoo`` command line: the only place where errors become exit codes.
+
+Usage errors (bad names, keys, values) exit 2, runtime errors 1, an interrupt 130; each
+is one line on stderr. ``GANZOO_DEBUG=1`` shows the traceback of an unexpected error.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+
+from . import __version__
+from .errors import GanzooError
+
+app = typer.Typer(
+    name="ganzoo",
+    help="A plugin-based GAN zoo: train, sample and inspect GANs from YAML recipes.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    typer.echo(f"ganzoo: error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def at_boundary(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn every error a command raises into one stderr line and an exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except GanzooError as exc:
+            raise _fail(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise _fail("interrupted", 130) from None
+        except Exception as exc:  # a bug, not bad input: say so in one line
+            if os.environ.get("GANZOO_DEBUG"):
+                traceback.print_exc()
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise _fail(
+                f"internal error: {type(exc).__name__}: {detail} (set GANZOO_DEBUG=1 for the traceback)", 1
+            ) from None
+
+    return wrapper
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ganzoo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """A plugin-based GAN zoo: train, sample and inspect GANs from YAML recipes."""
+
+
+DataDir = Annotated[
+    Optional[Path],
+    typer.Option("--data-dir", envvar="GANZOO_DATA_DIR", help="Dataset root (default: ~/.cache/ganzoo/data)."),
+]
+RunsDir = Annotated[
+    Optional[Path], typer.Option("--runs-dir", envvar="GANZOO_RUNS_DIR", help="Runs folder (default: ./runs).")
+]
+Device = Annotated[
+    str, typer.Option("--device", envvar="GANZOO_DEVICE", help="auto, cpu, cuda or cuda:N.")
+]
+
+
+@app.command()
+@at_boundary
+def train(
+    model: Annotated[str, typer.Argument(help="Registered model name (see 'ganzoo models').")],
+    recipe: Annotated[str, typer.Option("--recipe", "-r", help="Recipe name or path to a YAML file.")] = "mnist",
+    data_dir: DataDir = None,
+    runs_dir: RunsDir = None,
+    device: Device = "auto",
+    set_: Annotated[
+        Optional[list[str]], typer.Option("--set", "-s", help="Override a setting: key=value (repeatable).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Train MODEL on a recipe in a new run folder."""
+    from .training import train_run
+
+    run_dir = train_run(
+        model, recipe, overrides=set_ or [], data_dir=data_dir, runs_dir=runs_dir, device=device, progress=not quiet
+    )
+    typer.echo(f"run folder: {run_dir}")
+
+
+@app.command()
+@at_boundary
+def sample(
+    model: Annotated[str, typer.Argument(help="Registered model name.")],
+    class_: Annotated[
+        str, typer.Option("--class", "-c", help="Class index, class name, or 'all' (one row per class).")
+    ] = "all",
+    n: Annotated[int, typer.Option("--n", "-n", min=1, help="Images (per class with 'all').")] = 10,
+    run: Annotated[Optional[Path], typer.Option("--run", help="Run folder (default: the newest run of MODEL).")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="A checkpoint file instead of a run.")] = None,
+    runs_dir: RunsDir = None,
+    seed: Annotated[int, typer.Option("--seed", help="Noise seed.")] = 0,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help=".png/.jpg grid, .npz arrays, or a folder (no suffix).")
+    ] = None,
+    device: Device = "auto",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
+) -> None:
+    """Generate images of one class (or every class) from a trained run."""
+    from .sampling import sample_to_file
+
+    path = sample_to_file(
+        model, class_, n=n, run=run, checkpoint=checkpoint, runs_dir=runs_dir, seed=seed, out=out, device=device, force=force
+    )
+    typer.echo(f"samples: {path}")
+
+
+@app.command()
+@at_boundary
+def models() -> None:
+    """List the registered models and the plugin each comes from."""
+    from .plugins import get_host
+
+    host = get_host()
+    if not len(host.models):
+        typer.echo("no models registered (install a plugin such as ganzoo-acgan)")
+    for name in host.models:
+        spec = host.models.get(name)
+        kind = "conditional" if spec.conditional else "unconditional"
+        typer.echo(f"{name:<16} {kind:<14} {host.models.owner(name):<12} {spec.description}")
+
+
+@app.command()
+@at_boundary
+def recipes() -> None:
+    """List the recipes: built in and from plugins."""
+    from .plugins import get_host
+    from .recipes import describe
+
+    host = get_host()
+    for name in host.recipes:
+        source = host.recipes.get(name)
+        typer.echo(f"{name:<16} {source.owner:<12} {describe(source)}")
+
+
+@app.command()
+@at_boundary
+def plugins() -> None:
+    """List the installed plugins: name, version, where from, status."""
+    from .plugins import get_host
+
+    host = get_host()
+    if not host.plugins:
+        typer.echo("no plugins installed")
+    for info in host.plugins:
+        origin = f"{info.distribution} {info.version}".strip() or "?"
+        status = info.status if info.status == "ok" else f"{info.status}: {info.reason}"
+        typer.echo(f"{info.name:<16} {origin:<24} {status:<8} {info.location}")
+
+
+def main() -> None:
+    app(prog_name="ganzoo")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

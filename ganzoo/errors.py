@@ -1,0 +1,46 @@
+"""Errors that the CLI turns into one line on stderr and an exit code.
+
+Everything a user can get wrong raises a subclass of :class:`GanzooError`; the CLI is the
+only place that catches them. ``UsageError`` (exit 2) is for bad names, keys and values
+on the command line or in a recipe; every other error is a runtime error (exit 1).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class GanzooError(Exception):
+    """A failure with a message meant for the user."""
+
+    exit_code = 1
+
+
+class UsageError(GanzooError):
+    """The user asked for something that does not exist or is not valid."""
+
+    exit_code = 2
+
+
+class PluginError(GanzooError):
+    """A plugin broke a rule of the plugin API."""
+
+
+class DataError(GanzooError):
+    """A dataset is missing, unreadable or malformed."""
+
+
+class CheckpointError(GanzooError):
+    """A checkpoint is missing, corrupt or belongs to something else."""
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """A short suffix naming the close matches of ``name`` among ``choices`` (or all of them)."""
+    choices = sorted(set(choices))
+    if not choices:
+        return " (none available)"
+    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
+    if close:
+        return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+    return "; choose from " + ", ".join(choices)

@@ -1,0 +1,73 @@
+"""The small contracts the generic trainer relies on.
+
+A model is a pair of plain ``nn.Module`` subclasses plus a loss object:
+
+* :class:`Generator` maps noise ``z`` of shape ``(N, latent_dim)`` and, when the model is
+  conditional, class labels ``(N,)`` to images ``(N, C, H, W)`` in ``[-1, 1]``.
+* :class:`Discriminator` maps images to :class:`DiscriminatorOutput`: source (real/fake)
+  logits ``(N,)`` and, for models with an auxiliary classifier, class logits ``(N, K)``.
+* :class:`Loss` turns discriminator outputs into the D loss and the G loss.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+
+class DiscriminatorOutput(NamedTuple):
+    """What a discriminator returns: logits, never probabilities."""
+
+    source: torch.Tensor
+    classes: torch.Tensor | None = None
+
+
+class Generator(nn.Module):
+    """Base class of generators: holds the facts the trainer and the sampler need."""
+
+    def __init__(self, *, latent_dim: int, num_classes: int, image_shape: tuple[int, int, int]):
+        super().__init__()
+        self.latent_dim = int(latent_dim)
+        self.num_classes = int(num_classes)
+        self.image_shape = tuple(int(d) for d in image_shape)
+
+    @property
+    def conditional(self) -> bool:
+        return self.num_classes > 0
+
+    def sample_latent(
+        self, n: int, *, device: torch.device | str | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        return torch.randn(n, self.latent_dim, device=device, generator=generator)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class Discriminator(nn.Module):
+    """Base class of discriminators (critics)."""
+
+    def __init__(self, *, num_classes: int, image_shape: tuple[int, int, int]):
+        super().__init__()
+        self.num_classes = int(num_classes)
+        self.image_shape = tuple(int(d) for d in image_shape)
+
+    def forward(self, images: torch.Tensor) -> DiscriminatorOutput:
+        raise NotImplementedError
+
+
+@runtime_checkable
+class Loss(Protocol):
+    """Turns discriminator outputs into scalar losses (each a 0-d tensor)."""
+
+    def discriminator_loss(
+        self,
+        real: DiscriminatorOutput,
+        fake: DiscriminatorOutput,
+        real_labels: torch.Tensor,
+        fake_labels: torch.Tensor,
+    ) -> torch.Tensor: ...
+
+    def generator_loss(self, fake: DiscriminatorOutput, fake_labels: torch.Tensor) -> torch.Tensor: ...

@@ -1,0 +1,115 @@
+"""From a checkpoint to images: a PNG grid, an NPZ array file or a folder of PNGs."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import CheckpointError, UsageError
+from .interfaces import Generator
+from .models import build_model
+from .train.checkpoint import load_checkpoint
+from .train.runs import newest_run
+
+GRID_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def find_checkpoint(model: str, run: Path | None, checkpoint: Path | None, runs_root: Path) -> Path:
+    """``--checkpoint`` as given, else ``RUN/checkpoints/last.pt`` of ``--run`` or the newest run."""
+    if checkpoint is not None:
+        return checkpoint
+    run = run if run is not None else newest_run(runs_root, model)
+    path = run / "checkpoints" / "last.pt"
+    if not path.is_file():
+        raise CheckpointError(f"run {run} has no checkpoint yet ({path} is missing)")
+    return path
+
+
+def load_generator(path: Path, model: str, device: torch.device) -> tuple[Generator, dict[str, Any]]:
+    """Rebuild the generator of ``model`` from a checkpoint; refuse one of another model."""
+    payload = load_checkpoint(path)
+    if payload["model"] != model:
+        raise CheckpointError(f"{path} is a checkpoint of {payload['model']!r}, not of {model!r}")
+    config = payload["config"]
+    try:
+        settings = config["settings"]
+        class_names = list(config["class_names"])
+    except (KeyError, TypeError):
+        raise CheckpointError(f"{path} has no usable run configuration") from None
+    built = build_model(model, settings, len(class_names))
+    try:
+        built.generator.load_state_dict(payload["generator"])
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f"{path} does not fit {model!r} built from its own configuration ({first})") from None
+    generator = built.generator.to(device).eval()
+    return generator, {**config, "step": payload.get("step")}
+
+
+@torch.no_grad()
+def generate(
+    generator: Generator, labels: torch.Tensor, *, seed: int, device: torch.device, batch_size: int = 500
+) -> torch.Tensor:
+    """uint8 images (N, C, H, W) for the given labels, reproducible for a seed."""
+    rng = torch.Generator(device=device).manual_seed(seed)
+    chunks = []
+    for start in range(0, len(labels), batch_size):
+        part = labels[start : start + batch_size].to(device)
+        z = generator.sample_latent(len(part), device=device, generator=rng)
+        images = generator(z, part if generator.conditional else None)
+        chunks.append(images.float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu())
+    return torch.cat(chunks)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "class"
+
+
+def default_output(checkpoint: Path, class_label: str, seed: int) -> Path:
+    """``RUN/samples/sample-CLASS-seedS.png``, with a number added rather than overwrite."""
+    run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else Path.cwd()
+    folder = run_dir / "samples" if (run_dir / "samples").is_dir() else run_dir
+    base = f"sample-{_slug(class_label)}-seed{seed}"
+    path = folder / f"{base}.png"
+    number = 2
+    while path.exists():
+        path = folder / f"{base}-{number}.png"
+        number += 1
+    return path
+
+
+def save_images(
+    images: torch.Tensor, labels: torch.Tensor, out: Path, *, nrow: int, class_names: list[str], force: bool = False
+) -> Path:
+    """Write ``images`` as a grid (.png/.jpg), an .npz, or a folder of PNGs (no suffix)."""
+    suffix = out.suffix.lower()
+    if suffix and suffix not in GRID_SUFFIXES + (".npz",):
+        raise UsageError(f"cannot write {out}: use a .png or .jpg grid, an .npz file, or a folder (no suffix)")
+    if out.exists() and not force:
+        raise UsageError(f"{out} already exists; choose another --out or pass --force to overwrite it")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if suffix in GRID_SUFFIXES:
+            from torchvision.utils import save_image
+
+            save_image(images.float() / 255.0, out, nrow=nrow, padding=2)
+        elif suffix == ".npz":
+            np.savez_compressed(out, images=images.numpy(), labels=labels.numpy())
+        else:
+            _save_folder(images, labels, out, class_names)
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
+    return out
+
+
+def _save_folder(images: torch.Tensor, labels: torch.Tensor, out: Path, class_names: list[str]) -> None:
+    from torchvision.utils import save_image
+
+    os.makedirs(out, exist_ok=True)
+    for i, (image, label) in enumerate(zip(images, labels.tolist())):
+        save_image(image.float() / 255.0, out / f"{i:05d}_{_slug(class_names[label])}.png")

@@ -1,0 +1,87 @@
+"""Run folders: one new folder per training run, never reused.
+
+A run folder holds ``config.yaml`` (the resolved recipe and where it came from),
+``metrics.jsonl``, ``samples/``, ``checkpoints/`` and, at the end, ``loss_curve.png``.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import GanzooError, UsageError
+
+RUNS_DIR_ENV = "GANZOO_RUNS_DIR"
+CONFIG_FILE = "config.yaml"
+
+
+def runs_dir(explicit: str | os.PathLike | None = None) -> Path:
+    """``--runs-dir``, else ``$GANZOO_RUNS_DIR``, else ``./runs``."""
+    if explicit:
+        return Path(explicit).expanduser()
+    return Path(os.environ.get(RUNS_DIR_ENV) or "runs")
+
+
+def create_run(root: Path, model: str, recipe: str) -> Path:
+    """Make a fresh run folder ``MODEL-RECIPE-YYYYmmdd-HHMMSS[-N]`` under ``root``."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = f"{model}-{recipe}-{stamp}"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1, 1000):
+            folder = root / (base if attempt == 1 else f"{base}-{attempt}")
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                continue
+            (folder / "samples").mkdir()
+            (folder / "checkpoints").mkdir()
+            return folder
+    except OSError as exc:
+        raise GanzooError(f"cannot create a run folder in {root}: {exc.strerror or exc}") from None
+    raise GanzooError(f"cannot find a free run folder name for {base} in {root}")
+
+
+def write_config(folder: Path, config: dict[str, Any]) -> None:
+    with open(folder / CONFIG_FILE, "w", encoding="utf-8") as f:
+        yaml.safe_dump(config, f, sort_keys=False)
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    path = folder / CONFIG_FILE
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise GanzooError(f"{folder} is not a readable run folder ({CONFIG_FILE}: {exc})") from None
+    if not isinstance(data, dict) or "model" not in data:
+        raise GanzooError(f"{path} is not a ganzoo run configuration")
+    return data
+
+
+def newest_run(root: Path, model: str) -> Path:
+    """The most recently created run of ``model`` under ``root``."""
+    candidates: list[tuple[str, str, Path]] = []
+    if root.is_dir():
+        for folder in root.iterdir():
+            if not (folder / CONFIG_FILE).is_file():
+                continue
+            try:
+                config = read_config(folder)
+            except GanzooError:
+                continue
+            if config.get("model") == model:
+                candidates.append((str(config.get("created", "")), folder.name, folder))
+    if not candidates:
+        raise UsageError(
+            f"no run of {model!r} in {root}; train one with 'ganzoo train {model} --recipe mnist' "
+            "or pass --run / --checkpoint"
+        )
+    return max(candidates)[2]
+
+
+def now_iso() -> str:
+    return datetime.now().isoformat(timespec="seconds")

@@ -1,0 +1,95 @@
+"""Shared fixtures: small data sets made by the tests themselves, and an isolated home."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory, monkeypatch):
+    """Caches, runs and data roots of every test live in a temporary folder."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+    monkeypatch.setenv("GANZOO_RUNS_DIR", str(home / "runs"))
+    monkeypatch.delenv("GANZOO_DATA_DIR", raising=False)
+    monkeypatch.delenv("GANZOO_DISABLE_PLUGINS", raising=False)
+    monkeypatch.setenv("GANZOO_DEVICE", "cpu")
+    yield home
+
+
+@pytest.fixture
+def fresh_plugins():
+    """A plugin host loaded anew for this test, and again after it."""
+    from ganzoo import plugins
+
+    host = plugins.reload()
+    yield host
+    plugins.forget()  # the next use loads again, after this test's environment is undone
+
+
+def write_idx(raw: Path, prefix: str, images: torch.Tensor, labels: torch.Tensor, compress: bool = False) -> None:
+    """Write images (N, H, W) uint8 and labels (N,) as IDX files, as MNIST ships them."""
+    raw.mkdir(parents=True, exist_ok=True)
+    n, h, w = images.shape
+    image_bytes = struct.pack(">IIII", 0x00000803, n, h, w) + images.numpy().tobytes()
+    label_bytes = struct.pack(">II", 0x00000801, n) + labels.to(torch.uint8).numpy().tobytes()
+    for name, payload in ((f"{prefix}-images-idx3-ubyte", image_bytes), (f"{prefix}-labels-idx1-ubyte", label_bytes)):
+        if compress:
+            with gzip.open(raw / f"{name}.gz", "wb") as f:
+                f.write(payload)
+        else:
+            (raw / name).write_bytes(payload)
+
+
+def blob_images(n_per_class: int, size: int = 16, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A 10-class image set: class k lights cell k of a 4x4 grid on a black background.
+
+    The brightness of the cell varies from image to image. uint8 images (N, size, size)
+    and labels (N,).
+    """
+    g = torch.Generator().manual_seed(seed)
+    cell = size // 4
+    labels = torch.arange(10).repeat(n_per_class)
+    images = torch.zeros(len(labels), size, size, dtype=torch.uint8)
+    brightness = torch.randint(200, 256, (len(labels),), generator=g, dtype=torch.uint8)
+    for i, k in enumerate(labels.tolist()):
+        row, col = divmod(k, 4)
+        images[i, row * cell : (row + 1) * cell, col * cell : (col + 1) * cell] = brightness[i]
+    return images, labels
+
+
+@pytest.fixture
+def mnist_like_root(tmp_path) -> Path:
+    """A data root holding a small MNIST-format data set (28x28, 10 classes) in raw IDX files."""
+    root = tmp_path / "data"
+    train_images, train_labels = blob_images(20, size=28, seed=1)
+    test_images, test_labels = blob_images(5, size=28, seed=2)
+    raw = root / "MNIST" / "raw"
+    write_idx(raw, "train", train_images, train_labels)
+    write_idx(raw, "t10k", test_images, test_labels)
+    return root
+
+
+def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: int = 300):
+    """Run ``python -m ganzoo ARGS`` in a subprocess with this test's environment."""
+    import subprocess
+
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "ganzoo", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=timeout,
+    )

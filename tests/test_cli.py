@@ -1,0 +1,164 @@
+"""The CLI end to end, in subprocesses: a tiny train, sampling, and the error paths."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """One tiny training run shared by the sampling tests."""
+    from conftest import blob_images, write_idx
+
+    base = tmp_path_factory.mktemp("cli")
+    data = base / "data"
+    images, labels = blob_images(10, size=28, seed=3)
+    write_idx(data / "MNIST" / "raw", "train", images, labels)
+    write_idx(data / "MNIST" / "raw", "t10k", images, labels)
+    runs = base / "runs"
+    env = {"GANZOO_DATA_DIR": str(data), "GANZOO_RUNS_DIR": str(runs), "XDG_CACHE_HOME": str(base / "cache")}
+    result = run_cli(
+        "train", "acgan", "--recipe", "mnist", "--device", "cpu",
+        "--set", "max_steps=4", "--set", "batch_size=16", "--set", "sample_every=2",
+        "--set", "log_every=2", "--set", "checkpoint_every=3",
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    run_dir = runs / result.stdout.strip().splitlines()[-1].split(runs.name + "/", 1)[1]
+    return run_dir, env, base
+
+
+def test_train_writes_a_complete_run_folder(trained_run):
+    run_dir, env, _ = trained_run
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["model"] == "acgan" and config["recipe"] == "mnist"
+    assert config["settings"]["max_steps"] == 4 and config["settings"]["batch_size"] == 16
+    assert len(config["class_names"]) == 10
+
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in lines] == [2, 4]
+    assert {"step", "epoch", "d_loss", "g_loss", "d_class_accuracy", "images_per_s"} <= set(lines[0])
+
+    grids = sorted(p.name for p in (run_dir / "samples").glob("step_*.png"))
+    assert grids == ["step_0000002.png", "step_0000004.png"]
+    grid = Image.open(run_dir / "samples" / "step_0000004.png")
+    assert grid.size == (10 * 30 + 2, 10 * 30 + 2)  # one row per class, ten columns, 2px padding
+
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert {"generator", "discriminator", "optimizer_g", "optimizer_d", "step", "epoch", "rng", "config"} <= set(checkpoint)
+    assert checkpoint["step"] == 4 and checkpoint["model"] == "acgan"
+    assert (run_dir / "loss_curve.png").stat().st_size > 1000
+
+
+def test_train_never_reuses_a_run_folder(trained_run):
+    run_dir, env, _ = trained_run
+    again = run_cli("train", "acgan", "--set", "max_steps=1", "--set", "batch_size=16", "-q", env=env)
+    assert again.returncode == 0, again.stderr
+    folders = sorted(p for p in run_dir.parent.iterdir())
+    assert len(folders) == 2 and run_dir in folders
+
+
+def test_sample_one_class_as_png_and_npz(trained_run, tmp_path):
+    run_dir, env, _ = trained_run
+    png = tmp_path / "three.png"
+    result = run_cli("sample", "acgan", "--class", "3", "--n", "5", "--run", str(run_dir), "--out", str(png), env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"samples: {png}"
+    assert Image.open(png).size == (5 * 30 + 2, 30 + 2)
+
+    npz = tmp_path / "seven.npz"
+    result = run_cli("sample", "acgan", "--class", "seven", "--n", "6", "--out", str(npz), env=env)  # newest run
+    assert result.returncode == 0, result.stderr
+    arrays = np.load(npz)
+    assert arrays["images"].shape == (6, 1, 28, 28) and arrays["images"].dtype == np.uint8
+    assert arrays["labels"].tolist() == [7] * 6
+
+
+def test_sample_all_classes_to_a_folder_and_default_output(trained_run, tmp_path):
+    run_dir, env, _ = trained_run
+    folder = tmp_path / "pngs"
+    result = run_cli("sample", "acgan", "--class", "all", "--n", "2", "--run", str(run_dir), "--out", str(folder), env=env)
+    assert result.returncode == 0, result.stderr
+    assert len(list(folder.glob("*.png"))) == 20 and (folder / "00019_9-nine.png").is_file()
+    default = run_cli("sample", "acgan", "--class", "1", "--run", str(run_dir), env=env)
+    assert default.returncode == 0, default.stderr
+    assert default.stdout.strip() == f"samples: {run_dir / 'samples' / 'sample-1-one-seed0.png'}"
+    second = run_cli("sample", "acgan", "--class", "1", "--run", str(run_dir), env=env)
+    assert second.stdout.strip().endswith("sample-1-one-seed0-2.png")  # never overwritten
+
+
+def test_same_seed_same_images(trained_run, tmp_path):
+    run_dir, env, _ = trained_run
+    outs = []
+    for name in ("a.npz", "b.npz"):
+        run_cli("sample", "acgan", "--class", "2", "--seed", "5", "--run", str(run_dir), "--out", str(tmp_path / name), env=env)
+        outs.append(np.load(tmp_path / name)["images"])
+    assert np.array_equal(*outs)
+
+
+def _one_line_error(result, code, text):
+    assert result.returncode == code, (result.returncode, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("ganzoo: error: ") and text in lines[0], lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_class_lists_the_valid_ones(trained_run):
+    run_dir, env, _ = trained_run
+    result = run_cli("sample", "acgan", "--class", "12", "--run", str(run_dir), env=env)
+    _one_line_error(result, 2, "class '12' does not exist; valid classes: 0=0 - zero, 1=1 - one")
+
+
+def test_unknown_model_suggests_close_matches(trained_run):
+    _, env, _ = trained_run
+    _one_line_error(run_cli("train", "acgn", env=env), 2, "unknown model 'acgn'; did you mean 'acgan'?")
+
+
+def test_unknown_recipe_key_suggests_close_matches(trained_run):
+    _, env, _ = trained_run
+    result = run_cli("train", "acgan", "--set", "max_step=3", env=env)
+    _one_line_error(result, 2, "unknown setting 'max_step' in --set; did you mean 'max_steps'")
+
+
+def test_existing_output_needs_force(trained_run, tmp_path):
+    run_dir, env, _ = trained_run
+    out = tmp_path / "keep.png"
+    out.write_bytes(b"precious")
+    result = run_cli("sample", "acgan", "--run", str(run_dir), "--out", str(out), env=env)
+    _one_line_error(result, 2, "already exists; choose another --out or pass --force")
+    assert out.read_bytes() == b"precious"
+    forced = run_cli("sample", "acgan", "--run", str(run_dir), "--out", str(out), "--force", env=env)
+    assert forced.returncode == 0 and out.read_bytes() != b"precious"
+
+
+def test_missing_data_offline_is_one_line(tmp_path, trained_run):
+    _, env, _ = trained_run
+    offline = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "no_proxy": ""}
+    result = run_cli("train", "acgan", "--recipe", "fashion-mnist", "--data-dir", str(tmp_path / "nothing"),
+                     env={**env, **offline})
+    _one_line_error(result, 1, f"fashion-mnist is not in {tmp_path / 'nothing' / 'FashionMNIST' / 'raw'}")
+    assert "train-images-idx3-ubyte.gz" in result.stderr
+
+
+def test_no_run_yet_is_explained(tmp_path):
+    result = run_cli("sample", "acgan", "--runs-dir", str(tmp_path / "empty"))
+    _one_line_error(result, 2, "no run of 'acgan' in")
+
+
+def test_version_and_listings():
+    version = run_cli("--version")
+    assert version.returncode == 0 and version.stdout.startswith("ganzoo 0.")
+    assert "acgan" in run_cli("models").stdout
+    recipes = run_cli("recipes").stdout
+    assert "mnist" in recipes and "fashion-mnist" in recipes and "cifar10" in recipes
+    plugins = run_cli("plugins").stdout
+    assert "ganzoo-acgan" in plugins and " ok " in plugins
+    for command in ("train", "sample", "models", "recipes", "plugins"):
+        assert run_cli(command, "--help").returncode == 0

@@ -1,0 +1,108 @@
+import os
+import stat
+
+import pytest
+import torch
+from PIL import Image
+from torchvision import datasets
+
+from ganzoo.data import load_dataset, resolve_class, to_shape
+from ganzoo.errors import DataError, UsageError
+
+from conftest import SHARED_DATASETS, blob_images, write_idx
+
+
+def test_mnist_from_raw_idx_files(mnist_like_root):
+    train = load_dataset("mnist", mnist_like_root)
+    assert train.images.shape == (200, 1, 28, 28) and train.images.dtype == torch.uint8
+    assert train.labels.dtype == torch.long and train.labels[:12].tolist() == list(range(10)) + [0, 1]
+    expected, _ = blob_images(20, size=28, seed=1)
+    assert torch.equal(train.images[:, 0], expected)
+    assert train.class_names[7] == "7 - seven" and train.num_classes == 10
+    test = load_dataset("mnist", mnist_like_root, train=False)
+    assert len(test) == 50
+
+
+def test_gzip_only_folder_is_read_without_writing_into_it(tmp_path):
+    root = tmp_path / "readonly"
+    raw = root / "FashionMNIST" / "raw"
+    images, labels = blob_images(3, size=28)
+    write_idx(raw, "train", images, labels, compress=True)
+    write_idx(raw, "t10k", images, labels, compress=True)
+    before = sorted(os.listdir(raw))
+    raw.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        data = load_dataset("fashion-mnist", root)
+    finally:
+        raw.chmod(stat.S_IRWXU)
+    assert sorted(os.listdir(raw)) == before
+    assert torch.equal(data.images[:, 0], images)
+    assert data.class_names[7] == "Sneaker"
+
+
+def test_missing_data_offline_names_folder_and_files(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets.MNIST, "mirrors", ["http://127.0.0.1:9/"])  # nothing listens there
+    with pytest.raises(DataError) as caught:
+        load_dataset("mnist", tmp_path / "empty")
+    message = str(caught.value)
+    assert f"mnist is not in {tmp_path / 'empty' / 'MNIST' / 'raw'} and could not be downloaded" in message
+    assert "train-images-idx3-ubyte.gz" in message and "--data-dir" in message
+    assert "\n" not in message
+
+
+def test_unknown_dataset_suggests_names():
+    with pytest.raises(UsageError, match="unknown dataset 'mnsit'; did you mean 'mnist'"):
+        load_dataset("mnsit", "/nonexistent")
+
+
+def _write_png(path, value, size=(12, 10), mode="RGB"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new(mode, size, color=value if mode == "L" else (value, value, value)).save(path)
+
+
+def test_image_folder_loads_resizes_and_skips_non_images(tmp_path):
+    root = tmp_path / "pets"
+    for i in range(3):
+        _write_png(root / "cat" / f"{i}.png", 30)
+        _write_png(root / "dog" / f"{i}.png", 220)
+    (root / "cat" / "notes.txt").write_text("not an image")
+    data = load_dataset("imagefolder", root, channels=1, image_size=8)
+    assert data.images.shape == (6, 1, 8, 8)
+    assert data.class_names == ["cat", "dog"]
+    assert data.images[data.labels == 0].float().mean() < 50 < data.images[data.labels == 1].float().mean()
+
+
+def test_image_folder_with_a_corrupt_image_names_the_file(tmp_path):
+    root = tmp_path / "pets"
+    _write_png(root / "cat" / "0.png", 30)
+    (root / "dog").mkdir()
+    (root / "dog" / "bad.png").write_bytes(b"this is no png")
+    with pytest.raises(DataError, match=r"bad\.png is not a readable image"):
+        load_dataset("imagefolder", root, channels=3, image_size=8)
+
+
+def test_to_shape_converts_channels_and_size():
+    grey = torch.randint(0, 255, (4, 1, 28, 28), dtype=torch.uint8)
+    assert to_shape(grey, 3, 32).shape == (4, 3, 32, 32)
+    colour = torch.randint(0, 255, (4, 3, 32, 32), dtype=torch.uint8)
+    assert to_shape(colour, 1, 28).shape == (4, 1, 28, 28)
+
+
+@pytest.mark.parametrize("spec, index", [("3", 3), ("sneaker", 7), ("Ankle boot", 9), ("ankle-boot", 9), ("t-shirt-top", 0)])
+def test_resolve_class_by_index_or_name(spec, index):
+    names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    assert resolve_class(spec, names) == index
+
+
+def test_resolve_class_mnist_words_and_bad_class():
+    names = [f"{i} - {w}" for i, w in enumerate("zero one two three four five six seven eight nine".split())]
+    assert resolve_class("seven", names) == 7
+    with pytest.raises(UsageError, match=r"class '10' does not exist; valid classes: 0=0 - zero, .*9=9 - nine"):
+        resolve_class("10", names)
+
+
+@pytest.mark.skipif(not (SHARED_DATASETS / "mnist-5k").is_dir(), reason="../shared/datasets is not present (fresh clone)")
+def test_real_mnist_5k_loads():
+    data = load_dataset("mnist", SHARED_DATASETS / "mnist-5k")
+    assert data.images.shape == (5000, 1, 28, 28)
+    assert torch.bincount(data.labels).tolist() == [500] * 10

@@ -1,0 +1,128 @@
+import subprocess
+import sys
+
+import pytest
+
+import ganzoo
+from ganzoo.errors import UsageError
+from ganzoo.plugins import get_host
+from ganzoo.recipes import load_recipe, parse_overrides, resolve
+
+from conftest import REPO
+
+
+def resolved(recipe="mnist", overrides=(), model="acgan"):
+    host = get_host()
+    name, raw = load_recipe(recipe, host.recipes)
+    return resolve(host.models.get(model), name, raw, parse_overrides(overrides))
+
+
+def test_builtin_recipes_are_registered():
+    assert {"mnist", "fashion-mnist", "cifar10"} <= set(get_host().recipes)
+
+
+def test_mnist_reproduces_the_reference_configuration():
+    s = resolved().settings
+    assert s["dataset"] == "mnist" and s["image_size"] == 28 and s["channels"] == 1
+    assert s["batch_size"] == 64 and s["lr"] == 2e-4 and s["betas"] == [0.5, 0.999]
+    assert s["epochs"] == 100 and s["sample_every"] == 400 and s["max_steps"] is None
+    assert s["latent_dim"] == 100 and s["bn_eps"] == 0.8 and s["reference_init"] is True
+    assert s["loss"] == "acgan"
+
+
+def test_cifar10_is_three_channel_32px():
+    s = resolved("cifar10").settings
+    assert (s["channels"], s["image_size"], s["dataset"]) == (3, 32, "cifar10")
+
+
+def test_overrides_are_typed():
+    s = resolved(overrides=["lr=1e-4", "max_steps=10", "batch_size=32", "betas=0.0,0.9", "latent_dim=64"]).settings
+    assert s["lr"] == 1e-4 and isinstance(s["lr"], float)
+    assert s["max_steps"] == 10 and s["batch_size"] == 32 and s["betas"] == [0.0, 0.9] and s["latent_dim"] == 64
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("bach_size=3", r"unknown setting 'bach_size' in --set; did you mean 'batch_size'"),
+        ("lr=0", r"setting 'lr' must be > 0, got 0.0"),
+        ("lr=-1e-3", r"setting 'lr' must be > 0"),
+        ("batch_size=0", r"setting 'batch_size' must be > 0"),
+        ("epochs=-1", r"setting 'epochs' must be >= 0"),
+        ("batch_size=sixty", r"setting 'batch_size' must be a whole number, got 'sixty'"),
+        ("batch_size=6.5", r"must be a whole number"),
+        ("lr=fast", r"setting 'lr' must be a number"),
+        ("betas=0.5", r"two numbers"),
+        ("reference_init=maybe", r"true or false"),
+        ("nokey", r"--set takes key=value"),
+    ],
+)
+def test_bad_overrides_are_usage_errors(override, message):
+    with pytest.raises(UsageError, match=message):
+        resolved(overrides=[override])
+
+
+def test_recipe_from_a_path_with_a_per_model_section(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("dataset: fashion-mnist\nepochs: 3\nmodels:\n  acgan:\n    latent_dim: 32\n  othergan:\n    foo: 1\n")
+    r = resolved(str(path), overrides=["epochs=4"])
+    assert r.recipe == "mine"
+    assert r.settings["dataset"] == "fashion-mnist" and r.settings["latent_dim"] == 32 and r.settings["epochs"] == 4
+
+
+def test_unknown_recipe_name_suggests_close_matches():
+    with pytest.raises(UsageError, match="unknown recipe 'mnst'; did you mean 'mnist'"):
+        resolved("mnst")
+
+
+def test_unknown_key_in_a_recipe_names_the_recipe(tmp_path):
+    path = tmp_path / "typo.yaml"
+    path.write_text("dataset: mnist\nsample_evry: 10\n")
+    with pytest.raises(UsageError, match=r"unknown setting 'sample_evry' in recipe 'typo'; did you mean 'sample_every'"):
+        resolved(str(path))
+
+
+def test_malformed_yaml_names_file_and_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("dataset: mnist\nepochs: [1, 2\nlr: 3\n")
+    with pytest.raises(UsageError, match=rf"{path}:3: malformed YAML"):
+        resolved(str(path))
+
+
+def test_python_tags_are_refused(tmp_path):
+    path = tmp_path / "evil.yaml"
+    path.write_text("dataset: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(UsageError, match="malformed YAML"):
+        resolved(str(path))
+
+
+def test_a_recipe_must_be_a_mapping(tmp_path):
+    path = tmp_path / "list.yaml"
+    path.write_text("- dataset\n- mnist\n")
+    with pytest.raises(UsageError, match="must be a mapping"):
+        resolved(str(path))
+
+
+def test_recipes_ship_inside_a_plain_install(tmp_path):
+    """A non-editable install of the core finds its recipes from any working directory."""
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--no-compile", "--target", str(target), str(REPO)],
+        check=True, capture_output=True, timeout=300,
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    code = (
+        "import ganzoo, ganzoo.plugins as p; h = p.PluginHost(); "
+        "print(ganzoo.__file__); print(sorted(h.recipes)); print(h.recipes.get('mnist').path)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=elsewhere, capture_output=True, text=True, timeout=120,
+        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith(str(target))
+    assert lines[1] == "['cifar10', 'fashion-mnist', 'mnist']"
+    assert lines[2].startswith(str(target)) and lines[2].endswith("mnist.yaml")

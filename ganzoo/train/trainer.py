@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,7 +139,12 @@ class Trainer:
         self.generator.train()
         self.discriminator.train()
         bar = tqdm(
-            total=self.total_steps, initial=self.step, disable=not self.progress, unit="step", dynamic_ncols=True
+            total=self.total_steps,
+            initial=self.step,
+            disable=not self.progress,
+            unit="step",
+            dynamic_ncols=True,
+            mininterval=0.1 if sys.stderr.isatty() else 30.0,  # a log file gets a line now and then
         )
         metrics: dict[str, Any] = {}
         interval_start, interval_step = time.perf_counter(), self.step

@@ -126,7 +126,7 @@ def sample(
     force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
 ) -> None:
     """Generate images of one class (or every class) from a trained run."""
-    from .sampling import sample_to_file
+    from .sample import sample_to_file
 
     path = sample_to_file(
         model, class_, n=n, run=run, checkpoint=checkpoint, runs_dir=runs_dir, seed=seed, out=out, device=device, force=force

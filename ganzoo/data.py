@@ -116,14 +116,11 @@ def _download(fetch, name: str, folder: Path, files: list[str]) -> None:
 
 def _load_cifar10(name: str, root: Path, train: bool) -> ImageData:
     cls = datasets.CIFAR10
-    probe = cls.__new__(cls)
-    probe.root = str(root)
-    if not probe._check_integrity():
-        _download(lambda: cls(str(root), train=train, download=True), name, root, [cls.filename])
     try:
         ds = cls(str(root), train=train, download=False)
-    except Exception as exc:
-        raise DataError(f"cannot read {name} in {root / cls.base_folder}: {exc}") from None
+    except RuntimeError:  # torchvision: "Dataset not found or corrupted"
+        _download(lambda: cls(str(root), train=train, download=True), name, root, [cls.filename, cls.base_folder + "/"])
+        ds = cls(str(root), train=train, download=False)
     images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
     return ImageData(name, images, torch.tensor(ds.targets, dtype=torch.long), list(ds.classes))
 

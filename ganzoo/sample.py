@@ -1,4 +1,4 @@
-"""From a checkpoint to images: a PNG grid, an NPZ array file or a folder of PNGs."""
+"""``ganzoo sample``: checkpoint -> generator -> a PNG grid, an NPZ array file or a folder of PNGs."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from .data import resolve_class
 from .errors import CheckpointError, UsageError
 from .interfaces import Generator
-from .models import build_model
+from .models import build_model, resolve_device
 from .train.checkpoint import load_checkpoint
 from .train.runs import newest_run
+from .train.runs import runs_dir as default_runs_dir
 
 GRID_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -113,3 +115,33 @@ def _save_folder(images: torch.Tensor, labels: torch.Tensor, out: Path, class_na
     os.makedirs(out, exist_ok=True)
     for i, (image, label) in enumerate(zip(images, labels.tolist())):
         save_image(image.float() / 255.0, out / f"{i:05d}_{_slug(class_names[label])}.png")
+
+
+def sample_to_file(
+    model: str,
+    class_spec: str,
+    *,
+    n: int,
+    run: Path | None,
+    checkpoint: Path | None,
+    runs_dir: Path | None,
+    seed: int,
+    out: Path | None,
+    device: str,
+    force: bool,
+) -> Path:
+    torch_device = resolve_device(device)
+    path = find_checkpoint(model, run, checkpoint, default_runs_dir(runs_dir))
+    generator, config = load_generator(path, model, torch_device)
+    class_names = list(config["class_names"])
+    if class_spec.strip().lower() == "all":
+        labels = torch.arange(len(class_names)).repeat_interleave(n)
+        label_text = "all"
+    else:
+        index = resolve_class(class_spec, class_names)
+        labels = torch.full((n,), index, dtype=torch.long)
+        label_text = class_names[index]
+    images = generate(generator, labels, seed=seed, device=torch_device)
+    target = out if out is not None else default_output(path, label_text, seed)
+    nrow = n if class_spec.strip().lower() == "all" else min(n, 10)
+    return save_images(images, labels, target, nrow=nrow, class_names=class_names, force=force)

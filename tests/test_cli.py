@@ -162,3 +162,11 @@ def test_version_and_listings():
     assert "ganzoo-acgan" in plugins and " ok " in plugins
     for command in ("train", "sample", "models", "recipes", "plugins"):
         assert run_cli(command, "--help").returncode == 0
+
+
+def test_corrupt_checkpoint_is_one_line(trained_run, tmp_path):
+    run_dir, env, _ = trained_run
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes((run_dir / "checkpoints" / "last.pt").read_bytes()[:500])
+    result = run_cli("sample", "acgan", "--checkpoint", str(broken), env=env)
+    _one_line_error(result, 1, f"checkpoint {broken} is truncated or corrupt")

@@ -106,3 +106,27 @@ def test_real_mnist_5k_loads():
     data = load_dataset("mnist", SHARED_DATASETS / "mnist-5k")
     assert data.images.shape == (5000, 1, 28, 28)
     assert torch.bincount(data.labels).tolist() == [500] * 10
+
+
+def test_cifar10_from_its_python_batches(tmp_path, monkeypatch):
+    """torchvision's CIFAR-10 layout, written by the test; checksums are those of these files."""
+    import pickle
+
+    import numpy as np
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name, _ in datasets.CIFAR10.train_list + datasets.CIFAR10.test_list:
+        batch = {"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8), "labels": [0, 1, 2, 9]}
+        (folder / name).write_bytes(pickle.dumps(batch))
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": names}))
+    monkeypatch.setattr(datasets.CIFAR10, "train_list", [[n, None] for n, _ in datasets.CIFAR10.train_list])
+    monkeypatch.setattr(datasets.CIFAR10, "test_list", [[n, None] for n, _ in datasets.CIFAR10.test_list])
+    monkeypatch.setitem(datasets.CIFAR10.meta, "md5", None)
+    data = load_dataset("cifar10", tmp_path, channels=3, image_size=32)
+    assert data.images.shape == (20, 3, 32, 32) and data.images.dtype == torch.uint8
+    assert data.labels.tolist()[:4] == [0, 1, 2, 9] and data.class_names[9] == "truck"
+    raw = pickle.loads((folder / "data_batch_1").read_bytes())["data"][0].reshape(3, 32, 32)
+    assert torch.equal(data.images[0], torch.from_numpy(raw))

@@ -15,13 +15,17 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 
+try:  # recent typer ships its own copy of click
+    from typer._click.exceptions import ClickException, UsageError as ClickUsageError
+except ImportError:  # older typer runs on click itself
+    from click.exceptions import ClickException, UsageError as ClickUsageError
+
 from . import __version__
 from .errors import GanzooError
 
 app = typer.Typer(
     name="ganzoo",
     help="A plugin-based GAN zoo: train, sample and inspect GANs from YAML recipes.",
-    no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -64,13 +68,16 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def root(
+    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
 ) -> None:
     """A plugin-based GAN zoo: train, sample and inspect GANs from YAML recipes."""
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
 
 
 DataDir = Annotated[
@@ -178,8 +185,21 @@ def plugins() -> None:
 
 
 def main() -> None:
-    app(prog_name="ganzoo")
+    """Entry point: click's usage errors become one line too, like ganzoo's own."""
+    try:
+        code = app(prog_name="ganzoo", standalone_mode=False)
+    except ClickUsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        typer.echo(f"ganzoo: error: {exc.format_message()}{hint}", err=True)
+        sys.exit(2)
+    except ClickException as exc:
+        typer.echo(f"ganzoo: error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("ganzoo: error: interrupted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -170,3 +170,17 @@ def test_corrupt_checkpoint_is_one_line(trained_run, tmp_path):
     broken.write_bytes((run_dir / "checkpoints" / "last.pt").read_bytes()[:500])
     result = run_cli("sample", "acgan", "--checkpoint", str(broken), env=env)
     _one_line_error(result, 1, f"checkpoint {broken} is truncated or corrupt")
+
+
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        (("train",), "Missing argument 'model'. (see 'ganzoo train --help')"),
+        (("train", "acgan", "--bogus"), "No such option: --bogus"),
+        (("sample", "acgan", "--n", "0"), "Invalid value for '--n'"),
+        (("frobnicate",), "No such command 'frobnicate'."),
+        (("train", "acgan", "--device", "tpu"), "unknown device 'tpu'"),
+    ],
+)
+def test_command_line_mistakes_are_one_line_usage_errors(args, text):
+    _one_line_error(run_cli(*args), 2, text)

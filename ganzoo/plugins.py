@@ -9,6 +9,7 @@ plugin loudly. ``GANZOO_DISABLE_PLUGINS=name,...`` blocks plugins by entry-point
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass
 from importlib import metadata, resources
@@ -99,17 +100,16 @@ class PluginHost:
             raise
 
     def _check_hook_names(self, name: str) -> None:
-        plugin = self.pm.get_plugin(name)
-        for hook_name in dir(self.pm.hook):
-            caller = getattr(self.pm.hook, hook_name)
-            if not isinstance(caller, pluggy.HookCaller) or caller.has_spec():
-                continue
-            if any(impl.plugin is plugin for impl in caller.get_hookimpls()):
-                known = [h for h in dir(hookspecs) if h.startswith("register_")]
-                raise PluginError(
-                    f"plugin {name!r} implements unknown hook {hook_name!r}"
-                    f"{did_you_mean(hook_name, known)}"
-                )
+        """pluggy's check_pending(), with the close spec names in the message."""
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            found = re.search(r"unknown hook '([^']+)'", str(exc))
+            hook = found.group(1) if found else "?"
+            known = [h for h in dir(hookspecs) if h.startswith("register_")]
+            raise PluginError(
+                f"plugin {name!r} implements unknown hook {hook!r}{did_you_mean(hook, known)}"
+            ) from None
 
     # -- registration --------------------------------------------------------------
     def _collect(self, name: str) -> None:

@@ -91,6 +91,7 @@ class Trainer:
         self._fixed_z, self._fixed_labels = self._fixed_noise()
         self._sums = torch.zeros(3, device=self.device)
         self._sum_steps = 0
+        self._has_class_head = False  # known after the first step; a host-side flag, no sync
         self.history: list[dict[str, Any]] = []
 
     # -- the step ----------------------------------------------------------------------
@@ -131,7 +132,9 @@ class Trainer:
         with torch.no_grad():
             self._sums[0] += d_loss.detach()
             self._sums[1] += g_loss.detach()
-            self._sums[2] += _class_accuracy(d_real, d_fake, labels, fake_labels)
+            if d_real.classes is not None:
+                self._sums[2] += _class_accuracy(d_real, d_fake, labels, fake_labels)
+        self._has_class_head = d_real.classes is not None
         self._sum_steps += 1
 
     # -- the loop ----------------------------------------------------------------------
@@ -179,7 +182,7 @@ class Trainer:
             "epoch": self.epoch,
             "d_loss": d_loss,
             "g_loss": g_loss,
-            "d_class_accuracy": accuracy if self.num_classes > 0 else None,
+            "d_class_accuracy": accuracy if self._has_class_head else None,
             "images_per_s": (self.step - interval_step) * self.s.batch_size / max(elapsed, 1e-9),
         }
         self._sums.zero_()
@@ -235,8 +238,6 @@ def _class_accuracy(
     real: DiscriminatorOutput, fake: DiscriminatorOutput, labels: torch.Tensor, fake_labels: torch.Tensor
 ) -> torch.Tensor:
     """How often D's class head names the right class, on real and generated images."""
-    if real.classes is None or fake.classes is None:
-        return torch.zeros((), device=labels.device)
     hits = (real.classes.argmax(1) == labels).sum() + (fake.classes.argmax(1) == fake_labels).sum()
     return hits.float() / (labels.numel() + fake_labels.numel())
 

@@ -63,7 +63,7 @@ def _idx_files(cls: type[datasets.MNIST]) -> list[str]:
     return [os.path.basename(url) for url, _ in cls.resources]
 
 
-def _extracted_root(root: Path, cls: type[datasets.MNIST]) -> Path | None:
+def idx_root(root: Path, cls: type[datasets.MNIST]) -> Path | None:
     """A root whose raw folder holds the uncompressed IDX files, or None.
 
     When only the ``.gz`` files are there (a read-only copy, or a subset whose checksums
@@ -91,7 +91,7 @@ def _extracted_root(root: Path, cls: type[datasets.MNIST]) -> Path | None:
 
 
 def _load_idx(cls: type[datasets.MNIST], name: str, root: Path, train: bool) -> ImageData:
-    ready = _extracted_root(root, cls)
+    ready = idx_root(root, cls)
     if ready is None:
         _download(lambda: cls(str(root), train=train, download=True), name, root / cls.__name__ / "raw", _idx_files(cls))
         ready = root

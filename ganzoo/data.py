@@ -201,7 +201,7 @@ def resolve_class(spec: str, class_names: list[str]) -> int:
         if 0 <= index < len(class_names):
             return index
     else:
-        wanted = _slug(spec)
+        wanted = slug(spec)
         for index, class_name in enumerate(class_names):
             if wanted in _aliases(class_name):
                 return index
@@ -209,14 +209,15 @@ def resolve_class(spec: str, class_names: list[str]) -> int:
     raise UsageError(f"class {spec!r} does not exist; valid classes: {listing}")
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
+    """Lower-case words joined by dashes: 'Ankle boot' -> 'ankle-boot', 'T-shirt/top' -> 't-shirt-top'."""
     return "-".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
 
 
 def _aliases(class_name: str) -> set[str]:
-    aliases = {_slug(class_name)}
-    aliases.update(_slug(part) for part in class_name.split(" - "))  # MNIST: '7 - seven'
+    aliases = {slug(class_name)}
+    aliases.update(slug(part) for part in class_name.split(" - "))  # MNIST: '7 - seven'
     return aliases
 
 
-__all__ = ["ImageData", "load_dataset", "resolve_class", "default_data_dir", "cache_dir"]
+__all__ = ["ImageData", "load_dataset", "resolve_class", "default_data_dir", "cache_dir", "slug"]

@@ -6,10 +6,8 @@ from typing import Any
 
 import torch
 
-from . import BuiltModel, get_loss, get_model_spec
+from . import BuiltModel, get_model, get_model_spec
 from .errors import UsageError
-
-DEVICE_ENV = "GANZOO_DEVICE"
 
 
 def build_model(model: str, settings: dict[str, Any], num_classes: int) -> BuiltModel:
@@ -18,10 +16,9 @@ def build_model(model: str, settings: dict[str, Any], num_classes: int) -> Built
     kwargs = {key: settings[key] for key in spec.defaults if key in settings}
     kwargs.update(channels=settings["channels"], image_size=settings["image_size"], num_classes=num_classes)
     try:
-        generator, discriminator = spec.build(**kwargs)
+        return get_model(model, loss=settings.get("loss"), **kwargs)
     except (ValueError, TypeError) as exc:
         raise UsageError(f"cannot build {model!r} with these settings: {exc}") from None
-    return BuiltModel(spec, generator, discriminator, get_loss(settings.get("loss") or spec.loss))
 
 
 def resolve_device(name: str | None) -> torch.device:

@@ -19,7 +19,7 @@ from typing import Any, Callable
 import pluggy
 
 from . import hookspecs
-from .errors import GanzooError, PluginError, did_you_mean
+from .errors import PluginError, did_you_mean
 from .registry import ModelSpec, RecipeSource, Registry
 
 ENTRY_POINT_GROUP = "ganzoo"
@@ -208,7 +208,6 @@ def unregister_plugin(name: str) -> None:
 
 
 __all__ = [
-    "GanzooError",
     "PluginHost",
     "PluginInfo",
     "get_host",

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .data import resolve_class
+from .data import resolve_class, slug
 from .errors import CheckpointError, UsageError
 from .interfaces import Generator
 from .models import build_model, resolve_device
@@ -68,15 +67,11 @@ def generate(
     return torch.cat(chunks)
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "class"
-
-
 def default_output(checkpoint: Path, class_label: str, seed: int) -> Path:
     """``RUN/samples/sample-CLASS-seedS.png``, with a number added rather than overwrite."""
     run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else Path.cwd()
     folder = run_dir / "samples" if (run_dir / "samples").is_dir() else run_dir
-    base = f"sample-{_slug(class_label)}-seed{seed}"
+    base = f"sample-{slug(class_label) or 'class'}-seed{seed}"
     path = folder / f"{base}.png"
     number = 2
     while path.exists():
@@ -114,7 +109,7 @@ def _save_folder(images: torch.Tensor, labels: torch.Tensor, out: Path, class_na
 
     os.makedirs(out, exist_ok=True)
     for i, (image, label) in enumerate(zip(images, labels.tolist())):
-        save_image(image.float() / 255.0, out / f"{i:05d}_{_slug(class_names[label])}.png")
+        save_image(image.float() / 255.0, out / f"{i:05d}_{slug(class_names[label]) or 'class'}.png")
 
 
 def sample_to_file(
@@ -134,7 +129,8 @@ def sample_to_file(
     path = find_checkpoint(model, run, checkpoint, default_runs_dir(runs_dir))
     generator, config = load_generator(path, model, torch_device)
     class_names = list(config["class_names"])
-    if class_spec.strip().lower() == "all":
+    every_class = class_spec.strip().lower() == "all"
+    if every_class:
         labels = torch.arange(len(class_names)).repeat_interleave(n)
         label_text = "all"
     else:
@@ -143,5 +139,5 @@ def sample_to_file(
         label_text = class_names[index]
     images = generate(generator, labels, seed=seed, device=torch_device)
     target = out if out is not None else default_output(path, label_text, seed)
-    nrow = n if class_spec.strip().lower() == "all" else min(n, 10)
+    nrow = n if every_class else min(n, 10)  # one row per class, or rows of ten
     return save_images(images, labels, target, nrow=nrow, class_names=class_names, force=force)

@@ -3,7 +3,6 @@ import sys
 
 import pytest
 
-import ganzoo
 from ganzoo.errors import UsageError
 from ganzoo.plugins import get_host
 from ganzoo.recipes import load_recipe, parse_overrides, resolve

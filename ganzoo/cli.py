@@ -1,7 +1,7 @@
 """The ``ganzoo`` command line: the only place where errors become exit codes.
 
-Usage errors (bad names, keys, values) exit 2, runtime errors 1, an interrupt 130; each
-is one line on stderr. ``GANZOO_DEBUG=1`` shows the traceback of an unexpected error.
+Usage errors (bad names, keys, values) exit 2, runtime errors 1, SIGINT 130 and SIGTERM
+143 (a training run saves a checkpoint first); each is one line on stderr. ``GANZOO_DEBUG=1`` shows the traceback of an unexpected error.
 """
 
 from __future__ import annotations
@@ -104,13 +104,25 @@ def train(
         Optional[list[str]], typer.Option("--set", "-s", help="Override a setting: key=value (repeatable).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    resume: Annotated[
+        Optional[str],
+        typer.Option(
+            "--resume",
+            metavar="[RUN_DIR]",
+            help="Continue RUN_DIR from its last checkpoint, in its own folder; alone: the newest run of MODEL. "
+            "Only budgets, intervals and speed switches may change (--set max_steps=N).",
+        ),
+    ] = None,
 ) -> None:
-    """Train MODEL on a recipe in a new run folder."""
-    from .training import train_run
+    """Train MODEL on a recipe in a new run folder, or --resume a run."""
+    from .training import resume_run, train_run
 
-    run_dir = train_run(
-        model, recipe, overrides=set_ or [], data_dir=data_dir, runs_dir=runs_dir, device=device, progress=not quiet
-    )
+    common = dict(overrides=set_ or [], data_dir=data_dir, runs_dir=runs_dir, device=device, progress=not quiet)
+    if resume is not None:
+        run = None if resume == NEWEST_RUN and not Path(resume).is_dir() else Path(resume)
+        run_dir = resume_run(model, run, **common)
+    else:
+        run_dir = train_run(model, recipe, **common)
     typer.echo(f"run folder: {run_dir}")
 
 
@@ -184,10 +196,26 @@ def plugins() -> None:
         typer.echo(f"{info.name:<16} {origin:<24} {status:<8} {info.location}")
 
 
+NEWEST_RUN = "newest"
+
+
+def expand_bare_resume(args: list[str]) -> list[str]:
+    """``train MODEL --resume`` with no folder after it means the newest run (click has no
+    options with an optional value)."""
+    if "train" not in args:
+        return args
+    out = list(args)
+    for i, arg in enumerate(out):
+        if arg == "--resume" and (i + 1 == len(out) or out[i + 1].startswith("-")):
+            out.insert(i + 1, NEWEST_RUN)
+            break
+    return out
+
+
 def main() -> None:
     """Entry point: click's usage errors become one line too, like ganzoo's own."""
     try:
-        code = app(prog_name="ganzoo", standalone_mode=False)
+        code = app(args=expand_bare_resume(sys.argv[1:]), prog_name="ganzoo", standalone_mode=False)
     except ClickUsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
         typer.echo(f"ganzoo: error: {exc.format_message()}{hint}", err=True)

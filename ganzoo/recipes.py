@@ -41,6 +41,9 @@ def _positive(v: Any) -> bool:
     return v > 0
 
 
+SWITCH_VALUES = ("auto", "on", "off")
+
+
 TRAIN_SETTINGS: dict[str, Setting] = {
     "dataset": Setting("str", None, "dataset name (mnist, fashion-mnist, cifar10, imagefolder)"),
     "image_size": Setting("int", 28, "side of the square images, in pixels", check=_positive, rule="> 0"),
@@ -57,7 +60,28 @@ TRAIN_SETTINGS: dict[str, Setting] = {
     "log_every": Setting("int", 100, "steps between metrics lines", check=_positive, rule="> 0"),
     "sample_every": Setting("int", 400, "steps between sample grids", check=_positive, rule="> 0"),
     "checkpoint_every": Setting("int", 2000, "steps between checkpoints", check=_positive, rule="> 0"),
+    "keep_checkpoints": Setting(
+        "int", 3, "how many step checkpoints to keep (besides last.pt)", check=_positive, rule="> 0"
+    ),
+    "precision": Setting(
+        "str", "auto", "auto (bf16 where the hardware has it), fp32 or bf16 autocast",
+        check=lambda v: v in ("auto", "fp32", "bf16"), rule="auto, fp32 or bf16",
+    ),
+    "channels_last": Setting(
+        "switch", "auto", "channels-last memory format (auto: with bf16 or CUDA)",
+        check=lambda v: v in SWITCH_VALUES, rule="auto, on or off",
+    ),
+    "cuda_graph": Setting(
+        "switch", "auto", "capture the whole D+G step in one CUDA graph (auto: on CUDA)",
+        check=lambda v: v in SWITCH_VALUES, rule="auto, on or off",
+    ),
 }
+
+# Settings that may change when a run is resumed: budgets, intervals, speed switches.
+RESUMABLE_SETTINGS = (
+    "epochs", "max_steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
+    "precision", "channels_last", "cuda_graph",
+)
 
 
 @dataclass(frozen=True)
@@ -162,6 +186,12 @@ def _coerce(key: str, value: Any, kind: str) -> Any:
         if isinstance(value, str) and value:
             return value
         raise wrong()
+    if kind == "switch":  # YAML reads on/off/yes/no as booleans
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        if isinstance(value, str) and value.strip().lower() in SWITCH_VALUES:
+            return value.strip().lower()
+        raise wrong()
     if kind == "betas":
         if isinstance(value, str):
             value = [part for part in value.replace("[", "").replace("]", "").split(",") if part.strip()]
@@ -177,6 +207,7 @@ def _kind_name(kind: str) -> str:
         "float": "a number",
         "bool": "true or false",
         "str": "a non-empty string",
+        "switch": "auto, on or off",
         "betas": "two numbers, e.g. [0.5, 0.999]",
     }[kind]
 

@@ -11,8 +11,11 @@ from . import __version__
 from .data import default_data_dir, load_dataset
 from .models import build_model, resolve_device
 from .plugins import get_host
-from .recipes import load_recipe, parse_overrides, resolve
-from .train.runs import create_run, now_iso, runs_dir as default_runs_dir, write_config
+from .errors import CheckpointError, UsageError
+from .recipes import RESUMABLE_SETTINGS, load_recipe, parse_overrides, resolve
+from .train.checkpoint import LAST, load_checkpoint
+from .train.runs import create_run, newest_run, now_iso, read_config, trim_metrics, write_config
+from .train.runs import runs_dir as default_runs_dir
 from .train.trainer import Trainer
 
 
@@ -40,13 +43,7 @@ def train_run(
     host.losses.get(settings["loss"])  # an unknown loss fails before any work
     torch_device = resolve_device(device)
 
-    data = load_dataset(
-        settings["dataset"],
-        default_data_dir(data_dir),
-        train=True,
-        channels=settings["channels"],
-        image_size=settings["image_size"],
-    )
+    data = _load_training_data(settings, data_dir)
     seed_everything(settings["seed"])
     built = build_model(model, settings, data.num_classes)
     config = {
@@ -60,6 +57,73 @@ def train_run(
     trainer = Trainer(built, settings, data, device=torch_device, config=config, progress=progress)
     run_dir = create_run(default_runs_dir(runs_dir), model, recipe_name)
     trainer.run_dir = run_dir
+    config["speed"] = trainer.plan.describe()
     write_config(run_dir, {**config, "class_names": data.class_names})
     trainer.fit()
     return run_dir
+
+
+def resume_run(
+    model: str,
+    run: Path | None,
+    *,
+    overrides: list[str],
+    data_dir: Path | None = None,
+    runs_dir: Path | None = None,
+    device: str = "auto",
+    progress: bool = True,
+) -> Path:
+    """Continue ``run`` (default: the newest run of ``model``) from its last checkpoint,
+    in its own folder, exactly as if it had never stopped."""
+    host = get_host()
+    spec = host.models.get(model)
+    run_dir = run if run is not None else newest_run(default_runs_dir(runs_dir), model)
+    config = read_config(run_dir)
+    if config.get("model") != model:
+        raise UsageError(f"{run_dir} is a run of {config.get('model')!r}, not of {model!r}")
+    checkpoint_path = run_dir / "checkpoints" / LAST
+    payload = load_checkpoint(checkpoint_path)
+    if payload["model"] != model:
+        raise CheckpointError(f"{checkpoint_path} is a checkpoint of {payload['model']!r}, not of {model!r}")
+
+    changes = parse_overrides(overrides)
+    frozen = sorted(set(changes) - set(RESUMABLE_SETTINGS))
+    if frozen:
+        raise UsageError(
+            f"cannot change {', '.join(map(repr, frozen))} when resuming (only {', '.join(RESUMABLE_SETTINGS)}); "
+            "start a new run instead"
+        )
+    saved = dict(config.get("settings") or {})
+    resolved = resolve(spec, str(config.get("recipe", "resumed")), saved, changes)
+    settings = resolved.settings
+    torch_device = resolve_device(device)
+    data = _load_training_data(settings, data_dir)
+    if list(data.class_names) != list(config.get("class_names", data.class_names)):
+        raise UsageError(f"the data set's classes differ from those {run_dir} was trained on")
+    built = build_model(model, settings, data.num_classes)
+    run_config = {key: value for key, value in config.items() if key != "class_names"}
+    run_config["settings"] = settings
+    trainer = Trainer(built, settings, data, device=torch_device, run_dir=run_dir, config=run_config, progress=progress)
+    trainer.load_state(payload, checkpoint_path)
+    if trainer.step >= trainer.total_steps:
+        raise UsageError(
+            f"{run_dir} already finished its {trainer.total_steps} steps; "
+            "raise the budget, e.g. --set max_steps=N or --set epochs=N"
+        )
+    trainer.history = trim_metrics(run_dir, trainer.step)
+    run_config.setdefault("resumed", []).append({"at_step": trainer.step, "when": now_iso(), "device": str(torch_device)})
+    run_config["speed"] = trainer.plan.describe()
+    trainer.config = run_config
+    write_config(run_dir, {**run_config, "class_names": data.class_names})
+    trainer.fit()
+    return run_dir
+
+
+def _load_training_data(settings: dict, data_dir: Path | None):
+    return load_dataset(
+        settings["dataset"],
+        default_data_dir(data_dir),
+        train=True,
+        channels=settings["channels"],
+        image_size=settings["image_size"],
+    )

@@ -1,5 +1,8 @@
 """ACGAN really learns: generated samples show the class they were conditioned on."""
 
+import math
+
+import pytest
 import torch
 
 from ganzoo.data import ImageData
@@ -32,17 +35,21 @@ class NearestCentroid:
         return float((scores.argmax(1) == labels).float().mean())
 
 
-def test_acgan_learns_to_draw_the_conditioned_class():
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_acgan_learns_to_draw_the_conditioned_class(precision):
     images, labels = blob_images(100, size=SIZE, seed=0)
     data = ImageData("blobs", images.unsqueeze(1), labels, [f"cell {k}" for k in range(10)])
     spec = get_host().models.get("acgan")
     recipe = {"dataset": "blobs", "image_size": SIZE, "channels": 1, "epochs": 1000, "max_steps": 400,
-              "batch_size": 64, "log_every": 100, "seed": 0}
+              "batch_size": 64, "log_every": 100, "seed": 0, "precision": precision}
     settings = resolve(spec, "blobs", recipe).settings
     seed_everything(settings["seed"])
     model = build_model("acgan", settings, data.num_classes)
-    result = Trainer(model, settings, data, device="cpu", progress=False).fit()
+    trainer = Trainer(model, settings, data, device="cpu", progress=False)
+    assert trainer.plan.precision == precision
+    result = trainer.fit()
     assert result.steps == 400
+    assert all(math.isfinite(m["d_loss"]) and math.isfinite(m["g_loss"]) for m in trainer.history)
     assert result.last_metrics["d_class_accuracy"] > 0.5
 
     judge = NearestCentroid(images, labels)
@@ -53,5 +60,6 @@ def test_acgan_learns_to_draw_the_conditioned_class():
     fakes = generate(model.generator.eval(), wanted, seed=1, device=torch.device("cpu"))
     assert fakes.shape == (500, 1, SIZE, SIZE) and fakes.dtype == torch.uint8
     conditioned = judge.accuracy(fakes, wanted)
+    print(f"{precision}: {conditioned:.1%} of samples show their class")
     assert conditioned >= 0.90, f"only {conditioned:.1%} of samples show their class"
     assert judge.accuracy(fakes, wanted.roll(50)) <= 0.2  # the labels matter, not just the judge

@@ -18,6 +18,7 @@ import torch
 from ..errors import CheckpointError, GanzooError
 
 FORMAT = "ganzoo-checkpoint-1"
+LAST = "last.pt"
 REQUIRED_KEYS = ("format", "model", "generator", "config")
 
 
@@ -48,6 +49,32 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
             ) from None
         raise
     _fsync_folder(path.parent)
+
+
+def keep_checkpoint(folder: Path, name: str, payload: dict[str, Any], keep: int) -> Path:
+    """Save ``folder/name``, point ``folder/last.pt`` at it, delete all but the newest
+    ``keep`` ``step_*.pt`` files. ``last.pt`` is a hard link where the file system allows
+    one (no second write), else a copy; either way it is replaced atomically."""
+    path = folder / name
+    save_checkpoint(path, payload)
+    last = folder / LAST
+    tmp = folder / f".{LAST}.{os.getpid()}.link"
+    try:
+        if tmp.exists():
+            tmp.unlink()
+        try:
+            os.link(path, tmp)
+            os.replace(tmp, last)
+        except OSError:
+            if tmp.exists():
+                tmp.unlink()
+            save_checkpoint(last, payload)
+        _fsync_folder(folder)
+        for old in sorted(folder.glob("step_*.pt"))[:-keep]:
+            old.unlink()
+    except OSError as exc:
+        raise GanzooError(f"could not update checkpoints in {folder}: {exc.strerror or exc}") from None
+    return path
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -6,6 +6,7 @@ A run folder holds ``config.yaml`` (the resolved recipe and where it came from),
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from ..errors import GanzooError, UsageError
 
 RUNS_DIR_ENV = "GANZOO_RUNS_DIR"
 CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.jsonl"
 
 
 def runs_dir(explicit: str | os.PathLike | None = None) -> Path:
@@ -47,8 +49,13 @@ def create_run(root: Path, model: str, recipe: str) -> Path:
 
 
 def write_config(folder: Path, config: dict[str, Any]) -> None:
-    with open(folder / CONFIG_FILE, "w", encoding="utf-8") as f:
-        yaml.safe_dump(config, f, sort_keys=False)
+    tmp = folder / f".{CONFIG_FILE}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            yaml.safe_dump(config, f, sort_keys=False)
+        os.replace(tmp, folder / CONFIG_FILE)
+    except OSError as exc:
+        raise GanzooError(f"cannot write {folder / CONFIG_FILE}: {exc.strerror or exc}") from None
 
 
 def read_config(folder: Path) -> dict[str, Any]:
@@ -81,6 +88,27 @@ def newest_run(root: Path, model: str) -> Path:
             "or pass --run / --checkpoint"
         )
     return max(candidates)[2]
+
+
+def trim_metrics(folder: Path, step: int) -> list[dict[str, Any]]:
+    """Keep the lines of ``metrics.jsonl`` up to ``step`` (a resumed run logs the rest
+    again) and return them; the file is rewritten atomically."""
+    path = folder / METRICS_FILE
+    if not path.is_file():
+        return []
+    kept, lines = [], []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by a crash
+        if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= step:
+            kept.append(record)
+            lines.append(line)
+    tmp = path.with_name(f".{METRICS_FILE}.tmp")
+    tmp.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    os.replace(tmp, path)
+    return [r for r in kept if "d_loss" in r]
 
 
 def now_iso() -> str:

@@ -7,28 +7,37 @@ One step, on a batch of real images drawn by index from the device-resident uint
 2. G step: G loss from the Loss object on ``D(x~)``; step G.
 
 Losses and accuracies accumulate on the device and are read only every ``log_every``
-steps, so the step itself never waits for the host.
+steps, so the step itself never waits for the host. On CUDA the whole step is captured
+once in a CUDA graph and replayed (``cuda_graph``); bf16 autocast and channels-last are
+chosen by ``precision`` and ``channels_last`` (see ``fast.py``).
+
+Everything random comes from seeded generators whose states go into every checkpoint,
+with the epoch's data order, so ``--resume`` continues exactly (bitwise on the CPU in fp32).
 """
 
 from __future__ import annotations
 
 import json
-import math
+import signal
 import sys
+import threading
 import time
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from tqdm import tqdm
 
 from .. import BuiltModel, __version__
 from ..data import ImageData
-from ..errors import GanzooError, UsageError
+from ..errors import CheckpointError, GanzooError, UsageError
 from ..interfaces import DiscriminatorOutput
-from .checkpoint import save_checkpoint
+from ..recipes import TRAIN_SETTINGS
+from .checkpoint import keep_checkpoint, save_checkpoint
+from .fast import GraphedStep, make_adam, plan_speed, prepare_optimizer_state, training_state
 
 GRID_COLUMNS = 10
 
@@ -39,6 +48,14 @@ class TrainResult:
     epochs: int
     last_metrics: dict[str, Any]
     run_dir: Path | None
+
+
+class TrainingInterrupted(GanzooError):
+    """SIGINT or SIGTERM arrived: the step finished, a checkpoint was saved."""
+
+    def __init__(self, signum: int, message: str):
+        super().__init__(message)
+        self.exit_code = 128 + signum
 
 
 class Trainer:
@@ -56,31 +73,30 @@ class Trainer:
         progress: bool = True,
     ):
         self.model = model
-        self.s = SimpleNamespace(**settings)
+        self.settings = dict(settings)
+        self.s = SimpleNamespace(**{key: setting.default for key, setting in TRAIN_SETTINGS.items()})
+        self.s.__dict__.update(settings)
         self.device = torch.device(device)
         self.run_dir = run_dir
         self.config = config or {}
         self.progress = progress
         self.class_names = list(data.class_names)
         self.num_classes = data.num_classes
+        self.plan = plan_speed(self.settings, self.device)
 
         if len(data) < self.s.batch_size:
             raise UsageError(f"the dataset has {len(data)} images, fewer than batch_size={self.s.batch_size}")
         self.images = data.images.to(self.device)
         self.labels = data.labels.to(self.device)
         self.steps_per_epoch = len(data) // self.s.batch_size
-        self.total_steps = self.s.epochs * self.steps_per_epoch
-        if self.s.max_steps is not None:
-            self.total_steps = min(self.total_steps, self.s.max_steps)
-        if self.total_steps <= 0:
-            raise UsageError("nothing to train: epochs and max_steps give 0 steps")
+        self.total_steps = self.budget(self.s.epochs, self.s.max_steps)
 
-        self.generator = model.generator.to(self.device)
-        self.discriminator = model.discriminator.to(self.device)
+        memory_format = self.plan.memory_format
+        self.generator = model.generator.to(self.device, memory_format=memory_format)
+        self.discriminator = model.discriminator.to(self.device, memory_format=memory_format)
         self.loss = model.loss
-        betas = tuple(self.s.betas)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.s.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.s.lr, betas=betas)
+        self.opt_g = make_adam(self.generator.parameters(), self.settings_for_adam(), self.plan)
+        self.opt_d = make_adam(self.discriminator.parameters(), self.settings_for_adam(), self.plan)
 
         # Noise, fake labels and data order come from one generator of their own; dropout
         # and other layer randomness use torch's global generator (seeded by the caller).
@@ -92,7 +108,20 @@ class Trainer:
         self._sums = torch.zeros(3, device=self.device)
         self._sum_steps = 0
         self._has_class_head = False  # known after the first step; a host-side flag, no sync
+        self._graphed: GraphedStep | None = None
+        self._stop_signal: int | None = None
         self.history: list[dict[str, Any]] = []
+
+    def settings_for_adam(self) -> dict[str, Any]:
+        return {"lr": self.s.lr, "betas": self.s.betas}
+
+    def budget(self, epochs: int, max_steps: int | None) -> int:
+        total = epochs * self.steps_per_epoch
+        if max_steps is not None:
+            total = min(total, max_steps)
+        if total <= 0:
+            raise UsageError("nothing to train: epochs and max_steps give 0 steps")
+        return total
 
     # -- the step ----------------------------------------------------------------------
     def _fixed_noise(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -103,44 +132,91 @@ class Trainer:
         labels = torch.arange(rows).repeat_interleave(GRID_COLUMNS)
         return z.to(self.device), labels.to(self.device)
 
-    def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def _draw_inputs(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The step's random inputs, always drawn in the same order from ``self.rng``:
+        the epoch's data order (at an epoch start), then noise, then fake labels."""
         position = self.step % self.steps_per_epoch
         if position == 0 or self._order.numel() == 0:
             self._order = torch.randperm(len(self.images), generator=self.rng, device=self.device)
-        index = self._order[position * self.s.batch_size : (position + 1) * self.s.batch_size]
-        real = self.images.index_select(0, index).float().div_(127.5).sub_(1.0)
-        return real, self.labels.index_select(0, index)
-
-    def train_step(self, real: torch.Tensor, labels: torch.Tensor) -> None:
-        n = real.shape[0]
+        n = self.s.batch_size
+        index = self._order[position * n : (position + 1) * n]
         z = self.generator.sample_latent(n, device=self.device, generator=self.rng)
         fake_labels = torch.randint(0, max(self.num_classes, 1), (n,), device=self.device, generator=self.rng)
-        fake = self.generator(z, fake_labels if self.generator.conditional else None)
+        return index, z, fake_labels
 
-        self.opt_d.zero_grad(set_to_none=True)
-        d_real = self.discriminator(real)
-        d_fake = self.discriminator(fake.detach())
-        d_loss = self.loss.discriminator_loss(d_real, d_fake, labels, fake_labels)
+    def _real_batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        real = self.images.index_select(0, index).float().div_(127.5).sub_(1.0)
+        return real.contiguous(memory_format=self.plan.memory_format), self.labels.index_select(0, index)
+
+    def _step(self, index: torch.Tensor, z: torch.Tensor, fake_labels: torch.Tensor, *, graphed: bool = False) -> None:
+        """One D step and one G step on the given inputs; no host synchronisation."""
+        real, labels = self._real_batch(index)
+        conditional = self.generator.conditional
+        to_none = not graphed  # a captured graph keeps its gradient buffers and zeroes them
+        with self.plan.autocast(for_graph=graphed):
+            fake = self.generator(z, fake_labels if conditional else None)
+            d_real = self.discriminator(real)
+            d_fake = self.discriminator(fake.detach())
+            d_loss = self.loss.discriminator_loss(d_real, d_fake, labels, fake_labels)
+        self.opt_d.zero_grad(set_to_none=to_none)
         d_loss.backward()
         self.opt_d.step()
 
-        self.opt_g.zero_grad(set_to_none=True)
-        g_loss = self.loss.generator_loss(self.discriminator(fake), fake_labels)
-        g_loss.backward()
+        # D's weights get no gradient from the G loss: skip computing it.
+        self.discriminator.requires_grad_(False)
+        try:
+            with self.plan.autocast(for_graph=graphed):
+                g_loss = self.loss.generator_loss(self.discriminator(fake), fake_labels)
+            self.opt_g.zero_grad(set_to_none=to_none)
+            g_loss.backward()
+        finally:
+            self.discriminator.requires_grad_(True)
         self.opt_g.step()
 
         with torch.no_grad():
-            self._sums[0] += d_loss.detach()
-            self._sums[1] += g_loss.detach()
+            self._sums[0] += d_loss.detach().float()
+            self._sums[1] += g_loss.detach().float()
             if d_real.classes is not None:
                 self._sums[2] += _class_accuracy(d_real, d_fake, labels, fake_labels)
         self._has_class_head = d_real.classes is not None
+
+    def train_step(self) -> None:
+        """Draw the inputs and run one step, replaying the CUDA graph when there is one."""
+        index, z, fake_labels = self._draw_inputs()
+        if self._graphed is not None:
+            self._graphed(index, z, fake_labels)
+        else:
+            self._step(index, z, fake_labels)
         self._sum_steps += 1
+
+    def _capture(self) -> None:
+        """Capture the step in a CUDA graph; on any failure, say so and stay eager."""
+        if not self.plan.cuda_graph or self._graphed is not None:
+            return
+        n = self.s.batch_size
+        throwaway = torch.Generator(device=self.device).manual_seed(0)  # leaves every run RNG alone
+        inputs = (
+            torch.zeros(n, dtype=torch.long, device=self.device),
+            self.generator.sample_latent(n, device=self.device, generator=throwaway),
+            torch.zeros(n, dtype=torch.long, device=self.device),
+        )
+        for optimizer in (self.opt_d, self.opt_g):
+            prepare_optimizer_state(optimizer)
+        state = training_state([self.generator, self.discriminator], [self.opt_d, self.opt_g]) + [self._sums]
+        try:
+            self._graphed = GraphedStep(lambda *x: self._step(*x, graphed=True), inputs, state)
+        except Exception as exc:  # capture is an optimisation: fall back, never fail the run
+            torch.cuda.synchronize(self.device)
+            self._graphed = None
+            self.plan = replace(self.plan, cuda_graph=False)
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            print(f"ganzoo: CUDA graph capture failed, training eagerly ({detail})", file=sys.stderr)
 
     # -- the loop ----------------------------------------------------------------------
     def fit(self) -> TrainResult:
         self.generator.train()
         self.discriminator.train()
+        self._capture()
         bar = tqdm(
             total=self.total_steps,
             initial=self.step,
@@ -152,29 +228,71 @@ class Trainer:
         metrics: dict[str, Any] = {}
         interval_start, interval_step = time.perf_counter(), self.step
         try:
-            while self.step < self.total_steps:
-                real, labels = self._batch()
-                self.train_step(real, labels)
-                self.step += 1
-                self.epoch = self.step // self.steps_per_epoch
-                bar.update(1)
-                last = self.step == self.total_steps
-                if self.step % self.s.log_every == 0 or last:
-                    metrics = self._log(interval_start, interval_step)
-                    interval_start, interval_step = time.perf_counter(), self.step
-                    bar.set_postfix(d=f"{metrics['d_loss']:.3f}", g=f"{metrics['g_loss']:.3f}")
-                if self.run_dir is not None:
-                    if self.step % self.s.sample_every == 0 or last:
-                        self.save_samples(self.run_dir / "samples" / f"step_{self.step:07d}.png")
-                    if self.step % self.s.checkpoint_every == 0 or last:
-                        self.save_checkpoint(self.run_dir / "checkpoints" / "last.pt")
+            with self._signals_caught():
+                while self.step < self.total_steps:
+                    self.train_step()
+                    self.step += 1
+                    self.epoch = self.step // self.steps_per_epoch
+                    bar.update(1)
+                    last = self.step == self.total_steps
+                    if self.step % self.s.log_every == 0 or last:
+                        metrics = self._log(interval_start, interval_step)
+                        interval_start, interval_step = time.perf_counter(), self.step
+                        bar.set_postfix(d=f"{metrics['d_loss']:.3f}", g=f"{metrics['g_loss']:.3f}")
+                    if self.run_dir is not None:
+                        if self.step % self.s.sample_every == 0 or last:
+                            self.save_samples(self.run_dir / "samples" / f"step_{self.step:07d}.png")
+                        if self.step % self.s.checkpoint_every == 0 or last:
+                            self.checkpoint()
+                    if self._stop_signal is not None:
+                        self._stop()
         finally:
             bar.close()
         if self.run_dir is not None:
             plot_loss_curve(self.history, self.run_dir / "loss_curve.png")
         return TrainResult(self.step, self.epoch, metrics, self.run_dir)
 
+    @contextmanager
+    def _signals_caught(self) -> Iterator[None]:
+        """SIGINT / SIGTERM end the run after the current step (see ``_stop``)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def note(signum: int, frame: Any) -> None:
+            self._stop_signal = signum
+
+        previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _stop(self) -> None:
+        signum = self._stop_signal
+        name = signal.Signals(signum).name
+        if self.run_dir is None:
+            raise TrainingInterrupted(signum, f"interrupted by {name} at step {self.step}")
+        self._check_finite()
+        self.checkpoint()
+        if self.history:
+            plot_loss_curve(self.history, self.run_dir / "loss_curve.png")
+        model = self.model.spec.name
+        raise TrainingInterrupted(
+            signum,
+            f"interrupted by {name} at step {self.step}/{self.total_steps}; checkpoint saved; "
+            f"resume with: ganzoo train {model} --resume {self.run_dir}",
+        )
+
+    def _check_finite(self) -> None:
+        """Refuse to go on (or to checkpoint) once a loss has become NaN or infinite."""
+        if not bool(torch.isfinite(self._sums[:2]).all()):
+            where = f"; the last good checkpoint is in {self.run_dir / 'checkpoints'}" if self.run_dir else ""
+            raise GanzooError(f"training diverged: a loss became non-finite by step {self.step}{where}")
+
     def _log(self, interval_start: float, interval_step: int) -> dict[str, Any]:
+        self._check_finite()
         d_loss, g_loss, accuracy = (self._sums / max(self._sum_steps, 1)).tolist()  # the one host sync
         elapsed = time.perf_counter() - interval_start
         metrics = {
@@ -187,9 +305,6 @@ class Trainer:
         }
         self._sums.zero_()
         self._sum_steps = 0
-        if not (math.isfinite(d_loss) and math.isfinite(g_loss)):
-            where = f"; the last good checkpoint is in {self.run_dir / 'checkpoints'}" if self.run_dir else ""
-            raise GanzooError(f"training diverged: a loss became non-finite by step {self.step}{where}")
         self.history.append(metrics)
         if self.run_dir is not None:
             with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
@@ -203,7 +318,8 @@ class Trainer:
         self.generator.eval()
         try:
             labels = self._fixed_labels if self.generator.conditional else None
-            images = self.generator(self._fixed_z, labels)
+            with self.plan.autocast():
+                images = self.generator(self._fixed_z, labels)
         finally:
             self.generator.train()
         return images.float().add(1).div(2).clamp(0, 1).cpu()
@@ -213,6 +329,7 @@ class Trainer:
 
         save_image(self.sample_grid(), path, nrow=GRID_COLUMNS, padding=2)
 
+    # -- checkpoints and resume --------------------------------------------------------
     def checkpoint_payload(self) -> dict[str, Any]:
         rng: dict[str, Any] = {"trainer": self.rng.get_state(), "torch": torch.get_rng_state()}
         if self.device.type == "cuda":
@@ -227,11 +344,44 @@ class Trainer:
             "step": self.step,
             "epoch": self.epoch,
             "rng": rng,
+            "data_order": self._order.cpu(),
+            "metric_sums": self._sums.cpu(),
+            "metric_steps": self._sum_steps,
             "config": {**self.config, "class_names": self.class_names},
         }
 
     def save_checkpoint(self, path: Path) -> None:
         save_checkpoint(path, self.checkpoint_payload())
+
+    def checkpoint(self) -> None:
+        """``checkpoints/step_NNNNNNN.pt`` (the newest ``keep_checkpoints`` kept) and
+        ``checkpoints/last.pt``, the one that ``--resume`` and ``sample`` read."""
+        self._check_finite()
+        folder = self.run_dir / "checkpoints"
+        keep_checkpoint(folder, f"step_{self.step:07d}.pt", self.checkpoint_payload(), self.s.keep_checkpoints)
+
+    def load_state(self, payload: dict[str, Any], source: Path) -> None:
+        """Continue exactly where ``payload`` (a checkpoint of this run) stopped."""
+        try:
+            self.generator.load_state_dict(payload["generator"])
+            self.discriminator.load_state_dict(payload["discriminator"])
+            self.opt_g.load_state_dict(payload["optimizer_g"])
+            self.opt_d.load_state_dict(payload["optimizer_d"])
+            rng = payload["rng"]
+            self.rng.set_state(rng["trainer"])
+            torch.set_rng_state(rng["torch"])
+            if self.device.type == "cuda" and "cuda" in rng:
+                torch.cuda.set_rng_state(rng["cuda"], self.device)
+            self.step = int(payload["step"])
+            self.epoch = int(payload["epoch"])
+            self._order = payload["data_order"].to(self.device)
+            self._sums.copy_(payload["metric_sums"])
+            self._sum_steps = int(payload["metric_steps"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CheckpointError(f"{source} does not fit this run's model and settings ({first})") from None
+        if self._order.numel() not in (0, len(self.images)):
+            raise CheckpointError(f"{source} was trained on {self._order.numel()} images, this data set has {len(self.images)}")
 
 
 def _class_accuracy(

@@ -3,8 +3,13 @@
     .venv/bin/python tests/bench/train_speed.py --data-dir ../shared/datasets/mnist-5k --steps 150
 
 Each side runs in its own process (so peak memory is its own), on the same MNIST-format
-data, for the same number of steps after the same warm-up; prints images/s, the ratio and
-peak resident memory. No files are written by either side (no sample grids, checkpoints).
+data, for the same number of steps after the same warm-up; prints images/s, the ratio to
+the reference loop and peak memory (resident, and GPU memory on CUDA). No files are
+written by either side (no sample grids, checkpoints). ``--variants`` picks which of
+ganzoo's speed paths to time (``auto`` = a recipe's default on this machine), e.g.
+
+    .venv/bin/python tests/bench/train_speed.py --data-dir DIR --variants fp32-eager,bf16-eager
+    python tests/bench/train_speed.py --data-dir DIR --device cuda --variants fp32-eager,bf16-graph
 """
 
 from __future__ import annotations
@@ -22,19 +27,36 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def _timed(run, steps: int, warmup: int, batch_size: int) -> dict:
+def _sync(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _peak_memory(device: str) -> dict:
+    out = {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if device.startswith("cuda"):
+        import torch
+
+        out["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+def _timed(run, args) -> dict:
+    """``run(on_step)`` trains ``args.steps`` steps calling ``on_step(i)`` after step i
+    (1-based); the clock starts after the warm-up steps and stops when the device is idle."""
     marks = {}
 
     def on_step(step: int) -> None:
-        if step == warmup:
+        if step == args.warmup:
+            _sync(args.device)
             marks["start"] = time.perf_counter()
 
     run(on_step)
+    _sync(args.device)
     elapsed = time.perf_counter() - marks["start"]
-    return {
-        "images_per_s": (steps - warmup) * batch_size / elapsed,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }
+    return {"images_per_s": (args.steps - args.warmup) * args.batch_size / elapsed, **_peak_memory(args.device)}
 
 
 def run_reference(args) -> dict:
@@ -48,12 +70,11 @@ def run_reference(args) -> dict:
     torch.manual_seed(0)
     root = idx_root(Path(args.data_dir), datasets.MNIST) or Path(args.data_dir)
     return _timed(
-        lambda on_step: reference_acgan.train(str(root), args.steps, args.batch_size, args.device, on_step),
-        args.steps, args.warmup, args.batch_size,
+        lambda on_step: reference_acgan.train(str(root), args.steps, args.batch_size, args.device, on_step), args
     )
 
 
-def run_ganzoo(args) -> dict:
+def run_ganzoo(args, variant: str) -> dict:
     from ganzoo.data import load_dataset
     from ganzoo.models import build_model, resolve_device
     from ganzoo.plugins import get_host
@@ -63,9 +84,9 @@ def run_ganzoo(args) -> dict:
 
     host = get_host()
     name, raw = load_recipe("mnist", host.recipes)
-    settings = resolve(host.models.get("acgan"), name, raw, {
-        "max_steps": args.steps, "batch_size": args.batch_size, "log_every": args.steps,
-    }).settings
+    overrides = {"max_steps": args.steps, "batch_size": args.batch_size, "log_every": args.steps}
+    overrides.update(VARIANTS[variant])
+    settings = resolve(host.models.get("acgan"), name, raw, overrides).settings
     data = load_dataset("mnist", args.data_dir, channels=1, image_size=28)
     seed_everything(0)
     trainer = Trainer(build_model("acgan", settings, data.num_classes), settings, data,
@@ -73,14 +94,26 @@ def run_ganzoo(args) -> dict:
     original = trainer.train_step
 
     def run(on_step):
-        def step_and_mark(real, labels):
-            original(real, labels)
+        def step_and_mark():
+            original()
             on_step(trainer.step + 1)
 
         trainer.train_step = step_and_mark
         trainer.fit()
 
-    return _timed(run, args.steps, args.warmup, args.batch_size)
+    result = _timed(run, args)
+    result["plan"] = trainer.plan.describe()
+    return result
+
+
+# ganzoo's speed paths; "auto" is what a recipe gets by default on this machine.
+VARIANTS = {
+    "auto": {},
+    "fp32-eager": {"precision": "fp32", "channels_last": "off", "cuda_graph": "off"},
+    "bf16-eager": {"precision": "bf16", "cuda_graph": "off"},
+    "fp32-graph": {"precision": "fp32", "cuda_graph": "on"},
+    "bf16-graph": {"precision": "bf16", "cuda_graph": "on"},
+}
 
 
 def main() -> None:
@@ -90,24 +123,44 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--side", choices=["reference", "ganzoo"], help=argparse.SUPPRESS)
+    parser.add_argument("--variants", default="auto",
+                        help=f"comma-separated ganzoo paths to time: {', '.join(VARIANTS)}")
+    parser.add_argument("--no-reference", action="store_true", help="skip the reference loop")
+    parser.add_argument("--side", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side:
-        result = run_reference(args) if args.side == "reference" else run_ganzoo(args)
+        result = run_reference(args) if args.side == "reference" else run_ganzoo(args, args.side)
         print(json.dumps(result))
         return
 
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
+    sides = ([] if args.no_reference else ["reference"]) + variants
     results = {}
-    for side in ("reference", "ganzoo"):
+    for side in sides:
         out = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--side", side],
-                             capture_output=True, text=True, check=True)
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            print(f"{side}: failed\n{out.stderr[-2000:]}", file=sys.stderr)
+            continue
         results[side] = json.loads(out.stdout.strip().splitlines()[-1])
-    ref, ours = results["reference"], results["ganzoo"]
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, device {args.device}")
+    device_name = args.device
+    if args.device.startswith("cuda"):
+        import torch
+
+        device_name = f"{args.device} ({torch.cuda.get_device_name()})"
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, device {device_name}")
     print(f"batch {args.batch_size}, {args.steps} steps ({args.warmup} warm-up steps not timed)")
-    print(f"reference loop : {ref['images_per_s']:8.1f} images/s   peak RSS {ref['peak_rss_mib']:7.0f} MiB")
-    print(f"ganzoo trainer : {ours['images_per_s']:8.1f} images/s   peak RSS {ours['peak_rss_mib']:7.0f} MiB")
-    print(f"ratio          : {ours['images_per_s'] / ref['images_per_s']:.2f}x")
+    reference = results.get("reference", {}).get("images_per_s")
+    for side, result in results.items():
+        ratio = f"{result['images_per_s'] / reference:6.2f}x" if reference else "       "
+        memory = f"peak RSS {result['peak_rss_mib']:6.0f} MiB"
+        if "peak_gpu_mib" in result:
+            memory += f", GPU {result['peak_gpu_mib']:6.0f} MiB"
+        label = "reference loop" if side == "reference" else f"ganzoo {side}"
+        print(f"{label:<18}: {result['images_per_s']:9.1f} images/s  {ratio}  {memory}  {result.get('plan', '')}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,69 @@
+"""Classifier metrics of a generator: what ``ganzoo evaluate``, ``eval_every`` during
+training and the quality benchmark all compute, the same way."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..data import ImageData
+from ..interfaces import Generator
+from ..sample import generate
+from .classifier import Judge, classify
+from .metrics import class_accuracy, class_distribution, frechet_between, intra_class_fid
+
+
+@dataclass
+class RealFeatures:
+    """The judge's view of the real test split, computed once per evaluation."""
+
+    features: torch.Tensor
+    labels: torch.Tensor
+    accuracy: float
+
+    @classmethod
+    def of(cls, judge: Judge, data: ImageData, device: torch.device) -> "RealFeatures":
+        predicted, features = classify(judge.model, data.images, device)
+        return cls(features, data.labels, float((predicted == data.labels).double().mean()))
+
+
+@dataclass
+class GeneratedSet:
+    images: torch.Tensor  # uint8 (N, C, H, W)
+    labels: torch.Tensor | None  # conditioning labels, None for unconditional models
+    seed: int
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def generate_set(generator: Generator, num_classes: int, n_per_class: int, *, seed: int, device: torch.device) -> GeneratedSet:
+    """``n_per_class`` samples of every class (or ``n_per_class * K`` unconditional ones)."""
+    start = time.perf_counter()
+    was_training = generator.training
+    generator.eval()
+    try:
+        if generator.conditional:
+            labels = torch.arange(num_classes).repeat_interleave(n_per_class)
+            images = generate(generator, labels, seed=seed, device=device)
+        else:
+            labels = None
+            images = generate(generator, torch.zeros(n_per_class * num_classes, dtype=torch.long), seed=seed, device=device)
+    finally:
+        generator.train(was_training)
+    return GeneratedSet(images, labels, seed, time.perf_counter() - start)
+
+
+def classifier_metrics(samples: GeneratedSet, judge: Judge, real: RealFeatures, device: torch.device) -> dict[str, Any]:
+    """Per-class accuracy (or the class distribution), classifier FID, intra-class FID."""
+    num_classes = len(judge.class_names)
+    predicted, features = classify(judge.model, samples.images, device)
+    out: dict[str, Any] = {"classifier_fid": frechet_between(features, real.features)}
+    if samples.labels is not None:
+        out["accuracy"] = class_accuracy(predicted, samples.labels, num_classes)
+        out["intra_class_fid"] = intra_class_fid(features, samples.labels, real.features, real.labels, num_classes)
+    else:
+        out["class_distribution"] = class_distribution(predicted, num_classes)
+    return out

@@ -1,0 +1,169 @@
+"""Speed switches of the trainer: precision, memory format, optimizer flavour, CUDA graphs.
+
+Each decision is made once per run from the recipe (``precision``, ``channels_last``,
+``cuda_graph``) and the hardware, and written into the run's metrics so a reader knows
+which path produced a number. See docs/performance.md for the measurements.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, ContextManager
+
+import torch
+
+from ..errors import UsageError
+
+
+@dataclass(frozen=True)
+class SpeedPlan:
+    """What the trainer does for speed on this device, decided from the recipe."""
+
+    device: torch.device
+    amp_dtype: torch.dtype | None  # None: plain fp32
+    channels_last: bool
+    cuda_graph: bool
+
+    @property
+    def precision(self) -> str:
+        return "bf16" if self.amp_dtype == torch.bfloat16 else "fp32"
+
+    def autocast(self, *, for_graph: bool = False) -> ContextManager[Any]:
+        if self.amp_dtype is None:
+            return nullcontext()
+        # Inside a CUDA graph capture autocast's weight-cast cache must be off.
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, cache_enabled=not for_graph)
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+    def describe(self) -> dict[str, Any]:
+        return {"precision": self.precision, "channels_last": self.channels_last, "cuda_graph": self.cuda_graph}
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU computes bf16 in hardware (AVX512-BF16 or AMX); Linux only."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            return bool({"avx512_bf16", "amx_bf16"} & flags)
+    return False
+
+
+def plan_speed(settings: dict[str, Any], device: torch.device) -> SpeedPlan:
+    """Resolve ``precision``, ``channels_last`` and ``cuda_graph`` for ``device``."""
+    precision = settings.get("precision", "auto")
+    if precision == "auto":
+        if device.type == "cuda":
+            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        else:
+            precision = "bf16" if cpu_has_native_bf16() else "fp32"
+    amp_dtype = torch.bfloat16 if precision == "bf16" else None
+
+    channels_last = settings.get("channels_last", "auto")
+    if channels_last == "auto":
+        channels_last = device.type == "cuda" or amp_dtype is not None
+    else:
+        channels_last = channels_last == "on"
+
+    graph = settings.get("cuda_graph", "auto")
+    if graph == "on" and device.type != "cuda":
+        raise UsageError("cuda_graph=on needs a CUDA device; use auto or off on the CPU")
+    cuda_graph = device.type == "cuda" and graph != "off"
+    if device.type == "cuda":
+        # The shapes never change within a run: let cuDNN time its algorithms once and
+        # keep the fastest (picked during the warm-up, before any graph capture).
+        torch.backends.cudnn.benchmark = True
+    return SpeedPlan(device, amp_dtype, bool(channels_last), cuda_graph)
+
+
+def make_adam(params: Any, settings: dict[str, Any], plan: SpeedPlan) -> torch.optim.Adam:
+    """Adam as the recipe says; fused on CUDA and capturable when the step is graphed."""
+    options: dict[str, Any] = {}
+    if plan.device.type == "cuda":
+        options["fused"] = True
+        options["capturable"] = plan.cuda_graph
+    return torch.optim.Adam(params, lr=settings["lr"], betas=tuple(settings["betas"]), **options)
+
+
+class GraphedStep:
+    """One training step captured in a CUDA graph, replayed on fixed input buffers.
+
+    ``step_fn(index, z, fake_labels)`` must do the whole step (forward, backward, both
+    optimizer steps, metric sums) reading its inputs only from the tensors given. Capture
+    needs a few warm-up steps, which would change the weights: the model and optimizer
+    state is saved before and copied back in place afterwards, so the run's trajectory is
+    the one eager execution would take.
+    """
+
+    WARMUP_STEPS = 3
+
+    def __init__(self, step_fn: Callable[..., None], inputs: tuple[torch.Tensor, ...], state: list[torch.Tensor]):
+        self.inputs = inputs
+        saved = [t.detach().clone() for t in state]
+        rng = torch.cuda.get_rng_state()
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(self.WARMUP_STEPS):
+                step_fn(*inputs)
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            step_fn(*inputs)
+        with torch.no_grad():
+            for tensor, copy in zip(state, saved):
+                tensor.copy_(copy)
+        torch.cuda.set_rng_state(rng)
+
+    def __call__(self, *values: torch.Tensor) -> None:
+        for buffer, value in zip(self.inputs, values):
+            buffer.copy_(value, non_blocking=True)
+        self.graph.replay()
+
+
+def prepare_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
+    """Create Adam's state now (as zeros, like its lazy first step would), so it can be
+    saved before graph capture and so capture never allocates it."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    if all(p in optimizer.state for p in params):
+        return
+    for p in params:
+        p.grad = torch.zeros_like(p)
+    lrs = [group["lr"] for group in optimizer.param_groups]
+    for group in optimizer.param_groups:
+        group["lr"] = 0.0
+    optimizer.step()  # zero gradients and zero lr: the weights do not move
+    for group, lr in zip(optimizer.param_groups, lrs):
+        group["lr"] = lr
+    with torch.no_grad():
+        for state in optimizer.state.values():
+            for value in state.values():
+                if isinstance(value, torch.Tensor):
+                    value.zero_()
+    for p in params:
+        p.grad = None
+
+
+def training_state(modules: list[torch.nn.Module], optimizers: list[torch.optim.Optimizer]) -> list[torch.Tensor]:
+    """Every tensor a training step changes: parameters, buffers, optimizer state."""
+    tensors: list[torch.Tensor] = []
+    for module in modules:
+        tensors.extend(module.parameters())
+        tensors.extend(module.buffers())
+    for optimizer in optimizers:
+        for state in optimizer.state.values():
+            tensors.extend(v for v in state.values() if isinstance(v, torch.Tensor))
+    return tensors

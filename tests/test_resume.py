@@ -1,0 +1,171 @@
+"""Runs survive faults: exact resume, signals, kept checkpoints, divergence, kill -9."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import yaml
+
+from ganzoo.errors import CheckpointError, GanzooError, UsageError
+from ganzoo.train.checkpoint import load_checkpoint
+from ganzoo.training import resume_run, train_run
+
+from conftest import run_cli
+
+FP32 = ["precision=fp32", "batch_size=16", "log_every=1", "sample_every=1000", "checkpoint_every=1000"]
+
+
+def _train(data, runs, *sets):
+    return train_run("acgan", "mnist", overrides=[*FP32, *sets], data_dir=data, runs_dir=runs, device="cpu",
+                     progress=False)
+
+
+def _metrics(run):
+    return [yaml.safe_load(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_resume_is_bitwise_identical_to_an_uninterrupted_run(mnist_like_root, tmp_path):
+    # 200 images / batch 16 = 12 steps per epoch: the break at step 17 is mid-epoch, and
+    # the resumed part crosses the epoch boundary at step 24.
+    runs = tmp_path / "runs"
+    straight = _train(mnist_like_root, runs, "max_steps=27")
+    broken = _train(mnist_like_root, runs, "max_steps=17")
+    assert resume_run("acgan", broken, overrides=["max_steps=27"], data_dir=mnist_like_root, runs_dir=runs,
+                      device="cpu", progress=False) == broken
+
+    a = load_checkpoint(straight / "checkpoints" / "last.pt")
+    b = load_checkpoint(broken / "checkpoints" / "last.pt")
+    assert a["step"] == b["step"] == 27 and a["epoch"] == b["epoch"] == 2
+    for part in ("generator", "discriminator"):
+        for key in a[part]:
+            assert torch.equal(a[part][key], b[part][key]), f"{part}.{key} differs"
+    for part in ("optimizer_g", "optimizer_d"):
+        for index, state in a[part]["state"].items():
+            for name, value in state.items():
+                assert torch.equal(value, b[part]["state"][index][name]), f"{part} {index} {name} differs"
+    # the log is the same too, one line per step, none repeated
+    assert [m["d_loss"] for m in _metrics(straight)] == [m["d_loss"] for m in _metrics(broken)]
+    assert [m["step"] for m in _metrics(broken)] == list(range(1, 28))
+    config = yaml.safe_load((broken / "config.yaml").read_text())
+    assert config["settings"]["max_steps"] == 27 and config["resumed"][0]["at_step"] == 17
+
+
+def test_resume_alone_takes_the_newest_run_and_refuses_a_finished_one(mnist_like_root, tmp_path):
+    runs = tmp_path / "runs"
+    run = _train(mnist_like_root, runs, "max_steps=3")
+    with pytest.raises(UsageError, match="already finished its 3 steps; raise the budget"):
+        resume_run("acgan", None, overrides=[], data_dir=mnist_like_root, runs_dir=runs, device="cpu")
+    assert resume_run("acgan", None, overrides=["max_steps=4"], data_dir=mnist_like_root, runs_dir=runs,
+                      device="cpu", progress=False) == run
+    with pytest.raises(UsageError, match="cannot change 'lr' when resuming"):
+        resume_run("acgan", run, overrides=["lr=0.1", "max_steps=9"], data_dir=mnist_like_root, runs_dir=runs)
+
+
+def test_resume_refuses_a_checkpoint_that_does_not_fit(mnist_like_root, tmp_path):
+    runs = tmp_path / "runs"
+    run = _train(mnist_like_root, runs, "max_steps=2")
+    path = run / "checkpoints" / "last.pt"
+    payload = load_checkpoint(path)
+    payload["generator"]["project.weight"] = torch.zeros(3, 3)
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="does not fit this run's model and settings"):
+        resume_run("acgan", run, overrides=["max_steps=4"], data_dir=mnist_like_root, runs_dir=runs)
+    payload["model"] = "othergan"
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="is a checkpoint of 'othergan', not of 'acgan'"):
+        resume_run("acgan", run, overrides=["max_steps=4"], data_dir=mnist_like_root, runs_dir=runs)
+    path.unlink()
+    with pytest.raises(CheckpointError, match="does not exist"):
+        resume_run("acgan", run, overrides=["max_steps=4"], data_dir=mnist_like_root, runs_dir=runs)
+
+
+def test_only_the_newest_checkpoints_are_kept(mnist_like_root, tmp_path):
+    run = _train(mnist_like_root, tmp_path / "runs", "max_steps=9", "checkpoint_every=2", "keep_checkpoints=2")
+    names = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert names == ["last.pt", "step_0000008.pt", "step_0000009.pt"]
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 9
+
+
+def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(mnist_like_root, tmp_path, monkeypatch):
+    from ganzoo_acgan.loss import ACGANLoss
+
+    calls = {"n": 0}
+    original = ACGANLoss.discriminator_loss
+
+    def breaks_at_step_4(self, *args):
+        calls["n"] += 1
+        loss = original(self, *args)
+        return loss * float("nan") if calls["n"] >= 4 else loss
+
+    monkeypatch.setattr(ACGANLoss, "discriminator_loss", breaks_at_step_4)
+    runs = tmp_path / "runs"
+    with pytest.raises(GanzooError, match="training diverged: a loss became non-finite by step 5; the last good"):
+        _train(mnist_like_root, runs, "max_steps=20", "checkpoint_every=3", "log_every=5")
+    [run] = list(runs.iterdir())
+    payload = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert payload["step"] == 3
+    assert all(torch.isfinite(v).all() for v in payload["generator"].values() if v.is_floating_point())
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_saves_a_checkpoint_and_the_run_resumes(mnist_like_root, tmp_path, signum, code):
+    runs = tmp_path / "runs"
+    env = {**os.environ, "GANZOO_DATA_DIR": str(mnist_like_root), "GANZOO_RUNS_DIR": str(runs)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ganzoo", "train", "acgan", "--quiet", "--set", "max_steps=100000",
+         "--set", "batch_size=16", "--set", "log_every=1", "--set", "checkpoint_every=100000"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.time() + 120
+    while not list(runs.glob("*/metrics.jsonl")) and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == code, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "checkpoint saved; resume with: ganzoo train acgan --resume" in lines[0]
+    [run] = list(runs.iterdir())
+    stopped_at = load_checkpoint(run / "checkpoints" / "last.pt")["step"]
+    assert 0 < stopped_at < 100000
+
+    result = run_cli("train", "acgan", "--quiet", "--resume", "--set", f"max_steps={stopped_at + 2}", env=env)
+    assert result.returncode == 0, result.stderr
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == stopped_at + 2
+    assert list(runs.iterdir()) == [run]  # the same folder, no new run
+
+
+def test_kill_9_while_saving_leaves_the_previous_checkpoint_readable(tmp_path):
+    target = tmp_path / "last.pt"
+    script = (
+        "import sys, torch\n"
+        "from ganzoo.train.checkpoint import save_checkpoint\n"
+        "step = 0\n"
+        "while True:\n"
+        "    step += 1\n"
+        "    save_checkpoint(sys.argv[1], {'model': 'x', 'generator': {'w': torch.full((2_000_000,), float(step))},"
+        " 'config': {}, 'step': step})\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", script, str(target)])
+    deadline = time.time() + 60
+    while not target.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.7)  # several saves in flight
+    process.kill()
+    process.wait()
+    payload = load_checkpoint(target)
+    assert payload["step"] >= 1 and torch.equal(payload["generator"]["w"], torch.full((2_000_000,), float(payload["step"])))
+
+
+def test_an_unwritable_runs_folder_is_one_line(mnist_like_root, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    result = run_cli("train", "acgan", "--set", "max_steps=1", "--data-dir", str(mnist_like_root),
+                     "--runs-dir", str(blocker / "runs"))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"ganzoo: error: cannot create a run folder in {blocker / 'runs'}: Not a directory"
+    ]

@@ -21,7 +21,7 @@ except ImportError:  # older typer runs on click itself
     from click.exceptions import ClickException, UsageError as ClickUsageError
 
 from . import __version__
-from .errors import GanzooError
+from .errors import GanzooError, UsageError
 
 app = typer.Typer(
     name="ganzoo",
@@ -151,6 +151,60 @@ def sample(
         model, class_, n=n, run=run, checkpoint=checkpoint, runs_dir=runs_dir, seed=seed, out=out, device=device, force=force
     )
     typer.echo(f"samples: {path}")
+
+
+@app.command()
+@at_boundary
+def evaluate(
+    model: Annotated[str, typer.Argument(help="Registered model name.")],
+    run: Annotated[Optional[Path], typer.Option("--run", help="Run folder (default: the newest run of MODEL).")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="A checkpoint file instead of a run.")] = None,
+    data_dir: DataDir = None,
+    runs_dir: RunsDir = None,
+    n: Annotated[int, typer.Option("--n", "-n", min=2, help="Generated images per class.")] = 1000,
+    fid_n: Annotated[int, typer.Option("--fid-n", min=2, help="Generated images for Inception FID.")] = 10000,
+    metrics: Annotated[
+        str, typer.Option("--metrics", help="Comma-separated: accuracy, classifier-fid, intra-fid, inception-fid; or all.")
+    ] = "all",
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="Report folder (default: RUN/reports/step_N).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Noise seed of the generated images.")] = 0,
+    device: Device = "auto",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite a report already in --out.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Evaluate a trained MODEL: per-class accuracy, classifier / intra-class / Inception FID,
+    written as report.json, report.md and a self-contained report.html."""
+    from .evaluate.run import evaluate as run_evaluation
+
+    if run is not None and checkpoint is not None:
+        raise UsageError("give --run or --checkpoint, not both")
+    folder = run_evaluation(
+        model, run=run, checkpoint=checkpoint, runs_dir=runs_dir, data_dir=data_dir, n_per_class=n, fid_n=fid_n,
+        metrics=metrics, out=out, seed=seed, device=device, force=force, progress=not quiet,
+    )
+    typer.echo(f"report: {folder / 'report.html'}")
+    for line in summary_lines(folder / "report.json"):
+        typer.echo(line)
+
+
+def summary_lines(path: Path) -> list[str]:
+    import json
+
+    report = json.loads(path.read_text(encoding="utf-8"))
+    m = report["metrics"]
+    lines = [f"judge accuracy on real test images: {report['judge']['test_accuracy']:.2%}"]
+    if "accuracy" in m:
+        lines.append(f"per-class accuracy: mean {m['accuracy']['mean']:.2%}, min {m['accuracy']['min']:.2%}")
+    if "classifier_fid" in m:
+        lines.append(f"classifier FID: {m['classifier_fid']['value']:.2f} (floor, real vs real: {m['classifier_fid']['floor']:.2f})")
+    if "intra_class_fid" in m:
+        lines.append(f"intra-class FID (mean): {m['intra_class_fid']['mean']:.2f}")
+    if "inception_fid" in m:
+        f = m["inception_fid"]
+        lines.append(f"Inception FID: {f['value']:.2f}" if f["status"] == "ok" else "Inception FID: unavailable (see report)")
+    return lines
 
 
 @app.command()

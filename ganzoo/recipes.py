@@ -60,6 +60,11 @@ TRAIN_SETTINGS: dict[str, Setting] = {
     "log_every": Setting("int", 100, "steps between metrics lines", check=_positive, rule="> 0"),
     "sample_every": Setting("int", 400, "steps between sample grids", check=_positive, rule="> 0"),
     "checkpoint_every": Setting("int", 2000, "steps between checkpoints", check=_positive, rule="> 0"),
+    "eval_every": Setting(
+        "int", None, "steps between classifier metrics during training (keeps checkpoints/best.pt)",
+        optional=True, check=_positive, rule="> 0",
+    ),
+    "eval_samples": Setting("int", 100, "generated images per class for eval_every", check=lambda v: v >= 2, rule=">= 2"),
     "keep_checkpoints": Setting(
         "int", 3, "how many step checkpoints to keep (besides last.pt)", check=_positive, rule="> 0"
     ),
@@ -79,7 +84,7 @@ TRAIN_SETTINGS: dict[str, Setting] = {
 
 # Settings that may change when a run is resumed: budgets, intervals, speed switches.
 RESUMABLE_SETTINGS = (
-    "epochs", "max_steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
+    "epochs", "max_steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "eval_every", "eval_samples",
     "precision", "channels_last", "cuda_graph",
 )
 

@@ -54,7 +54,8 @@ def train_run(
         "device": str(torch_device),
         "settings": settings,
     }
-    trainer = Trainer(built, settings, data, device=torch_device, config=config, progress=progress)
+    evaluator = _evaluator(settings, data, data_dir, torch_device, progress)
+    trainer = Trainer(built, settings, data, device=torch_device, config=config, progress=progress, evaluator=evaluator)
     run_dir = create_run(default_runs_dir(runs_dir), model, recipe_name)
     trainer.run_dir = run_dir
     config["speed"] = trainer.plan.describe()
@@ -103,7 +104,9 @@ def resume_run(
     built = build_model(model, settings, data.num_classes)
     run_config = {key: value for key, value in config.items() if key != "class_names"}
     run_config["settings"] = settings
-    trainer = Trainer(built, settings, data, device=torch_device, run_dir=run_dir, config=run_config, progress=progress)
+    evaluator = _evaluator(settings, data, data_dir, torch_device, progress)
+    trainer = Trainer(built, settings, data, device=torch_device, run_dir=run_dir, config=run_config, progress=progress,
+                      evaluator=evaluator)
     trainer.load_state(payload, checkpoint_path)
     if trainer.step >= trainer.total_steps:
         raise UsageError(
@@ -117,6 +120,17 @@ def resume_run(
     write_config(run_dir, {**run_config, "class_names": data.class_names})
     trainer.fit()
     return run_dir
+
+
+def _evaluator(settings: dict, train, data_dir: Path | None, device, progress: bool):
+    """The classifier metrics for ``eval_every`` (the judge is trained once and cached)."""
+    if not settings.get("eval_every"):
+        return None
+    from .evaluate.core import periodic_evaluator
+
+    test = load_dataset(settings["dataset"], default_data_dir(data_dir), train=False,
+                        channels=settings["channels"], image_size=settings["image_size"])
+    return periodic_evaluator(train, test, n_per_class=settings["eval_samples"], device=device, progress=progress)
 
 
 def _load_training_data(settings: dict, data_dir: Path | None):

@@ -10,6 +10,7 @@ printed in every report: a judge whose reliability is not shown proves nothing.
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..data import ImageData, cache_dir, slug
-from ..errors import CheckpointError
+from ..errors import CheckpointError, UsageError
 from ..train.checkpoint import load_checkpoint, save_checkpoint
 from ..train.fast import plan_speed
 
@@ -29,6 +30,7 @@ CLASSIFIER_VERSION = 1
 FEATURE_DIM = 128
 TRAIN_STEPS = 2000
 BATCH_SIZE = 128
+JUDGE_STEPS_ENV = "GANZOO_JUDGE_STEPS"
 
 
 class EvalClassifier(nn.Module):
@@ -114,7 +116,8 @@ def train_classifier(
     plan = plan_speed({"precision": "auto", "channels_last": "off", "cuda_graph": "off"}, device)
     autocast = plan.autocast()
     model.train()
-    for _ in tqdm(range(steps), desc="training the evaluation classifier", disable=not progress, file=sys.stderr):
+    for _ in tqdm(range(steps), desc="training the evaluation classifier", disable=not progress, file=sys.stderr,
+                      mininterval=0.1 if sys.stderr.isatty() else 30.0):
         if position + BATCH_SIZE > len(order):
             order, position = torch.randperm(len(train), generator=rng), 0
         index = order[position : position + BATCH_SIZE].to(device)
@@ -149,10 +152,21 @@ def accuracy_of(model: EvalClassifier, data: ImageData, device: torch.device) ->
     return float((predicted == data.labels).float().mean())
 
 
+def judge_steps() -> int:
+    """``$GANZOO_JUDGE_STEPS`` (quick experiments, tests), else the classifier's own."""
+    text = os.environ.get(JUDGE_STEPS_ENV, "").strip()
+    if not text:
+        return TRAIN_STEPS
+    if not text.isdigit() or int(text) <= 0:
+        raise UsageError(f"{JUDGE_STEPS_ENV} must be a positive whole number, got {text!r}")
+    return int(text)
+
+
 def get_judge(
-    train: ImageData, test: ImageData, device: torch.device, *, steps: int = TRAIN_STEPS, progress: bool = True
+    train: ImageData, test: ImageData, device: torch.device, *, steps: int | None = None, progress: bool = True
 ) -> Judge:
     """The cached classifier for this training set, trained (and cached) if missing."""
+    steps = steps or judge_steps()
     key = data_key(train) + ("" if steps == TRAIN_STEPS else f"-s{steps}")
     path = cache_dir() / "classifiers" / f"{key}.pt"
     _, c, h, _ = train.images.shape

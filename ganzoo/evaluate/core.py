@@ -67,3 +67,28 @@ def classifier_metrics(samples: GeneratedSet, judge: Judge, real: RealFeatures, 
     else:
         out["class_distribution"] = class_distribution(predicted, num_classes)
     return out
+
+
+class PeriodicEvaluator:
+    """The cheap classifier metrics, run by the trainer every ``eval_every`` steps."""
+
+    def __init__(self, judge: Judge, real: RealFeatures, *, n_per_class: int, device: torch.device, seed: int = 0):
+        self.judge, self.real, self.n_per_class, self.device, self.seed = judge, real, n_per_class, device, seed
+
+    def __call__(self, generator: Generator) -> dict[str, Any]:
+        samples = generate_set(generator, len(self.judge.class_names), self.n_per_class, seed=self.seed, device=self.device)
+        metrics = classifier_metrics(samples, self.judge, self.real, self.device)
+        out: dict[str, Any] = {"classifier_fid": metrics["classifier_fid"], "n_generated": len(samples.images)}
+        if "accuracy" in metrics:
+            out["accuracy_mean"] = metrics["accuracy"]["mean"]
+            out["accuracy_min"] = metrics["accuracy"]["min"]
+            out["intra_class_fid"] = metrics["intra_class_fid"]["mean"]
+        return out
+
+
+def periodic_evaluator(train: ImageData, test: ImageData, *, n_per_class: int, device: torch.device,
+                       progress: bool = True) -> PeriodicEvaluator:
+    from .classifier import get_judge
+
+    judge = get_judge(train, test, device, progress=progress)
+    return PeriodicEvaluator(judge, RealFeatures.of(judge, test, device), n_per_class=n_per_class, device=device)

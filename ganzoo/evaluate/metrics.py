@@ -3,6 +3,7 @@ distances (pytorch-fid's own function) between feature sets."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -19,9 +20,14 @@ def feature_statistics(features: torch.Tensor | np.ndarray) -> tuple[np.ndarray,
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
     """The Fréchet distance of two Gaussians, by pytorch-fid's implementation."""
     from pytorch_fid import fid_score
+    from scipy.linalg import LinAlgWarning
 
     _fit_pytorch_fid_to_scipy(fid_score)
-    return float(fid_score.calculate_frechet_distance(mu1, sigma1, mu2, sigma2))
+    with warnings.catch_warnings():
+        # a near-singular product is expected for small sets; pytorch-fid corrects it itself
+        warnings.simplefilter("ignore", category=LinAlgWarning)
+        warnings.filterwarnings("ignore", message=".*disp.*deprecated", category=DeprecationWarning)
+        return float(fid_score.calculate_frechet_distance(mu1, sigma1, mu2, sigma2))
 
 
 class _SqrtmWithDisp:

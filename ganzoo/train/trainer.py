@@ -18,6 +18,7 @@ with the epoch's data order, so ``--resume`` continues exactly (bitwise on the C
 from __future__ import annotations
 
 import json
+import math
 import signal
 import sys
 import threading
@@ -26,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from tqdm import tqdm
@@ -71,8 +72,11 @@ class Trainer:
         run_dir: Path | None = None,
         config: dict[str, Any] | None = None,
         progress: bool = True,
+        evaluator: Callable[[torch.nn.Module], dict[str, Any]] | None = None,
     ):
         self.model = model
+        self.evaluator = evaluator  # classifier metrics every eval_every steps (ganzoo.evaluate)
+        self.best_fid = math.inf
         self.settings = dict(settings)
         self.s = SimpleNamespace(**{key: setting.default for key, setting in TRAIN_SETTINGS.items()})
         self.s.__dict__.update(settings)
@@ -110,7 +114,8 @@ class Trainer:
         self._has_class_head = False  # known after the first step; a host-side flag, no sync
         self._graphed: GraphedStep | None = None
         self._stop_signal: int | None = None
-        self.history: list[dict[str, Any]] = []
+        self.history: list[dict[str, Any]] = []  # the loss lines of metrics.jsonl
+        self.eval_history: list[dict[str, Any]] = []  # its eval lines
 
     def settings_for_adam(self) -> dict[str, Any]:
         return {"lr": self.s.lr, "betas": self.s.betas}
@@ -239,6 +244,8 @@ class Trainer:
                         metrics = self._log(interval_start, interval_step)
                         interval_start, interval_step = time.perf_counter(), self.step
                         bar.set_postfix(d=f"{metrics['d_loss']:.3f}", g=f"{metrics['g_loss']:.3f}")
+                    if self.evaluator is not None and self.s.eval_every and (self.step % self.s.eval_every == 0 or last):
+                        self._evaluate()
                     if self.run_dir is not None:
                         if self.step % self.s.sample_every == 0 or last:
                             self.save_samples(self.run_dir / "samples" / f"step_{self.step:07d}.png")
@@ -284,6 +291,24 @@ class Trainer:
             f"interrupted by {name} at step {self.step}/{self.total_steps}; checkpoint saved; "
             f"resume with: ganzoo train {model} --resume {self.run_dir}",
         )
+
+    def _evaluate(self) -> None:
+        """Classifier metrics now; a new best classifier FID refreshes ``checkpoints/best.pt``."""
+        self._check_finite()
+        results = self.evaluator(self.generator)
+        self.generator.train()
+        record = {"step": self.step, "epoch": self.epoch, "eval": results}
+        self.eval_history.append(record)
+        if self.run_dir is None:
+            return
+        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        fid = results["classifier_fid"]
+        if math.isfinite(fid) and fid < self.best_fid:
+            self.best_fid = fid
+            payload = self.checkpoint_payload()
+            payload["best"] = {"step": self.step, "classifier_fid": fid}
+            save_checkpoint(self.run_dir / "checkpoints" / "best.pt", payload)
 
     def _check_finite(self) -> None:
         """Refuse to go on (or to checkpoint) once a loss has become NaN or infinite."""
@@ -347,6 +372,7 @@ class Trainer:
             "data_order": self._order.cpu(),
             "metric_sums": self._sums.cpu(),
             "metric_steps": self._sum_steps,
+            "best_classifier_fid": self.best_fid,
             "config": {**self.config, "class_names": self.class_names},
         }
 
@@ -377,6 +403,7 @@ class Trainer:
             self._order = payload["data_order"].to(self.device)
             self._sums.copy_(payload["metric_sums"])
             self._sum_steps = int(payload["metric_steps"])
+            self.best_fid = float(payload.get("best_classifier_fid", math.inf))
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise CheckpointError(f"{source} does not fit this run's model and settings ({first})") from None

@@ -1,0 +1,95 @@
+"""Inception FID through pytorch-fid: its InceptionV3 (the TensorFlow FID weights), 2048-d
+pool features, reference statistics cached in pytorch-fid's own ``.npz`` format.
+
+The weights come from pytorch-fid's download into torch's hub cache. Offline, without
+the file, :class:`InceptionUnavailable` says why and exactly where the file must go;
+the caller reports "unavailable" and carries on with every other metric.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from urllib.error import URLError
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..data import cache_dir
+from .metrics import feature_statistics
+
+FEATURE_DIM = 2048
+
+
+class InceptionUnavailable(Exception):
+    """The Inception weights are neither cached nor downloadable."""
+
+
+def weights_path() -> Path:
+    """Where pytorch-fid (through torch.hub) keeps its Inception weights."""
+    from pytorch_fid.inception import FID_WEIGHTS_URL
+
+    return Path(torch.hub.get_dir()) / "checkpoints" / FID_WEIGHTS_URL.rsplit("/", 1)[-1]
+
+
+def load_inception(device: torch.device):
+    """pytorch-fid's InceptionV3 returning the 2048-d pool features, in eval mode."""
+    from pytorch_fid.inception import FID_WEIGHTS_URL, InceptionV3
+
+    path = weights_path()
+    try:
+        model = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[FEATURE_DIM]])
+    except (URLError, OSError, ConnectionError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise InceptionUnavailable(
+            f"the Inception weights are not cached and could not be downloaded ({reason}); "
+            f"download {FID_WEIGHTS_URL} and put it at {path}"
+        ) from None
+    except (RuntimeError, EOFError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InceptionUnavailable(
+            f"the cached Inception weights at {path} are unreadable ({first}); delete the file and "
+            f"download {FID_WEIGHTS_URL} again"
+        ) from None
+    return model.to(device).eval()
+
+
+@torch.no_grad()
+def inception_features(model, images: torch.Tensor, device: torch.device, *, batch_size: int = 100,
+                       progress: bool = True, what: str = "images") -> np.ndarray:
+    """2048-d features of uint8 images (N, C, H, W), streamed in batches. Grey images are
+    repeated to three channels, as pytorch-fid's own loader does with ``convert('RGB')``;
+    pixels go in as floats in [0, 1] and the model resizes them to 299 x 299."""
+    out = np.empty((len(images), FEATURE_DIM), dtype=np.float64)
+    for start in tqdm(range(0, len(images), batch_size), desc=f"Inception features of {what}",
+                      disable=not progress, file=sys.stderr,
+                      mininterval=0.1 if sys.stderr.isatty() else 30.0):
+        batch = images[start : start + batch_size].to(device).float().div(255)
+        if batch.shape[1] == 1:
+            batch = batch.expand(-1, 3, -1, -1)
+        features = model(batch)[0]
+        out[start : start + len(batch)] = features.squeeze(-1).squeeze(-1).double().cpu().numpy()
+    return out
+
+
+def reference_statistics(model, images: torch.Tensor, key: str, device: torch.device, *,
+                         progress: bool = True) -> tuple[np.ndarray, np.ndarray, Path, bool]:
+    """(mu, sigma) of the real images, cached as ``<cache>/fid_stats/KEY-inception.npz``
+    (readable by ``python -m pytorch_fid``); returns whether the cache was used."""
+    path = cache_dir() / "fid_stats" / f"{key}-inception.npz"
+    if path.is_file():
+        try:
+            with np.load(path) as f:
+                return f["mu"][:], f["sigma"][:], path, True
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable: compute again and replace it
+    mu, sigma = feature_statistics(inception_features(model, images, device, progress=progress, what="real images"))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.tmp.npz")
+        np.savez_compressed(tmp, mu=mu, sigma=sigma)
+        tmp.replace(path)
+    except OSError:
+        pass  # a read-only cache costs a recomputation next time, nothing else
+    return mu, sigma, path, False

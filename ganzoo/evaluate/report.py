@@ -1,0 +1,233 @@
+"""Evaluation reports: ``report.json`` (every number), ``report.md`` and a self-contained
+``report.html`` (figures embedded as data: URIs, no external files)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def _png(fig) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def sample_grid_png(images: torch.Tensor, rows: int, columns: int = 10) -> str:
+    """uint8 images ordered row by row -> a PNG grid, base64."""
+    from PIL import Image
+    from torchvision.utils import make_grid
+
+    grid = make_grid(images[: rows * columns].float() / 255, nrow=columns, padding=2, pad_value=1.0)
+    array = (grid.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    buffer = io.BytesIO()
+    picture = Image.fromarray(array)
+    picture = picture.resize((picture.width * 2, picture.height * 2), Image.NEAREST)
+    picture.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def confusion_png(confusion: list[list[int]], class_names: list[str]) -> str:
+    plt = _pyplot()
+    matrix = torch.tensor(confusion, dtype=torch.float64)
+    rates = matrix / matrix.sum(1, keepdim=True).clamp(min=1)
+    size = max(4.5, 0.5 * len(class_names) + 2)
+    fig, ax = plt.subplots(figsize=(size, size * 0.85))
+    image = ax.imshow(rates.numpy(), cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(class_names)), class_names, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(class_names)), class_names, fontsize=8)
+    ax.set_xlabel("class the judge sees")
+    ax.set_ylabel("class asked for")
+    for i in range(len(class_names)):
+        for j in range(len(class_names)):
+            if rates[i, j] >= 0.01:
+                ax.text(j, i, f"{rates[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if rates[i, j] > 0.6 else "black")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    ax.set_title("Confusion matrix (row-normalised)")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def read_metrics_log(run_dir: Path | None) -> list[dict[str, Any]]:
+    path = run_dir / "metrics.jsonl" if run_dir else None
+    if path is None or not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and "step" in record:
+            records.append(record)
+    return records
+
+
+def loss_curve_png(records: list[dict[str, Any]]) -> str | None:
+    losses = [r for r in records if "d_loss" in r]
+    evals = [r for r in records if isinstance(r.get("eval"), dict)]
+    if not losses:
+        return None
+    plt = _pyplot()
+    panels = 2 if evals else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 3.8), squeeze=False)
+    ax = axes[0][0]
+    steps = [r["step"] for r in losses]
+    ax.plot(steps, [r["d_loss"] for r in losses], label="D loss")
+    ax.plot(steps, [r["g_loss"] for r in losses], label="G loss")
+    ax.set_xlabel("step")
+    ax.set_title("Losses")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if evals:
+        ax = axes[0][1]
+        ax.plot([r["step"] for r in evals], [r["eval"]["classifier_fid"] for r in evals], marker="o")
+        ax.set_xlabel("step")
+        ax.set_title("Classifier FID during training (eval_every)")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.{digits}f}"
+    return str(value)
+
+
+def fid_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(metric, value, feature extractor, compared sets) for the FID table."""
+    m = report["metrics"]
+    rows = []
+    if "classifier_fid" in m:
+        c = m["classifier_fid"]
+        rows.append(("Classifier FID", _fmt(c["value"], 2), c["feature_extractor"], c["sets"]))
+        if c.get("floor") is not None:
+            rows.append(("Classifier FID floor", _fmt(c["floor"], 2), c["feature_extractor"], "real train vs real test"))
+    if "intra_class_fid" in m:
+        i = m["intra_class_fid"]
+        rows.append(("Intra-class FID (mean)", _fmt(i["mean"], 2), i["feature_extractor"], "per class, generated vs real test"))
+    if "inception_fid" in m:
+        f = m["inception_fid"]
+        value = _fmt(f["value"], 2) if f["status"] == "ok" else f"unavailable: {f['reason']}"
+        rows.append(("Inception FID", value, f["feature_extractor"], f.get("sets", "")))
+    return rows
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    r, m = report, report["metrics"]
+    lines = [
+        f"# Evaluation of {r['model']} ({r['recipe']}, step {r['step']})",
+        "",
+        f"- checkpoint: `{r['checkpoint']}`",
+        f"- dataset: {r['dataset']} ({len(r['class_names'])} classes); generated: {r['samples']['n_total']} images "
+        f"({r['samples']['n_per_class']} per class), seed {r['samples']['seed']}",
+        f"- judge: {r['judge']['name']}, its own accuracy on the real test split: **{r['judge']['test_accuracy']:.2%}**",
+        f"- device: {r['device']}; wall time {r['wall_time_s']:.1f} s; ganzoo {r['ganzoo_version']}",
+        "",
+        "## Fréchet distances (lower is better)",
+        "",
+        "| metric | value | feature extractor | compared |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in fid_rows(report)]
+    if "accuracy" in m:
+        acc = m["accuracy"]
+        lines += ["", "## Per-class accuracy (the judge sees the class asked for)", "",
+                  f"mean **{acc['mean']:.2%}**, minimum {acc['min']:.2%}", "",
+                  "| class | accuracy | intra-class FID |", "| --- | --- | --- |"]
+        intra = m.get("intra_class_fid", {}).get("per_class")
+        for k, name in enumerate(r["class_names"]):
+            lines.append(f"| {name} | {acc['per_class'][k]:.2%} | {_fmt(intra[k], 2) if intra else '-'} |")
+    if "class_distribution" in m:
+        lines += ["", "## Class distribution of the samples (unconditional model)", "",
+                  "| class | share |", "| --- | --- |"]
+        lines += [f"| {name} | {share:.2%} |" for name, share in zip(r["class_names"], m["class_distribution"])]
+    lines += ["", "Packages: " + ", ".join(f"{k} {v}" for k, v in r["packages"].items()), ""]
+    return "\n".join(lines)
+
+
+def to_html(report: dict[str, Any], figures: dict[str, str | None]) -> str:
+    r, m = report, report["metrics"]
+    e = html.escape
+
+    def img(key: str, alt: str) -> str:
+        data = figures.get(key)
+        return f'<img alt="{e(alt)}" src="data:image/png;base64,{data}">' if data else ""
+
+    rows = "".join(f"<tr><td>{e(a)}</td><td>{e(b)}</td><td>{e(c)}</td><td>{e(d)}</td></tr>" for a, b, c, d in fid_rows(r))
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>ganzoo evaluation: {e(r['model'])} step {r['step']}</title>",
+        "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}"
+        "th{background:#f3f3f3}img{max-width:100%;image-rendering:pixelated}.note{color:#555}</style></head><body>",
+        f"<h1>Evaluation of {e(r['model'])} <small>({e(r['recipe'])}, step {r['step']})</small></h1>",
+        f"<p class='note'>checkpoint <code>{e(r['checkpoint'])}</code><br>dataset {e(r['dataset'])}, "
+        f"{r['samples']['n_total']} generated images ({r['samples']['n_per_class']} per class), seed {r['samples']['seed']}"
+        f"<br>device {e(r['device'])}, wall time {r['wall_time_s']:.1f} s, ganzoo {e(r['ganzoo_version'])}</p>",
+        f"<p><b>Judge:</b> {e(r['judge']['name'])}; its accuracy on the real test split is "
+        f"<b>{r['judge']['test_accuracy']:.2%}</b> (a per-class accuracy can be no more reliable than this).</p>",
+        "<h2>Samples (one row per class)</h2>", img("samples", "sample grid"),
+        "<h2>Fréchet distances (lower is better)</h2>",
+        f"<table><tr><th>metric</th><th>value</th><th>feature extractor</th><th>compared</th></tr>{rows}</table>",
+    ]
+    if "accuracy" in m:
+        acc = m["accuracy"]
+        intra = m.get("intra_class_fid", {}).get("per_class")
+        table = "".join(
+            f"<tr><td>{e(name)}</td><td>{acc['per_class'][k]:.2%}</td><td>{_fmt(intra[k], 2) if intra else '-'}</td></tr>"
+            for k, name in enumerate(r["class_names"])
+        )
+        parts += [
+            "<h2>Per-class accuracy</h2>",
+            f"<p>mean <b>{acc['mean']:.2%}</b>, minimum {acc['min']:.2%}</p>",
+            f"<table><tr><th>class</th><th>accuracy</th><th>intra-class FID</th></tr>{table}</table>",
+            img("confusion", "confusion matrix"),
+        ]
+    if "class_distribution" in m:
+        table = "".join(f"<tr><td>{e(n)}</td><td>{s:.2%}</td></tr>" for n, s in zip(r["class_names"], m["class_distribution"]))
+        parts += ["<h2>Class distribution of the samples</h2>", f"<table><tr><th>class</th><th>share</th></tr>{table}</table>"]
+    if figures.get("losses"):
+        parts += ["<h2>Training curves</h2>", img("losses", "loss curves")]
+    parts += [f"<p class='note'>Packages: {e(', '.join(f'{k} {v}' for k, v in r['packages'].items()))}</p>", "</body></html>"]
+    return "\n".join(parts)
+
+
+def write_report(folder: Path, report: dict[str, Any], figures: dict[str, str | None]) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {
+        "report.json": json.dumps(report, indent=2, allow_nan=True),
+        "report.md": to_markdown(report),
+        "report.html": to_html(report, figures),
+    }
+    written = []
+    for name, text in files.items():
+        path = folder / name
+        tmp = folder / f".{name}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+        written.append(path)
+    return written

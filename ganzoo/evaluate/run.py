@@ -1,0 +1,177 @@
+"""``ganzoo evaluate``: a checkpoint -> generated samples -> every metric -> a report folder."""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import __version__
+from ..data import default_data_dir, load_dataset
+from ..errors import UsageError, did_you_mean
+from ..models import resolve_device
+from ..sample import find_checkpoint, load_generator
+from ..train.runs import now_iso
+from ..train.runs import runs_dir as default_runs_dir
+from .classifier import FEATURE_DIM, classify, data_key, get_judge
+from .core import RealFeatures, classifier_metrics, generate_set
+from .metrics import frechet_between, frechet_distance, feature_statistics
+from .report import confusion_png, loss_curve_png, read_metrics_log, sample_grid_png, write_report
+
+METRICS = ("accuracy", "classifier-fid", "intra-fid", "inception-fid")
+CLASSIFIER_EXTRACTOR = f"ganzoo EvalClassifier penultimate layer ({FEATURE_DIM}-d)"
+INCEPTION_EXTRACTOR = "pytorch-fid InceptionV3, pool3 (2048-d), TF FID weights"
+
+
+def parse_metrics(text: str | None) -> tuple[str, ...]:
+    if not text or text.strip() == "all":
+        return METRICS
+    chosen = tuple(part.strip() for part in text.split(",") if part.strip())
+    for name in chosen:
+        if name not in METRICS:
+            raise UsageError(f"unknown metric {name!r}{did_you_mean(name, METRICS)} (metrics: {', '.join(METRICS)})")
+    return chosen
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in ("torch", "torchvision", "pytorch-fid", "numpy", "scipy", "ganzoo-acgan"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def report_folder(out: Path | None, run_dir: Path | None, step: int, force: bool) -> Path:
+    """``--out`` (refused if it holds a report, unless --force), else a new
+    ``RUN/reports/step_NNNNNNN[-N]``."""
+    if out is not None:
+        if (out / "report.json").exists() and not force:
+            raise UsageError(f"{out} already holds a report; pass --force to overwrite it or choose another --out")
+        return out
+    base = (run_dir if run_dir is not None else Path.cwd()) / "reports" / f"step_{step:07d}"
+    folder, number = base, 2
+    while folder.exists():
+        folder = base.with_name(f"{base.name}-{number}")
+        number += 1
+    return folder
+
+
+def evaluate(
+    model: str,
+    *,
+    run: Path | None = None,
+    checkpoint: Path | None = None,
+    runs_dir: Path | None = None,
+    data_dir: Path | None = None,
+    n_per_class: int = 1000,
+    fid_n: int = 10000,
+    metrics: str | None = None,
+    out: Path | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    force: bool = False,
+    progress: bool = True,
+) -> Path:
+    started = time.perf_counter()
+    chosen = parse_metrics(metrics)
+    torch_device = resolve_device(device)
+    path = find_checkpoint(model, run, checkpoint, default_runs_dir(runs_dir))
+    run_dir = path.parent.parent if path.parent.name == "checkpoints" else None
+    generator, config = load_generator(path, model, torch_device)
+    settings, class_names = config["settings"], list(config["class_names"])
+    folder = report_folder(out, run_dir, int(config.get("step") or 0), force)
+
+    shape = {"channels": settings["channels"], "image_size": settings["image_size"]}
+    root = default_data_dir(data_dir)
+    train = load_dataset(settings["dataset"], root, train=True, **shape)
+    test = load_dataset(settings["dataset"], root, train=False, **shape)
+    if list(test.class_names) != class_names:
+        raise UsageError(f"the {settings['dataset']} classes in {root} differ from those the checkpoint was trained on")
+
+    judge = get_judge(train, test, torch_device, progress=progress)
+    real = RealFeatures.of(judge, test, torch_device)
+    samples = generate_set(generator, len(class_names), n_per_class, seed=seed, device=torch_device)
+    computed = classifier_metrics(samples, judge, real, torch_device)
+
+    results: dict[str, Any] = {}
+    sets = f"{len(samples.images)} generated vs {len(test)} real test images"
+    if "classifier-fid" in chosen:
+        _, train_features = classify(judge.model, train.images, torch_device)
+        results["classifier_fid"] = {
+            "value": computed["classifier_fid"],
+            "floor": frechet_between(train_features, real.features),
+            "feature_extractor": CLASSIFIER_EXTRACTOR,
+            "sets": sets,
+        }
+    if "accuracy" in chosen:
+        if "accuracy" in computed:
+            results["accuracy"] = computed["accuracy"]
+        else:
+            results["class_distribution"] = computed["class_distribution"]
+    if "intra-fid" in chosen and "intra_class_fid" in computed:
+        results["intra_class_fid"] = {**computed["intra_class_fid"], "feature_extractor": CLASSIFIER_EXTRACTOR}
+    if "inception-fid" in chosen:
+        results["inception_fid"] = _inception_fid(samples.images, test, torch_device, fid_n, progress)
+
+    report = {
+        "ganzoo_version": __version__,
+        "created": now_iso(),
+        "model": model,
+        "recipe": config.get("recipe"),
+        "run": str(run_dir) if run_dir else None,
+        "checkpoint": str(path),
+        "step": config.get("step"),
+        "dataset": settings["dataset"],
+        "data_dir": str(root),
+        "class_names": class_names,
+        "samples": {"n_per_class": n_per_class, "n_total": len(samples.images), "seed": seed},
+        "judge": {**judge.describe(), "trained_now": judge.trained_now, "real_test_accuracy_now": real.accuracy},
+        "metrics": results,
+        "packages": package_versions(),
+        "device": str(torch_device) + (f" ({torch.cuda.get_device_name(torch_device)})" if torch_device.type == "cuda" else ""),
+        "wall_time_s": 0.0,
+    }
+    figures = {
+        "samples": sample_grid_png(_grid_images(samples.images, len(class_names), n_per_class), rows=len(class_names)),
+        "confusion": confusion_png(results["accuracy"]["confusion"], class_names) if "accuracy" in results else None,
+        "losses": loss_curve_png(read_metrics_log(run_dir)),
+    }
+    report["wall_time_s"] = time.perf_counter() - started
+    write_report(folder, report, figures)
+    return folder
+
+
+def _grid_images(images: torch.Tensor, num_classes: int, n_per_class: int, columns: int = 10) -> torch.Tensor:
+    """The first ``columns`` samples of each class, row by row."""
+    rows = [images[k * n_per_class : k * n_per_class + min(columns, n_per_class)] for k in range(num_classes)]
+    return torch.cat(rows) if n_per_class >= columns else images[: num_classes * columns]
+
+
+def _inception_fid(fake: torch.Tensor, test, device: torch.device, fid_n: int, progress: bool) -> dict[str, Any]:
+    from .inception import InceptionUnavailable, inception_features, load_inception, reference_statistics
+
+    # an even spread over the generated set, so every class keeps its share
+    index = torch.linspace(0, len(fake) - 1, steps=min(fid_n, len(fake))).round().long().unique()
+    entry: dict[str, Any] = {
+        "feature_extractor": INCEPTION_EXTRACTOR,
+        "sets": f"{len(index)} generated vs {len(test)} real test images",
+        "value": None,
+    }
+    try:
+        model = load_inception(device)
+    except InceptionUnavailable as exc:
+        print(f"ganzoo: Inception FID unavailable: {exc}", file=sys.stderr)
+        return {**entry, "status": "unavailable", "reason": str(exc)}
+    mu_real, sigma_real, stats_path, cached = reference_statistics(model, test.images, data_key(test), device,
+                                                                  progress=progress)
+    features = inception_features(model, fake[index], device, progress=progress, what="generated images")
+    value = frechet_distance(*feature_statistics(features), mu_real, sigma_real)
+    return {**entry, "status": "ok", "value": value, "reason": None, "reference_stats": str(stats_path),
+            "reference_stats_cached": cached}

@@ -1,0 +1,194 @@
+"""The shared evaluator: Fréchet distance, the judge, Inception FID through pytorch-fid,
+and the reports."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from ganzoo.data import ImageData
+from ganzoo.evaluate import classifier as clf
+from ganzoo.evaluate import inception
+from ganzoo.evaluate.metrics import class_accuracy, frechet_between, frechet_distance
+from ganzoo.training import train_run
+
+from conftest import blob_images, run_cli
+
+
+def test_frechet_distance_of_two_known_gaussians():
+    # N(0, I) vs N(m, s^2 I) in d dimensions: |m|^2 + d (1 - s)^2
+    d, m, s = 6, np.full(6, 0.5), 3.0
+    expected = float(m @ m) + d * (1 - s) ** 2
+    assert frechet_distance(np.zeros(d), np.eye(d), m, s**2 * np.eye(d)) == pytest.approx(expected, rel=1e-9)
+
+
+def test_identical_sets_give_about_zero_and_a_shift_gives_more():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(4000, 8, generator=g, dtype=torch.float64)
+    b = torch.randn(4000, 8, generator=g, dtype=torch.float64)
+    assert frechet_between(a, a) == pytest.approx(0.0, abs=1e-6)
+    near = frechet_between(a, b)
+    assert near < 0.05
+    assert frechet_between(a, b + 1.0) > 7.5 > near  # |shift|^2 = 8
+
+
+def test_class_accuracy_and_confusion():
+    wanted = torch.tensor([0, 0, 1, 1, 2, 2])
+    predicted = torch.tensor([0, 1, 1, 1, 2, 0])
+    acc = class_accuracy(predicted, wanted, 3)
+    assert acc["per_class"] == [0.5, 1.0, 0.5] and acc["min"] == 0.5
+    assert acc["confusion"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
+
+
+def _blobs(n_per_class, seed, size=16):
+    images, labels = blob_images(n_per_class, size=size, seed=seed)
+    return ImageData("blobs", images.unsqueeze(1), labels, [f"cell {k}" for k in range(10)])
+
+
+def test_the_judge_learns_a_synthetic_set_and_is_cached(monkeypatch):
+    train, test = _blobs(40, seed=0), _blobs(10, seed=5)
+    judge = clf.get_judge(train, test, torch.device("cpu"), steps=120, progress=False)
+    assert judge.trained_now and judge.test_accuracy >= 0.97
+    assert judge.path is not None and judge.path.is_file()
+
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("the cached judge was not used")
+
+    monkeypatch.setattr(clf, "train_classifier", must_not_train)
+    again = clf.get_judge(train, test, torch.device("cpu"), steps=120, progress=False)
+    assert not again.trained_now and again.test_accuracy == judge.test_accuracy
+
+
+def _stand_in_inception_weights():
+    """pytorch-fid's FID Inception architecture with random weights, saved where
+    pytorch-fid (torch.hub) looks for its downloaded file."""
+    from pytorch_fid import inception as fid
+
+    model = fid._inception_v3(num_classes=1008, aux_logits=False, weights=None)
+    model.Mixed_5b = fid.FIDInceptionA(192, pool_features=32)
+    model.Mixed_5c = fid.FIDInceptionA(256, pool_features=64)
+    model.Mixed_5d = fid.FIDInceptionA(288, pool_features=64)
+    model.Mixed_6b = fid.FIDInceptionC(768, channels_7x7=128)
+    model.Mixed_6c = fid.FIDInceptionC(768, channels_7x7=160)
+    model.Mixed_6d = fid.FIDInceptionC(768, channels_7x7=160)
+    model.Mixed_6e = fid.FIDInceptionC(768, channels_7x7=192)
+    model.Mixed_7b = fid.FIDInceptionE_1(1280)
+    model.Mixed_7c = fid.FIDInceptionE_2(2048)
+    path = inception.weights_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A 28x28 MNIST-format data set and a short ACGAN run on it."""
+    from conftest import write_idx
+
+    base = tmp_path_factory.mktemp("eval")
+    data = base / "data"
+    train_images, train_labels = blob_images(20, size=28, seed=1)
+    test_images, test_labels = blob_images(6, size=28, seed=2)
+    write_idx(data / "MNIST" / "raw", "train", train_images, train_labels)
+    write_idx(data / "MNIST" / "raw", "t10k", test_images, test_labels)
+    run = train_run("acgan", "mnist", overrides=["max_steps=6", "batch_size=16", "log_every=2"], data_dir=data,
+                    runs_dir=base / "runs", device="cpu", progress=False)
+    return run, data, base
+
+
+def _evaluate(run, data, out, *extra, env=None):
+    return run_cli("evaluate", "acgan", "--run", str(run), "--data-dir", str(data), "--out", str(out), "--n", "20",
+                   "--quiet", *extra, env={"GANZOO_JUDGE_STEPS": "60", **(env or {})})
+
+
+OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}
+
+
+def test_report_files_with_inline_images_and_inception_unavailable_offline(tiny_run, tmp_path, isolated_home):
+    run, data, _ = tiny_run
+    out = tmp_path / "report"
+    result = _evaluate(run, data, out, env=OFFLINE)
+    assert result.returncode == 0, result.stderr
+    assert "Inception FID unavailable" in result.stderr
+    report = json.loads((out / "report.json").read_text())
+    m = report["metrics"]
+    weights = str(inception.weights_path()).replace(str(isolated_home), "")
+    assert m["inception_fid"]["status"] == "unavailable" and m["inception_fid"]["value"] is None
+    assert "put it at" in m["inception_fid"]["reason"] and weights in m["inception_fid"]["reason"]
+    assert 0.0 <= report["judge"]["test_accuracy"] <= 1.0
+    assert len(m["accuracy"]["per_class"]) == 10 and len(m["accuracy"]["confusion"]) == 10
+    assert m["classifier_fid"]["value"] >= 0 and m["classifier_fid"]["floor"] >= 0
+    assert len(m["intra_class_fid"]["per_class"]) == 10
+    assert report["step"] == 6 and report["samples"]["n_total"] == 200
+    assert {"torch", "pytorch-fid"} <= set(report["packages"]) and report["wall_time_s"] > 0
+
+    page = (out / "report.html").read_text()
+    images = re.findall(r'<img[^>]*src="([^"]+)"', page)
+    assert len(images) == 3 and all(src.startswith("data:image/png;base64,") for src in images)
+    assert not re.search(r'(src|href)="(?!data:)', page) and "<link" not in page and "<script" not in page
+    assert "EvalClassifier" in page and "unavailable" in page
+    assert "# Evaluation of acgan" in (out / "report.md").read_text()
+
+    again = _evaluate(run, data, out, "--metrics", "accuracy", env=OFFLINE)
+    assert again.returncode == 2 and "already holds a report; pass --force" in again.stderr
+    forced = _evaluate(run, data, out, "--metrics", "accuracy,classifier-fid", "--force", env=OFFLINE)
+    assert forced.returncode == 0, forced.stderr
+    assert set(json.loads((out / "report.json").read_text())["metrics"]) == {"accuracy", "classifier_fid"}
+
+
+def test_inception_fid_through_pytorch_fid_with_stand_in_weights(tiny_run, tmp_path, monkeypatch):
+    from ganzoo.evaluate.run import evaluate
+
+    run, data, _ = tiny_run
+    _stand_in_inception_weights()
+    monkeypatch.setenv("GANZOO_JUDGE_STEPS", "60")
+    calls = {"n": 0}
+    original = inception.inception_features
+
+    def counted(*args, **kwargs):
+        calls["n"] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(inception, "inception_features", counted)
+    first = evaluate("acgan", run=run, data_dir=data, n_per_class=4, fid_n=40, out=tmp_path / "a",
+                     metrics="inception-fid", device="cpu", progress=False)
+    entry = json.loads((first / "report.json").read_text())["metrics"]["inception_fid"]
+    assert entry["status"] == "ok" and entry["value"] > 0 and not entry["reference_stats_cached"]
+    assert calls["n"] == 2  # the real test images, then the generated ones
+    with np.load(entry["reference_stats"]) as stats:  # pytorch-fid's own .npz layout
+        assert stats["mu"].shape == (2048,) and stats["sigma"].shape == (2048, 2048)
+
+    second = evaluate("acgan", run=run, data_dir=data, n_per_class=4, fid_n=40, out=tmp_path / "b",
+                      metrics="inception-fid", device="cpu", progress=False)
+    again = json.loads((second / "report.json").read_text())["metrics"]["inception_fid"]
+    assert again["reference_stats_cached"] and calls["n"] == 3  # only the generated images this time
+    assert again["value"] == pytest.approx(entry["value"], rel=1e-6)
+
+
+def test_bad_metric_name_is_a_usage_error(tiny_run, tmp_path):
+    run, data, _ = tiny_run
+    result = _evaluate(run, data, tmp_path / "x", "--metrics", "acuracy")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "ganzoo: error: unknown metric 'acuracy'; did you mean 'accuracy'? "
+        "(metrics: accuracy, classifier-fid, intra-fid, inception-fid)"
+    ]
+
+
+def test_eval_every_logs_metrics_and_keeps_the_best_checkpoint(tiny_run, monkeypatch):
+    from ganzoo.train.checkpoint import load_checkpoint
+
+    _, data, base = tiny_run
+    monkeypatch.setenv("GANZOO_JUDGE_STEPS", "60")
+    run = train_run("acgan", "mnist", overrides=["max_steps=6", "batch_size=16", "eval_every=3", "eval_samples=10"],
+                    data_dir=data, runs_dir=base / "runs-eval", device="cpu", progress=False)
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    evals = [line for line in lines if "eval" in line]
+    assert [e["step"] for e in evals] == [3, 6]
+    assert all(e["eval"]["classifier_fid"] >= 0 and 0 <= e["eval"]["accuracy_mean"] <= 1 for e in evals)
+    best = load_checkpoint(run / "checkpoints" / "best.pt")
+    fids = {e["step"]: e["eval"]["classifier_fid"] for e in evals}
+    assert best["best"]["step"] == min(fids, key=fids.get)
+    assert best["best"]["classifier_fid"] == pytest.approx(min(fids.values()))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -33,6 +34,14 @@ app = typer.Typer(
 )
 
 
+class Terminated(BaseException):
+    """SIGTERM outside a training loop (the trainer catches it itself and checkpoints)."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
 def _fail(message: str, code: int) -> typer.Exit:
     typer.echo(f"ganzoo: error: {message}", err=True)
     return typer.Exit(code)
@@ -51,6 +60,8 @@ def at_boundary(command: Callable[..., Any]) -> Callable[..., Any]:
             raise _fail(str(exc), exc.exit_code) from None
         except KeyboardInterrupt:
             raise _fail("interrupted", 130) from None
+        except Terminated:
+            raise _fail("terminated", 143) from None
         except Exception as exc:  # a bug, not bad input: say so in one line
             if os.environ.get("GANZOO_DEBUG"):
                 traceback.print_exc()
@@ -268,6 +279,7 @@ def expand_bare_resume(args: list[str]) -> list[str]:
 
 def main() -> None:
     """Entry point: click's usage errors become one line too, like ganzoo's own."""
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         code = app(args=expand_bare_resume(sys.argv[1:]), prog_name="ganzoo", standalone_mode=False)
     except ClickUsageError as exc:

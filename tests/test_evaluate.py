@@ -192,3 +192,27 @@ def test_eval_every_logs_metrics_and_keeps_the_best_checkpoint(tiny_run, monkeyp
     fids = {e["step"]: e["eval"]["classifier_fid"] for e in evals}
     assert best["best"]["step"] == min(fids, key=fids.get)
     assert best["best"]["classifier_fid"] == pytest.approx(min(fids.values()))
+
+
+def test_sigterm_outside_training_is_one_line_and_exit_143(tiny_run, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run, data, _ = tiny_run
+    log = tmp_path / "stderr.txt"
+    env = {**os.environ, "GANZOO_JUDGE_STEPS": "1000000"}  # a judge that would train for hours
+    with open(log, "w") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ganzoo", "evaluate", "acgan", "--run", str(run), "--data-dir", str(data),
+             "--out", str(tmp_path / "r")], env=env, stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.time() + 120
+        while "training the evaluation classifier" not in log.read_text() and time.time() < deadline:
+            time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 143
+    lines = log.read_text().splitlines()
+    assert lines.count("ganzoo: error: terminated") == 1 and "Traceback" not in log.read_text()
+    assert not (tmp_path / "r").exists()

@@ -89,13 +89,13 @@ def plan_speed(settings: dict[str, Any], device: torch.device) -> SpeedPlan:
     return SpeedPlan(device, amp_dtype, bool(channels_last), cuda_graph)
 
 
-def make_adam(params: Any, settings: dict[str, Any], plan: SpeedPlan) -> torch.optim.Adam:
+def make_adam(params: Any, *, lr: float, betas: Any, plan: SpeedPlan) -> torch.optim.Adam:
     """Adam as the recipe says; fused on CUDA and capturable when the step is graphed."""
     options: dict[str, Any] = {}
     if plan.device.type == "cuda":
         options["fused"] = True
         options["capturable"] = plan.cuda_graph
-    return torch.optim.Adam(params, lr=settings["lr"], betas=tuple(settings["betas"]), **options)
+    return torch.optim.Adam(params, lr=lr, betas=tuple(betas), **options)
 
 
 class GraphedStep:
@@ -114,19 +114,22 @@ class GraphedStep:
         self.inputs = inputs
         saved = [t.detach().clone() for t in state]
         rng = torch.cuda.get_rng_state()
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(self.WARMUP_STEPS):
+        try:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(self.WARMUP_STEPS):
+                    step_fn(*inputs)
+            torch.cuda.current_stream().wait_stream(side)
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
                 step_fn(*inputs)
-        torch.cuda.current_stream().wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            step_fn(*inputs)
-        with torch.no_grad():
-            for tensor, copy in zip(state, saved):
-                tensor.copy_(copy)
-        torch.cuda.set_rng_state(rng)
+        finally:  # captured or not, training goes on from the state it had
+            torch.cuda.synchronize()
+            with torch.no_grad():
+                for tensor, copy in zip(state, saved):
+                    tensor.copy_(copy)
+            torch.cuda.set_rng_state(rng)
 
     def __call__(self, *values: torch.Tensor) -> None:
         for buffer, value in zip(self.inputs, values):

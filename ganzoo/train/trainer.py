@@ -99,8 +99,8 @@ class Trainer:
         self.generator = model.generator.to(self.device, memory_format=memory_format)
         self.discriminator = model.discriminator.to(self.device, memory_format=memory_format)
         self.loss = model.loss
-        self.opt_g = make_adam(self.generator.parameters(), self.settings_for_adam(), self.plan)
-        self.opt_d = make_adam(self.discriminator.parameters(), self.settings_for_adam(), self.plan)
+        self.opt_g = make_adam(self.generator.parameters(), lr=self.s.lr, betas=self.s.betas, plan=self.plan)
+        self.opt_d = make_adam(self.discriminator.parameters(), lr=self.s.lr, betas=self.s.betas, plan=self.plan)
 
         # Noise, fake labels and data order come from one generator of their own; dropout
         # and other layer randomness use torch's global generator (seeded by the caller).
@@ -116,9 +116,6 @@ class Trainer:
         self._stop_signal: int | None = None
         self.history: list[dict[str, Any]] = []  # the loss lines of metrics.jsonl
         self.eval_history: list[dict[str, Any]] = []  # its eval lines
-
-    def settings_for_adam(self) -> dict[str, Any]:
-        return {"lr": self.s.lr, "betas": self.s.betas}
 
     def budget(self, epochs: int, max_steps: int | None) -> int:
         total = epochs * self.steps_per_epoch
@@ -281,8 +278,7 @@ class Trainer:
         name = signal.Signals(signum).name
         if self.run_dir is None:
             raise TrainingInterrupted(signum, f"interrupted by {name} at step {self.step}")
-        self._check_finite()
-        self.checkpoint()
+        self.checkpoint()  # refuses (diverged) rather than save non-finite weights
         if self.history:
             plot_loss_curve(self.history, self.run_dir / "loss_curve.png")
         model = self.model.spec.name
@@ -295,8 +291,7 @@ class Trainer:
     def _evaluate(self) -> None:
         """Classifier metrics now; a new best classifier FID refreshes ``checkpoints/best.pt``."""
         self._check_finite()
-        results = self.evaluator(self.generator)
-        self.generator.train()
+        results = self.evaluator(self.generator)  # samples in eval mode, then back to train mode
         record = {"step": self.step, "epoch": self.epoch, "eval": results}
         self.eval_history.append(record)
         if self.run_dir is None:

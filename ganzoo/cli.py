@@ -22,7 +22,7 @@ except ImportError:  # older typer runs on click itself
     from click.exceptions import ClickException, UsageError as ClickUsageError
 
 from . import __version__
-from .errors import GanzooError, UsageError
+from .errors import GanzooError, UsageError, first_line
 
 app = typer.Typer(
     name="ganzoo",
@@ -65,9 +65,8 @@ def at_boundary(command: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:  # a bug, not bad input: say so in one line
             if os.environ.get("GANZOO_DEBUG"):
                 traceback.print_exc()
-            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise _fail(
-                f"internal error: {type(exc).__name__}: {detail} (set GANZOO_DEBUG=1 for the traceback)", 1
+                f"internal error: {type(exc).__name__}: {first_line(exc, '')} (set GANZOO_DEBUG=1 for the traceback)", 1
             ) from None
 
     return wrapper

@@ -21,7 +21,7 @@ from torchvision import datasets
 from torchvision.datasets.utils import extract_archive
 from torchvision.transforms.v2 import functional as TF
 
-from .errors import DataError, UsageError, did_you_mean
+from .errors import DataError, UsageError, did_you_mean, first_line
 
 DATA_DIR_ENV = "GANZOO_DATA_DIR"
 
@@ -107,7 +107,7 @@ def _download(fetch, name: str, folder: Path, files: list[str]) -> None:
     try:
         fetch()
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise DataError(
             f"{name} is not in {folder} and could not be downloaded ({reason}); "
             f"put {', '.join(files)} there, or point --data-dir / ${DATA_DIR_ENV} at a folder that has them"

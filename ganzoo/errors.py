@@ -35,6 +35,15 @@ class CheckpointError(GanzooError):
     """A checkpoint is missing, corrupt or belongs to something else."""
 
 
+def first_line(exc: BaseException, fallback: str | None = None) -> str:
+    """The first line of an exception's message, for a one-line error; ``fallback`` (default:
+    the exception's type name) when the message is empty."""
+    text = str(exc).strip()
+    if text:
+        return text.splitlines()[0]
+    return type(exc).__name__ if fallback is None else fallback
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """A short suffix naming the close matches of ``name`` among ``choices`` (or all of them)."""
     choices = sorted(set(choices))

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .data import resolve_class, slug
-from .errors import CheckpointError, UsageError
+from .errors import CheckpointError, UsageError, first_line
 from .interfaces import Generator
 from .models import build_model, resolve_device
 from .train.checkpoint import load_checkpoint
@@ -46,8 +46,9 @@ def load_generator(path: Path, model: str, device: torch.device) -> tuple[Genera
     try:
         built.generator.load_state_dict(payload["generator"])
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise CheckpointError(f"{path} does not fit {model!r} built from its own configuration ({first})") from None
+        raise CheckpointError(
+            f"{path} does not fit {model!r} built from its own configuration ({first_line(exc)})"
+        ) from None
     generator = built.generator.to(device).eval()
     return generator, {**config, "step": payload.get("step")}
 

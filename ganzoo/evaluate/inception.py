@@ -17,6 +17,7 @@ import torch
 from tqdm import tqdm
 
 from ..data import cache_dir
+from ..errors import first_line
 from .metrics import feature_statistics
 
 FEATURE_DIM = 2048
@@ -47,9 +48,8 @@ def load_inception(device: torch.device):
             f"download {FID_WEIGHTS_URL} and put it at {path}"
         ) from None
     except (RuntimeError, EOFError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InceptionUnavailable(
-            f"the cached Inception weights at {path} are unreadable ({first}); delete the file and "
+            f"the cached Inception weights at {path} are unreadable ({first_line(exc)}); delete the file and "
             f"download {FID_WEIGHTS_URL} again"
         ) from None
     return model.to(device).eval()

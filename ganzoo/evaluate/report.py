@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from ..files import write_text_atomic
+
 
 def _png(fig) -> str:
     buffer = io.BytesIO()
@@ -225,9 +227,6 @@ def write_report(folder: Path, report: dict[str, Any], figures: dict[str, str | 
     }
     written = []
     for name, text in files.items():
-        path = folder / name
-        tmp = folder / f".{name}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-        written.append(path)
+        write_text_atomic(folder / name, text)
+        written.append(folder / name)
     return written

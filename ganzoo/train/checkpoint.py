@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ..errors import CheckpointError, GanzooError
+from ..errors import CheckpointError, GanzooError, first_line
 
 FORMAT = "ganzoo-checkpoint-1"
 LAST = "last.pt"
@@ -98,16 +98,14 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         if "weights_only" in str(exc) or "Unsupported global" in str(exc):
             raise CheckpointError(
                 f"refusing to load {path}: it holds Python objects other than tensors and plain data, "
                 "and unpickling them could run code"
             ) from None
-        raise CheckpointError(f"checkpoint {path} is corrupt ({first})") from None
+        raise CheckpointError(f"checkpoint {path} is corrupt ({first_line(exc, '')})") from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({first})") from None
+        raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({first_line(exc)})") from None
     if not isinstance(payload, dict) or any(key not in payload for key in REQUIRED_KEYS):
         raise CheckpointError(f"{path} is not a ganzoo checkpoint")
     if payload["format"] != FORMAT:

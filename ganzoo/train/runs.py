@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from ..errors import GanzooError, UsageError
+from ..files import write_text_atomic
 
 RUNS_DIR_ENV = "GANZOO_RUNS_DIR"
 CONFIG_FILE = "config.yaml"
@@ -49,11 +50,8 @@ def create_run(root: Path, model: str, recipe: str) -> Path:
 
 
 def write_config(folder: Path, config: dict[str, Any]) -> None:
-    tmp = folder / f".{CONFIG_FILE}.tmp"
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            yaml.safe_dump(config, f, sort_keys=False)
-        os.replace(tmp, folder / CONFIG_FILE)
+        write_text_atomic(folder / CONFIG_FILE, yaml.safe_dump(config, sort_keys=False))
     except OSError as exc:
         raise GanzooError(f"cannot write {folder / CONFIG_FILE}: {exc.strerror or exc}") from None
 
@@ -105,9 +103,7 @@ def trim_metrics(folder: Path, step: int) -> list[dict[str, Any]]:
         if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= step:
             kept.append(record)
             lines.append(line)
-    tmp = path.with_name(f".{METRICS_FILE}.tmp")
-    tmp.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(f"{line}\n" for line in lines))
     return [r for r in kept if "d_loss" in r]
 
 

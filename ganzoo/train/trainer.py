@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from .. import BuiltModel, __version__
 from ..data import ImageData
-from ..errors import CheckpointError, GanzooError, UsageError
+from ..errors import CheckpointError, GanzooError, UsageError, first_line
 from ..interfaces import DiscriminatorOutput
 from ..recipes import TRAIN_SETTINGS
 from .checkpoint import keep_checkpoint, save_checkpoint
@@ -211,8 +211,7 @@ class Trainer:
             torch.cuda.synchronize(self.device)
             self._graphed = None
             self.plan = replace(self.plan, cuda_graph=False)
-            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            print(f"ganzoo: CUDA graph capture failed, training eagerly ({detail})", file=sys.stderr)
+            print(f"ganzoo: CUDA graph capture failed, training eagerly ({first_line(exc)})", file=sys.stderr)
 
     # -- the loop ----------------------------------------------------------------------
     def fit(self) -> TrainResult:
@@ -400,8 +399,7 @@ class Trainer:
             self._sum_steps = int(payload["metric_steps"])
             self.best_fid = float(payload.get("best_classifier_fid", math.inf))
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise CheckpointError(f"{source} does not fit this run's model and settings ({first})") from None
+            raise CheckpointError(f"{source} does not fit this run's model and settings ({first_line(exc)})") from None
         if self._order.numel() not in (0, len(self.images)):
             raise CheckpointError(f"{source} was trained on {self._order.numel()} images, this data set has {len(self.images)}")
 

@@ -17,10 +17,13 @@ DEMO_RUNS ?= runs
 
 setup: $(BIN)/.installed
 
-$(BIN)/.installed: pyproject.toml plugins/acgan/pyproject.toml
+# Every model plugin in plugins/ (acgan, cgan, dcgan, wgan_gp), each its own distribution.
+PLUGINS := $(sort $(dir $(wildcard plugins/*/pyproject.toml)))
+
+$(BIN)/.installed: pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS))
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e ".[test]" -e plugins/acgan
+	$(BIN)/python -m pip install --quiet -e ".[test]" $(addprefix -e ,$(PLUGINS))
 	touch $@
 
 demo: setup

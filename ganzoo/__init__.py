@@ -44,10 +44,37 @@ def get_loss(name: str, **options: Any) -> Loss:
 
 
 def get_model(name: str, *, loss: str | None = None, **settings: Any) -> BuiltModel:
-    """Build a registered model: ``get_model("acgan", num_classes=10, channels=1, image_size=28)``."""
+    """Build a registered model: ``get_model("acgan", num_classes=10, channels=1, image_size=28)``.
+
+    Each setting goes to ``spec.build`` and to the loss factory when their signatures name
+    it (``gp_weight`` of wgan-gp reaches its loss this way). A setting that neither takes
+    and that is not one of the model's own is an error.
+    """
+    from .plugins import get_host
+
     spec = get_model_spec(name)
-    generator, discriminator = spec.build(**settings)
-    return BuiltModel(spec, generator, discriminator, get_loss(loss or spec.loss))
+    factory = get_host().losses.get(loss or spec.loss)
+    build_kwargs = _accepted(spec.build, settings)
+    loss_kwargs = _accepted(factory, settings)
+    unused = set(settings) - set(build_kwargs) - set(loss_kwargs) - set(spec.defaults)
+    if unused:
+        raise TypeError(f"{name} takes no setting {', '.join(sorted(unused))}")
+    generator, discriminator = spec.build(**build_kwargs)
+    return BuiltModel(spec, generator, discriminator, factory(**loss_kwargs))
+
+
+def _accepted(function: Any, settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings that ``function``'s signature names (all of them if it takes ``**kwargs``)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return dict(settings)
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return dict(settings)
+    names = {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return {k: v for k, v in settings.items() if k in names}
 
 
 def list_models(pattern: str = "*") -> list[str]:

@@ -141,8 +141,10 @@ def train(
 def sample(
     model: Annotated[str, typer.Argument(help="Registered model name.")],
     class_: Annotated[
-        str, typer.Option("--class", "-c", help="Class index, class name, or 'all' (one row per class).")
-    ] = "all",
+        Optional[str],
+        typer.Option("--class", "-c", help="Class index, class name, or 'all' (one row per class; the default). "
+                     "Unconditional models take no --class."),
+    ] = None,
     n: Annotated[int, typer.Option("--n", "-n", min=1, help="Images (per class with 'all').")] = 10,
     run: Annotated[Optional[Path], typer.Option("--run", help="Run folder (default: the newest run of MODEL).")] = None,
     checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="A checkpoint file instead of a run.")] = None,
@@ -199,6 +201,38 @@ def evaluate(
         typer.echo(line)
 
 
+@app.command()
+@at_boundary
+def leaderboard(
+    recipe: Annotated[str, typer.Option("--recipe", "-r", help="Recipe name the runs were trained on.")],
+    runs_dir: RunsDir = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="Leaderboard folder (default: RUNS/leaderboards/RECIPE-TIME).")
+    ] = None,
+    data_dir: DataDir = None,
+    n: Annotated[int, typer.Option("--n", "-n", min=2, help="Generated images per class, for every model.")] = 1000,
+    fid_n: Annotated[int, typer.Option("--fid-n", min=2, help="Generated images for Inception FID.")] = 10000,
+    seed: Annotated[int, typer.Option("--seed", help="Noise seed, the same for every model.")] = 0,
+    device: Device = "auto",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite a leaderboard already in --out.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Compare the newest run of every model trained on a recipe: each evaluated the same way
+    (same data, judge, N and seed), written as leaderboard.md and leaderboard.html."""
+    from .evaluate.leaderboard import leaderboard as make_leaderboard
+
+    folder = make_leaderboard(recipe, runs_dir=runs_dir, out=out, data_dir=data_dir, n_per_class=n, fid_n=fid_n,
+                              seed=seed, device=device, force=force, progress=not quiet)
+    typer.echo(f"leaderboard: {folder / 'leaderboard.html'}")
+    typer.echo(_table_of(folder / "leaderboard.md"))
+
+
+def _table_of(markdown: Path) -> str:
+    """The table lines of a leaderboard.md, without the sample-grid column."""
+    lines = [line for line in markdown.read_text(encoding="utf-8").splitlines() if line.startswith("|")]
+    return "\n".join(line.rsplit("|", 2)[0] + "|" for line in lines)
+
+
 def summary_lines(path: Path) -> list[str]:
     import json
 
@@ -228,7 +262,7 @@ def models() -> None:
         typer.echo("no models registered (install a plugin such as ganzoo-acgan)")
     for name in host.models:
         spec = host.models.get(name)
-        kind = "conditional" if spec.conditional else "unconditional"
+        kind = {True: "conditional", False: "unconditional"}.get(spec.conditional, str(spec.conditional))
         typer.echo(f"{name:<16} {kind:<14} {host.models.owner(name):<12} {spec.description}")
 
 
@@ -242,7 +276,9 @@ def recipes() -> None:
     host = get_host()
     for name in host.recipes:
         source = host.recipes.get(name)
-        typer.echo(f"{name:<16} {source.owner:<12} {describe(source)}")
+        tuned = host.tuned_models(name)
+        tuned_text = f" (tuned by plugins for: {', '.join(tuned)})" if tuned else ""
+        typer.echo(f"{name:<16} {source.owner:<12} {describe(source)}{tuned_text}")
 
 
 @app.command()

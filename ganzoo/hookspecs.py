@@ -22,7 +22,8 @@ def register_models(register):
 
     Call ``register(spec)`` once per model, with a :class:`ganzoo.ModelSpec`: its name,
     a ``build(**settings)`` function returning ``(generator, discriminator)``, the name
-    of its default loss and the model's own setting defaults.
+    of its default loss, the model's own setting defaults and, in ``train_defaults``, its
+    own values for training settings such as ``lr``, ``betas`` or ``n_critic``.
     """
 
 
@@ -40,6 +41,10 @@ def register_losses(register):
 def register_recipes(register):
     """Register recipes.
 
-    Call ``register(name, path)`` with the path of a YAML recipe file the plugin ships.
-    A recipe of the same name as a built-in one is an error.
+    Call ``register(name, path)`` with the path of a YAML recipe file the plugin ships;
+    a recipe of the same name as a built-in one is an error.
+
+    Call ``register(name, path, model=MODEL)`` to ship MODEL's tuning for the recipe
+    ``name`` (for instance ``mnist``): a YAML mapping of settings applied on top of that
+    recipe whenever MODEL trains on it. One tuning per model and recipe.
     """

@@ -6,12 +6,17 @@ A model is a pair of plain ``nn.Module`` subclasses plus a loss object:
   conditional, class labels ``(N,)`` to images ``(N, C, H, W)`` in ``[-1, 1]``.
 * :class:`Discriminator` maps images to :class:`DiscriminatorOutput`: source (real/fake)
   logits ``(N,)`` and, for models with an auxiliary classifier, class logits ``(N, K)``.
-* :class:`Loss` turns discriminator outputs into the D loss and the G loss.
+  A discriminator that reads the class label itself (a projection discriminator) sets
+  ``uses_labels = True`` and is called as ``D(images, labels)``.
+* :class:`Loss` turns discriminator outputs into the D loss and the G loss. A loss may
+  also define ``discriminator_penalty(critic, real, fake, real_labels, fake_labels)``, a
+  regulariser added to the D loss (a gradient penalty, for instance); ``critic(images,
+  labels)`` calls the discriminator the right way for its kind.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import Callable, NamedTuple, Optional, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -47,15 +52,25 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """Base class of discriminators (critics)."""
+    """Base class of discriminators (critics).
+
+    ``uses_labels``: whether ``forward`` takes the class labels as its second argument
+    (conditional discriminators such as projection discriminators do).
+    """
+
+    uses_labels: bool = False
 
     def __init__(self, *, num_classes: int, image_shape: tuple[int, int, int]):
         super().__init__()
         self.num_classes = int(num_classes)
         self.image_shape = tuple(int(d) for d in image_shape)
 
-    def forward(self, images: torch.Tensor) -> DiscriminatorOutput:
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> DiscriminatorOutput:
         raise NotImplementedError
+
+    def critic(self, images: torch.Tensor, labels: torch.Tensor | None) -> DiscriminatorOutput:
+        """Call the discriminator with the labels only when it reads them."""
+        return self(images, labels) if self.uses_labels else self(images)
 
 
 @runtime_checkable
@@ -71,3 +86,13 @@ class Loss(Protocol):
     ) -> torch.Tensor: ...
 
     def generator_loss(self, fake: DiscriminatorOutput, fake_labels: torch.Tensor) -> torch.Tensor: ...
+
+
+Critic = Callable[[torch.Tensor, Optional[torch.Tensor]], DiscriminatorOutput]
+
+
+def discriminator_penalty(loss: Loss) -> Callable[..., torch.Tensor] | None:
+    """The loss's optional ``discriminator_penalty(critic, real, fake, real_labels,
+    fake_labels)`` method, or None."""
+    penalty = getattr(loss, "discriminator_penalty", None)
+    return penalty if callable(penalty) else None

@@ -59,6 +59,7 @@ class PluginHost:
         self.models: Registry[ModelSpec] = Registry("model")
         self.losses: Registry[Callable[..., Any]] = Registry("loss")
         self.recipes: Registry[RecipeSource] = Registry("recipe")
+        self.tunings: Registry[RecipeSource] = Registry("recipe tuning")  # keyed "MODEL:RECIPE"
         self._register_builtin_recipes()
 
     # -- loading -------------------------------------------------------------------
@@ -128,10 +129,10 @@ class PluginHost:
                 raise PluginError(f"plugin {name!r}: loss {loss_name!r} is not callable")
             losses.append((loss_name, factory))
 
-        def register_recipe(recipe_name: str, path: str | os.PathLike) -> None:
+        def register_recipe(recipe_name: str, path: str | os.PathLike, model: str | None = None) -> None:
             if not Path(path).is_file():
                 raise PluginError(f"plugin {name!r}: recipe {recipe_name!r} file {path} is missing")
-            recipes.append(RecipeSource(recipe_name, str(path), name))
+            recipes.append(RecipeSource(recipe_name, str(path), name, model))
 
         self._call(name, "register_models", register_model)
         self._call(name, "register_losses", register_loss)
@@ -139,7 +140,8 @@ class PluginHost:
 
         clashes = [s.name for s in models if s.name in self.models]
         clashes += [n for n, _ in losses if n in self.losses]
-        clashes += [r.name for r in recipes if r.name in self.recipes]
+        clashes += [r.name for r in recipes if r.model is None and r.name in self.recipes]
+        clashes += [tuning_key(r.model, r.name) for r in recipes if r.model and tuning_key(r.model, r.name) in self.tunings]
         if clashes:
             raise PluginError(f"plugin {name!r} registers names already taken: {', '.join(clashes)}")
         for spec in models:
@@ -147,7 +149,18 @@ class PluginHost:
         for loss_name, factory in losses:
             self.losses.register(loss_name, factory, owner=name)
         for recipe in recipes:
-            self.recipes.register(recipe.name, recipe, owner=name)
+            if recipe.model:
+                self.tunings.register(tuning_key(recipe.model, recipe.name), recipe, owner=name)
+            else:
+                self.recipes.register(recipe.name, recipe, owner=name)
+
+    def tuning(self, model: str, recipe: str) -> RecipeSource | None:
+        """The file a plugin ships with ``model``'s settings for ``recipe``, if any."""
+        key = tuning_key(model, recipe)
+        return self.tunings.get(key) if key in self.tunings else None
+
+    def tuned_models(self, recipe: str) -> list[str]:
+        return sorted(self.tunings.get(key).model for key in self.tunings if self.tunings.get(key).name == recipe)
 
     def _call(self, plugin_name: str, hook_name: str, register: Callable[..., None]) -> None:
         caller = getattr(self.pm.hook, hook_name)
@@ -163,6 +176,10 @@ class PluginHost:
             if entry.name.endswith(".yaml"):
                 name = entry.name[: -len(".yaml")]
                 self.recipes.register(name, RecipeSource(name, str(entry), BUILTIN_OWNER), BUILTIN_OWNER)
+
+
+def tuning_key(model: str, recipe: str) -> str:
+    return f"{model}:{recipe}"
 
 
 _host: PluginHost | None = None

@@ -2,7 +2,9 @@
 
 Resolution order, later wins::
 
-    model defaults < recipe < the recipe's ``models: {MODEL: ...}`` section < --set key=value
+    core defaults < the model's defaults (ModelSpec.defaults, ModelSpec.train_defaults)
+      < recipe < the model plugin's tuning for that recipe (a file it ships)
+      < the recipe's ``models: {MODEL: ...}`` section < --set key=value
 
 Every key is known in advance (the core's training settings plus the model's own
 settings), typed and range-checked; an unknown key is an error that names close matches.
@@ -51,6 +53,9 @@ TRAIN_SETTINGS: dict[str, Setting] = {
     "epochs": Setting("int", 1, "passes over the training set", check=lambda v: v >= 0, rule=">= 0"),
     "max_steps": Setting("int", None, "optional cap on training steps", optional=True, check=_positive, rule="> 0"),
     "batch_size": Setting("int", 64, "images per step", check=_positive, rule="> 0"),
+    "n_critic": Setting(
+        "int", 1, "discriminator (critic) updates per generator update, each on a new batch", check=_positive, rule="> 0"
+    ),
     "lr": Setting("float", 2e-4, "Adam learning rate of G and D", check=_positive, rule="> 0"),
     "betas": Setting(
         "betas", [0.5, 0.999], "Adam betas", check=lambda v: all(0 <= b < 1 for b in v), rule="each in [0, 1)"
@@ -236,7 +241,20 @@ def schema_for(spec: ModelSpec) -> dict[str, Setting]:
         if key in schema:
             raise TypeError(f"model {spec.name!r} redefines the training setting {key!r}")
         schema[key] = Setting(_kind_of_default(default), default, f"{spec.name} setting")
+    for key in spec.train_defaults:
+        if key not in TRAIN_SETTINGS:
+            raise TypeError(f"model {spec.name!r} gives a default for {key!r}, which is not a training setting")
     return schema
+
+
+def load_tuning(source: RecipeSource | None) -> dict[str, Any]:
+    """A model's tuning file for a recipe: a mapping of settings (``description`` ignored)."""
+    if source is None:
+        return {}
+    data = read_yaml(source.path) or {}
+    if not isinstance(data, dict) or "models" in data:
+        raise UsageError(f"{source.path}: a recipe tuning must be a plain mapping of settings")
+    return {k: v for k, v in data.items() if k != "description"}
 
 
 def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
@@ -274,13 +292,16 @@ def resolve(
     recipe_name: str,
     recipe: Mapping[str, Any],
     overrides: Mapping[str, Any] | None = None,
+    tuning: Mapping[str, Any] | None = None,
 ) -> ResolvedRecipe:
     """Merge the layers for ``spec`` and validate every value."""
     schema = schema_for(spec)
     settings = {key: setting.default for key, setting in schema.items()}
     settings["loss"] = spec.loss
+    _apply(settings, spec.train_defaults, schema, f"model {spec.name!r} defaults")
     top = {k: v for k, v in recipe.items() if k not in RECIPE_ONLY_KEYS}
     _apply(settings, top, schema, f"recipe {recipe_name!r}")
+    _apply(settings, dict(tuning or {}), schema, f"{spec.name}'s tuning of recipe {recipe_name!r}")
     section = (recipe.get("models") or {}).get(spec.name, {})
     _apply(settings, section, schema, f"recipe {recipe_name!r} section models.{spec.name}")
     _apply(settings, dict(overrides or {}), schema, "--set")

@@ -67,6 +67,11 @@ class ModelSpec:
     ``build(**settings)`` returns ``(generator, discriminator)``. It receives the model's
     own settings (the keys of ``defaults``) plus the data-derived ``channels``,
     ``image_size`` and ``num_classes``.
+
+    ``train_defaults`` are the model's own values for training settings (``lr``,
+    ``betas``, ``n_critic``, ...): they replace the core's defaults for this model, and a
+    recipe or ``--set`` still overrides them. ``conditional`` says whether the generator
+    takes class labels (``"optional"`` when a model setting decides it).
     """
 
     name: str
@@ -74,13 +79,20 @@ class ModelSpec:
     loss: str
     defaults: dict[str, Any] = field(default_factory=dict)
     description: str = ""
-    conditional: bool = True
+    conditional: bool | str = True
+    train_defaults: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class RecipeSource:
-    """Where a recipe comes from: a YAML file and who provided it."""
+    """Where a recipe comes from: a YAML file and who provided it.
+
+    With ``model`` set, the file is that model's tuning for the recipe ``name`` (a plugin
+    ships one per data set): settings applied on top of the recipe when that model trains
+    on it.
+    """
 
     name: str
     path: str
     owner: str
+    model: str | None = None

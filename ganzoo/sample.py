@@ -115,7 +115,7 @@ def _save_folder(images: torch.Tensor, labels: torch.Tensor, out: Path, class_na
 
 def sample_to_file(
     model: str,
-    class_spec: str,
+    class_spec: str | None,
     *,
     n: int,
     run: Path | None,
@@ -130,6 +130,15 @@ def sample_to_file(
     path = find_checkpoint(model, run, checkpoint, default_runs_dir(runs_dir))
     generator, config = load_generator(path, model, torch_device)
     class_names = list(config["class_names"])
+    if not generator.conditional:
+        if class_spec is not None:
+            raise UsageError(f"{model} is unconditional (this run was trained without class labels): "
+                             "it cannot generate a chosen class; leave out --class")
+        labels = torch.zeros(n, dtype=torch.long)  # ignored by the generator; kept for .npz/folder outputs
+        images = generate(generator, labels, seed=seed, device=torch_device)
+        target = out if out is not None else default_output(path, "unconditional", seed)
+        return save_images(images, labels, target, nrow=min(n, 10), class_names=["sample"], force=force)
+    class_spec = "all" if class_spec is None else class_spec
     every_class = class_spec.strip().lower() == "all"
     if every_class:
         labels = torch.arange(len(class_names)).repeat_interleave(n)

@@ -12,7 +12,7 @@ from .data import default_data_dir, load_dataset
 from .models import build_model, resolve_device
 from .plugins import get_host
 from .errors import CheckpointError, UsageError
-from .recipes import RESUMABLE_SETTINGS, load_recipe, parse_overrides, resolve
+from .recipes import RESUMABLE_SETTINGS, load_recipe, load_tuning, parse_overrides, resolve
 from .train.checkpoint import LAST, load_checkpoint
 from .train.runs import create_run, newest_run, now_iso, read_config, trim_metrics, write_config
 from .train.runs import runs_dir as default_runs_dir
@@ -38,7 +38,8 @@ def train_run(
     host = get_host()
     spec = host.models.get(model)
     recipe_name, raw = load_recipe(recipe, host.recipes)
-    resolved = resolve(spec, recipe_name, raw, parse_overrides(overrides))
+    tuning = host.tuning(model, recipe_name) if recipe in host.recipes else None  # not for a file of one's own
+    resolved = resolve(spec, recipe_name, raw, parse_overrides(overrides), load_tuning(tuning))
     settings = resolved.settings
     host.losses.get(settings["loss"])  # an unknown loss fails before any work
     torch_device = resolve_device(device)
@@ -52,6 +53,7 @@ def train_run(
         "created": now_iso(),
         "ganzoo_version": __version__,
         "device": str(torch_device),
+        "tuning": f"{tuning.owner}: {Path(tuning.path).name}" if tuning else None,
         "settings": settings,
     }
     evaluator = _evaluator(settings, data, data_dir, torch_device, progress)

@@ -118,7 +118,7 @@ def test_bad_class_lists_the_valid_ones(trained_run):
 
 def test_unknown_model_suggests_close_matches(trained_run):
     _, env, _ = trained_run
-    _one_line_error(run_cli("train", "acgn", env=env), 2, "unknown model 'acgn'; did you mean 'acgan'?")
+    _one_line_error(run_cli("train", "acgn", env=env), 2, "unknown model 'acgn'; did you mean 'acgan'")
 
 
 def test_unknown_recipe_key_suggests_close_matches(trained_run):

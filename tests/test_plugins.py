@@ -39,6 +39,10 @@ class FakePlugin:
         register("fake-recipe", self.recipe_path)
 
 
+ZOO = ["acgan", "cgan", "dcgan", "wgan-gp"]  # the plugins this repository installs
+ALL_OF_THEM = ",".join(ZOO)
+
+
 def test_a_plugin_registered_in_a_test_adds_a_model_and_a_recipe(fresh_plugins, tmp_path):
     recipe = tmp_path / "fake.yaml"
     recipe.write_text("dataset: mnist\n")
@@ -47,7 +51,7 @@ def test_a_plugin_registered_in_a_test_adds_a_model_and_a_recipe(fresh_plugins, 
     assert fresh_plugins.recipes.get("fake-recipe").owner == "fake"
     unregister_plugin("fake")
     assert ganzoo.list_models("fake*") == []
-    assert ganzoo.list_models() == ["acgan"]
+    assert ganzoo.list_models() == ZOO
 
 
 class MisspelledHook:
@@ -107,8 +111,8 @@ def test_broken_plugins_are_reported_and_skipped(tmp_path, monkeypatch, capsys):
         status = {p.name: (p.status, p.reason) for p in host.plugins}
         assert status["broken_import"] == ("failed", "ImportError: needs the package frobnicate")
         assert status["broken_register"] == ("failed", "RuntimeError: cannot build my model today")
-        assert status["acgan"][0] == "ok"
-        assert ganzoo.list_models() == ["acgan"]
+        assert all(status[name][0] == "ok" for name in ZOO)
+        assert ganzoo.list_models() == ZOO
         err = capsys.readouterr().err
         assert "plugin 'broken_import' skipped: ImportError: needs the package frobnicate" in err
     finally:
@@ -116,18 +120,18 @@ def test_broken_plugins_are_reported_and_skipped(tmp_path, monkeypatch, capsys):
 
 
 def test_disabled_plugins_leave_a_core_with_no_models(fresh_plugins, monkeypatch):
-    monkeypatch.setenv("GANZOO_DISABLE_PLUGINS", "acgan, other")
+    monkeypatch.setenv("GANZOO_DISABLE_PLUGINS", ALL_OF_THEM.replace(",", ", ") + ", other")
     from ganzoo import plugins
 
     host = plugins.reload()
     assert len(host.models) == 0
-    assert [(p.name, p.status) for p in host.plugins] == [("acgan", "disabled")]
+    assert [(p.name, p.status) for p in host.plugins] == [(name, "disabled") for name in ZOO]
     with pytest.raises(UsageError, match="unknown model 'acgan'"):
         ganzoo.get_model("acgan")
 
 
 def test_cli_without_plugins_lists_no_models_and_trains_none():
-    env = {"GANZOO_DISABLE_PLUGINS": "acgan"}
+    env = {"GANZOO_DISABLE_PLUGINS": ALL_OF_THEM}
     listing = run_cli("models", env=env)
     assert listing.returncode == 0
     assert "no models registered" in listing.stdout

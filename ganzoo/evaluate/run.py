@@ -38,13 +38,22 @@ def parse_metrics(text: str | None) -> tuple[str, ...]:
     return chosen
 
 
-def package_versions() -> dict[str, str]:
+def package_versions(model: str | None = None) -> dict[str, str]:
+    """Versions of Python, the numeric packages and the plugin distribution of ``model``."""
     versions = {"python": platform.python_version()}
-    for name in ("torch", "torchvision", "pytorch-fid", "numpy", "scipy", "ganzoo-acgan"):
+    for name in ("torch", "torchvision", "pytorch-fid", "numpy", "scipy"):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             pass
+    if model is not None:
+        from ..plugins import get_host
+
+        host = get_host()
+        owner = host.models.owner(model) if model in host.models else ""
+        for info in host.plugins:
+            if info.name == owner and info.distribution:
+                versions[info.distribution] = info.version
     return versions
 
 
@@ -61,6 +70,123 @@ def report_folder(out: Path | None, run_dir: Path | None, step: int, force: bool
         folder = base.with_name(f"{base.name}-{number}")
         number += 1
     return folder
+
+
+class Reference:
+    """Everything on the real side of an evaluation, computed once and shared by every
+    generator compared against it: the data, the judge and its features of the real test
+    split, the classifier-FID floor and (when the weights are present) the Inception
+    statistics. The leaderboard evaluates every model against one Reference."""
+
+    def __init__(self, settings: dict[str, Any], data_dir: Path | None, device: torch.device, progress: bool = True):
+        self.shape = {"channels": settings["channels"], "image_size": settings["image_size"]}
+        self.dataset = settings["dataset"]
+        self.root = default_data_dir(data_dir)
+        self.device, self.progress = device, progress
+        self.train = load_dataset(self.dataset, self.root, train=True, **self.shape)
+        self.test = load_dataset(self.dataset, self.root, train=False, **self.shape)
+        self.class_names = list(self.test.class_names)
+        self.judge = get_judge(self.train, self.test, device, progress=progress)
+        self.real = RealFeatures.of(self.judge, self.test, device)
+        self._floor: float | None = None
+        self._inception: tuple[Any, Any, Any, Path, bool] | str | None = None
+
+    def fits(self, settings: dict[str, Any]) -> bool:
+        """Whether a run trained on ``settings`` is judged by this reference."""
+        return settings["dataset"] == self.dataset and all(settings[k] == v for k, v in self.shape.items())
+
+    def classifier_floor(self) -> float:
+        """Classifier FID of the real training set against the real test set."""
+        if self._floor is None:
+            _, train_features = classify(self.judge.model, self.train.images, self.device)
+            self._floor = frechet_between(train_features, self.real.features)
+        return self._floor
+
+    def inception(self):
+        """``(model, mu, sigma, stats path, cached)``, or the reason it is unavailable (a str)."""
+        if self._inception is None:
+            from .inception import InceptionUnavailable, load_inception, reference_statistics
+
+            try:
+                model = load_inception(self.device)
+            except InceptionUnavailable as exc:
+                print(f"ganzoo: Inception FID unavailable: {exc}", file=sys.stderr)
+                self._inception = str(exc)
+            else:
+                mu, sigma, path, cached = reference_statistics(model, self.test.images, data_key(self.test), self.device,
+                                                               progress=self.progress)
+                self._inception = (model, mu, sigma, path, cached)
+        return self._inception
+
+
+def evaluate_generator(
+    generator: torch.nn.Module,
+    config: dict[str, Any],
+    reference: Reference,
+    *,
+    model: str,
+    checkpoint: Path,
+    run_dir: Path | None,
+    n_per_class: int,
+    fid_n: int,
+    chosen: tuple[str, ...] = METRICS,
+    seed: int = 0,
+) -> tuple[dict[str, Any], dict[str, str | None], torch.Tensor]:
+    """Every chosen metric of one generator: ``(report, figures, generated images)``."""
+    started = time.perf_counter()
+    settings, class_names = config["settings"], list(config["class_names"])
+    if class_names != reference.class_names:
+        raise UsageError(f"the {settings['dataset']} classes in {reference.root} differ from those {checkpoint} was trained on")
+    device = reference.device
+    samples = generate_set(generator, len(class_names), n_per_class, seed=seed, device=device)
+    computed = classifier_metrics(samples, reference.judge, reference.real, device)
+
+    results: dict[str, Any] = {}
+    sets = f"{len(samples.images)} generated vs {len(reference.test)} real test images"
+    if "classifier-fid" in chosen:
+        results["classifier_fid"] = {
+            "value": computed["classifier_fid"],
+            "floor": reference.classifier_floor(),
+            "feature_extractor": CLASSIFIER_EXTRACTOR,
+            "sets": sets,
+        }
+    if "accuracy" in chosen:
+        if "accuracy" in computed:
+            results["accuracy"] = computed["accuracy"]
+        else:
+            results["class_distribution"] = computed["class_distribution"]
+    if "intra-fid" in chosen and "intra_class_fid" in computed:
+        results["intra_class_fid"] = {**computed["intra_class_fid"], "feature_extractor": CLASSIFIER_EXTRACTOR}
+    if "inception-fid" in chosen:
+        results["inception_fid"] = _inception_fid(samples.images, reference, fid_n)
+
+    judge = reference.judge
+    report = {
+        "ganzoo_version": __version__,
+        "created": now_iso(),
+        "model": model,
+        "recipe": config.get("recipe"),
+        "run": str(run_dir) if run_dir else None,
+        "checkpoint": str(checkpoint),
+        "step": config.get("step"),
+        "dataset": settings["dataset"],
+        "data_dir": str(reference.root),
+        "class_names": class_names,
+        "conditional": samples.labels is not None,
+        "samples": {"n_per_class": n_per_class, "n_total": len(samples.images), "seed": seed},
+        "judge": {**judge.describe(), "trained_now": judge.trained_now, "real_test_accuracy_now": reference.real.accuracy},
+        "metrics": results,
+        "packages": package_versions(model),
+        "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
+        "wall_time_s": 0.0,
+    }
+    figures = {
+        "samples": sample_grid_png(_grid_images(samples.images, len(class_names), n_per_class), rows=len(class_names)),
+        "confusion": confusion_png(results["accuracy"]["confusion"], class_names) if "accuracy" in results else None,
+        "losses": loss_curve_png(read_metrics_log(run_dir)),
+    }
+    report["wall_time_s"] = time.perf_counter() - started
+    return report, figures, samples.images
 
 
 def evaluate(
@@ -85,64 +211,12 @@ def evaluate(
     path = find_checkpoint(model, run, checkpoint, default_runs_dir(runs_dir))
     run_dir = path.parent.parent if path.parent.name == "checkpoints" else None
     generator, config = load_generator(path, model, torch_device)
-    settings, class_names = config["settings"], list(config["class_names"])
     folder = report_folder(out, run_dir, int(config.get("step") or 0), force)
-
-    shape = {"channels": settings["channels"], "image_size": settings["image_size"]}
-    root = default_data_dir(data_dir)
-    train = load_dataset(settings["dataset"], root, train=True, **shape)
-    test = load_dataset(settings["dataset"], root, train=False, **shape)
-    if list(test.class_names) != class_names:
-        raise UsageError(f"the {settings['dataset']} classes in {root} differ from those the checkpoint was trained on")
-
-    judge = get_judge(train, test, torch_device, progress=progress)
-    real = RealFeatures.of(judge, test, torch_device)
-    samples = generate_set(generator, len(class_names), n_per_class, seed=seed, device=torch_device)
-    computed = classifier_metrics(samples, judge, real, torch_device)
-
-    results: dict[str, Any] = {}
-    sets = f"{len(samples.images)} generated vs {len(test)} real test images"
-    if "classifier-fid" in chosen:
-        _, train_features = classify(judge.model, train.images, torch_device)
-        results["classifier_fid"] = {
-            "value": computed["classifier_fid"],
-            "floor": frechet_between(train_features, real.features),
-            "feature_extractor": CLASSIFIER_EXTRACTOR,
-            "sets": sets,
-        }
-    if "accuracy" in chosen:
-        if "accuracy" in computed:
-            results["accuracy"] = computed["accuracy"]
-        else:
-            results["class_distribution"] = computed["class_distribution"]
-    if "intra-fid" in chosen and "intra_class_fid" in computed:
-        results["intra_class_fid"] = {**computed["intra_class_fid"], "feature_extractor": CLASSIFIER_EXTRACTOR}
-    if "inception-fid" in chosen:
-        results["inception_fid"] = _inception_fid(samples.images, test, torch_device, fid_n, progress)
-
-    report = {
-        "ganzoo_version": __version__,
-        "created": now_iso(),
-        "model": model,
-        "recipe": config.get("recipe"),
-        "run": str(run_dir) if run_dir else None,
-        "checkpoint": str(path),
-        "step": config.get("step"),
-        "dataset": settings["dataset"],
-        "data_dir": str(root),
-        "class_names": class_names,
-        "samples": {"n_per_class": n_per_class, "n_total": len(samples.images), "seed": seed},
-        "judge": {**judge.describe(), "trained_now": judge.trained_now, "real_test_accuracy_now": real.accuracy},
-        "metrics": results,
-        "packages": package_versions(),
-        "device": str(torch_device) + (f" ({torch.cuda.get_device_name(torch_device)})" if torch_device.type == "cuda" else ""),
-        "wall_time_s": 0.0,
-    }
-    figures = {
-        "samples": sample_grid_png(_grid_images(samples.images, len(class_names), n_per_class), rows=len(class_names)),
-        "confusion": confusion_png(results["accuracy"]["confusion"], class_names) if "accuracy" in results else None,
-        "losses": loss_curve_png(read_metrics_log(run_dir)),
-    }
+    reference = Reference(config["settings"], data_dir, torch_device, progress)
+    report, figures, _ = evaluate_generator(
+        generator, config, reference, model=model, checkpoint=path, run_dir=run_dir, n_per_class=n_per_class,
+        fid_n=fid_n, chosen=chosen, seed=seed,
+    )
     report["wall_time_s"] = time.perf_counter() - started
     write_report(folder, report, figures)
     return folder
@@ -154,24 +228,22 @@ def _grid_images(images: torch.Tensor, num_classes: int, n_per_class: int, colum
     return torch.cat(rows) if n_per_class >= columns else images[: num_classes * columns]
 
 
-def _inception_fid(fake: torch.Tensor, test, device: torch.device, fid_n: int, progress: bool) -> dict[str, Any]:
-    from .inception import InceptionUnavailable, inception_features, load_inception, reference_statistics
+def _inception_fid(fake: torch.Tensor, reference: Reference, fid_n: int) -> dict[str, Any]:
+    from .inception import inception_features
 
     # an even spread over the generated set, so every class keeps its share
     index = torch.linspace(0, len(fake) - 1, steps=min(fid_n, len(fake))).round().long().unique()
     entry: dict[str, Any] = {
         "feature_extractor": INCEPTION_EXTRACTOR,
-        "sets": f"{len(index)} generated vs {len(test)} real test images",
+        "sets": f"{len(index)} generated vs {len(reference.test)} real test images",
         "value": None,
     }
-    try:
-        model = load_inception(device)
-    except InceptionUnavailable as exc:
-        print(f"ganzoo: Inception FID unavailable: {exc}", file=sys.stderr)
-        return {**entry, "status": "unavailable", "reason": str(exc)}
-    mu_real, sigma_real, stats_path, cached = reference_statistics(model, test.images, data_key(test), device,
-                                                                  progress=progress)
-    features = inception_features(model, fake[index], device, progress=progress, what="generated images")
+    inception = reference.inception()
+    if isinstance(inception, str):
+        return {**entry, "status": "unavailable", "reason": inception}
+    model, mu_real, sigma_real, stats_path, cached = inception
+    features = inception_features(model, fake[index], reference.device, progress=reference.progress,
+                                  what="generated images")
     value = frechet_distance(*feature_statistics(features), mu_real, sigma_real)
     return {**entry, "status": "ok", "value": value, "reason": None, "reference_stats": str(stats_path),
             "reference_stats_cached": cached}

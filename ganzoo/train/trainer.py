@@ -1,10 +1,13 @@
 """The generic trainer: runs any registered model, knows none of them.
 
-One step, on a batch of real images drawn by index from the device-resident uint8 data:
+One step, on batches of real images drawn by index from the device-resident uint8 data:
 
-1. D step: generate ``x~ = G(z, c~)`` for random labels ``c~``; D loss from the Loss
-   object on ``D(x)`` and ``D(x~.detach())``; step D.
-2. G step: G loss from the Loss object on ``D(x~)``; step G.
+1. ``n_critic`` D steps, each on a new real batch: generate ``x~ = G(z, c~)`` for random
+   labels ``c~``; D loss from the Loss object on ``D(x)`` and ``D(x~.detach())``, plus
+   the loss's ``discriminator_penalty`` when it has one (a gradient penalty); step D.
+2. G step: G loss from the Loss object on ``D(x~)`` of the last D step's ``x~``; step G.
+
+A conditional discriminator (``uses_labels``) is called as ``D(x, labels)``.
 
 Losses and accuracies accumulate on the device and are read only every ``log_every``
 steps, so the step itself never waits for the host. On CUDA the whole step is captured
@@ -35,7 +38,7 @@ from tqdm import tqdm
 from .. import BuiltModel, __version__
 from ..data import ImageData
 from ..errors import CheckpointError, GanzooError, UsageError, first_line
-from ..interfaces import DiscriminatorOutput
+from ..interfaces import DiscriminatorOutput, discriminator_penalty
 from ..recipes import TRAIN_SETTINGS
 from .checkpoint import keep_checkpoint, save_checkpoint
 from .fast import GraphedStep, make_adam, plan_speed, prepare_optimizer_state, training_state
@@ -92,13 +95,14 @@ class Trainer:
             raise UsageError(f"the dataset has {len(data)} images, fewer than batch_size={self.s.batch_size}")
         self.images = data.images.to(self.device)
         self.labels = data.labels.to(self.device)
-        self.steps_per_epoch = len(data) // self.s.batch_size
+        self.batches_per_epoch = len(data) // self.s.batch_size  # one D update per batch
         self.total_steps = self.budget(self.s.epochs, self.s.max_steps)
 
         memory_format = self.plan.memory_format
         self.generator = model.generator.to(self.device, memory_format=memory_format)
         self.discriminator = model.discriminator.to(self.device, memory_format=memory_format)
         self.loss = model.loss
+        self.penalty = discriminator_penalty(self.loss)
         self.opt_g = make_adam(self.generator.parameters(), lr=self.s.lr, betas=self.s.betas, plan=self.plan)
         self.opt_d = make_adam(self.discriminator.parameters(), lr=self.s.lr, betas=self.s.betas, plan=self.plan)
 
@@ -109,7 +113,8 @@ class Trainer:
         self.epoch = 0
         self._order = torch.empty(0, dtype=torch.long, device=self.device)
         self._fixed_z, self._fixed_labels = self._fixed_noise()
-        self._sums = torch.zeros(3, device=self.device)
+        self._sums = torch.zeros(len(SUMS), device=self.device)
+        self.elapsed_s = 0.0  # training wall time of the run, carried across resumes
         self._sum_steps = 0
         self._has_class_head = False  # known after the first step; a host-side flag, no sync
         self._graphed: GraphedStep | None = None
@@ -118,7 +123,8 @@ class Trainer:
         self.eval_history: list[dict[str, Any]] = []  # its eval lines
 
     def budget(self, epochs: int, max_steps: int | None) -> int:
-        total = epochs * self.steps_per_epoch
+        """Generator steps: each takes ``n_critic`` batches, an epoch is every batch once."""
+        total = epochs * self.batches_per_epoch // self.s.n_critic
         if max_steps is not None:
             total = min(total, max_steps)
         if total <= 0:
@@ -135,51 +141,63 @@ class Trainer:
         return z.to(self.device), labels.to(self.device)
 
     def _draw_inputs(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The step's random inputs, always drawn in the same order from ``self.rng``:
-        the epoch's data order (at an epoch start), then noise, then fake labels."""
-        position = self.step % self.steps_per_epoch
-        if position == 0 or self._order.numel() == 0:
-            self._order = torch.randperm(len(self.images), generator=self.rng, device=self.device)
-        n = self.s.batch_size
-        index = self._order[position * n : (position + 1) * n]
-        z = self.generator.sample_latent(n, device=self.device, generator=self.rng)
-        fake_labels = torch.randint(0, max(self.num_classes, 1), (n,), device=self.device, generator=self.rng)
-        return index, z, fake_labels
+        """The step's random inputs, one row per D update (``n_critic`` rows), always drawn
+        in the same order from ``self.rng``: the epoch's data order (at an epoch start),
+        then noise, then fake labels."""
+        n, updates = self.s.batch_size, self.s.n_critic
+        index, z, fake_labels = [], [], []
+        for update in range(self.step * updates, (self.step + 1) * updates):
+            position = update % self.batches_per_epoch
+            if position == 0 or self._order.numel() == 0:
+                self._order = torch.randperm(len(self.images), generator=self.rng, device=self.device)
+            index.append(self._order[position * n : (position + 1) * n])
+            z.append(self.generator.sample_latent(n, device=self.device, generator=self.rng))
+            fake_labels.append(torch.randint(0, max(self.num_classes, 1), (n,), device=self.device, generator=self.rng))
+        return _rows(index), _rows(z), _rows(fake_labels)
 
     def _real_batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         real = self.images.index_select(0, index).float().div_(127.5).sub_(1.0)
         return real.contiguous(memory_format=self.plan.memory_format), self.labels.index_select(0, index)
 
     def _step(self, index: torch.Tensor, z: torch.Tensor, fake_labels: torch.Tensor, *, graphed: bool = False) -> None:
-        """One D step and one G step on the given inputs; no host synchronisation."""
-        real, labels = self._real_batch(index)
+        """``n_critic`` D steps and one G step on the given inputs (one row per D step);
+        no host synchronisation."""
         conditional = self.generator.conditional
+        critic = self.discriminator.critic
         to_none = not graphed  # a captured graph keeps its gradient buffers and zeroes them
-        with self.plan.autocast(for_graph=graphed):
-            fake = self.generator(z, fake_labels if conditional else None)
-            d_real = self.discriminator(real)
-            d_fake = self.discriminator(fake.detach())
-            d_loss = self.loss.discriminator_loss(d_real, d_fake, labels, fake_labels)
-        self.opt_d.zero_grad(set_to_none=to_none)
-        d_loss.backward()
-        self.opt_d.step()
+        updates = index.shape[0]
+        for i in range(updates):
+            real, labels = self._real_batch(index[i])
+            last = i == updates - 1
+            with self.plan.autocast(for_graph=graphed):
+                with torch.set_grad_enabled(last):  # only the last fake batch feeds the G step
+                    fake = self.generator(z[i], fake_labels[i] if conditional else None)
+                d_real = critic(real, labels)
+                d_fake = critic(fake.detach(), fake_labels[i])
+                d_loss = self.loss.discriminator_loss(d_real, d_fake, labels, fake_labels[i])
+                penalty = self.penalty(critic, real, fake.detach(), labels, fake_labels[i]) if self.penalty else None
+            self.opt_d.zero_grad(set_to_none=to_none)
+            (d_loss if penalty is None else d_loss + penalty).backward()
+            self.opt_d.step()
+            with torch.no_grad():
+                self._sums[SUMS.index("d_loss")] += d_loss.detach().float() / updates
+                if penalty is not None:
+                    self._sums[SUMS.index("d_penalty")] += penalty.detach().float() / updates
+                if d_real.classes is not None:
+                    self._sums[SUMS.index("d_class_accuracy")] += _class_accuracy(d_real, d_fake, labels, fake_labels[i]) / updates
 
         # D's weights get no gradient from the G loss: skip computing it.
         self.discriminator.requires_grad_(False)
         try:
             with self.plan.autocast(for_graph=graphed):
-                g_loss = self.loss.generator_loss(self.discriminator(fake), fake_labels)
+                g_loss = self.loss.generator_loss(critic(fake, fake_labels[-1]), fake_labels[-1])
             self.opt_g.zero_grad(set_to_none=to_none)
             g_loss.backward()
         finally:
             self.discriminator.requires_grad_(True)
         self.opt_g.step()
-
         with torch.no_grad():
-            self._sums[0] += d_loss.detach().float()
-            self._sums[1] += g_loss.detach().float()
-            if d_real.classes is not None:
-                self._sums[2] += _class_accuracy(d_real, d_fake, labels, fake_labels)
+            self._sums[SUMS.index("g_loss")] += g_loss.detach().float()
         self._has_class_head = d_real.classes is not None
 
     def train_step(self) -> None:
@@ -195,12 +213,13 @@ class Trainer:
         """Capture the step in a CUDA graph; on any failure, say so and stay eager."""
         if not self.plan.cuda_graph or self._graphed is not None:
             return
-        n = self.s.batch_size
+        n, updates = self.s.batch_size, self.s.n_critic
         throwaway = torch.Generator(device=self.device).manual_seed(0)  # leaves every run RNG alone
+        z = self.generator.sample_latent(n * updates, device=self.device, generator=throwaway)
         inputs = (
-            torch.zeros(n, dtype=torch.long, device=self.device),
-            self.generator.sample_latent(n, device=self.device, generator=throwaway),
-            torch.zeros(n, dtype=torch.long, device=self.device),
+            torch.zeros(updates, n, dtype=torch.long, device=self.device),
+            z.view(updates, n, *z.shape[1:]),
+            torch.zeros(updates, n, dtype=torch.long, device=self.device),
         )
         for optimizer in (self.opt_d, self.opt_g):
             prepare_optimizer_state(optimizer)
@@ -228,12 +247,13 @@ class Trainer:
         )
         metrics: dict[str, Any] = {}
         interval_start, interval_step = time.perf_counter(), self.step
+        self._clock = (interval_start, self.elapsed_s)
         try:
             with self._signals_caught():
                 while self.step < self.total_steps:
                     self.train_step()
                     self.step += 1
-                    self.epoch = self.step // self.steps_per_epoch
+                    self.epoch = self.step * self.s.n_critic // self.batches_per_epoch
                     bar.update(1)
                     last = self.step == self.total_steps
                     if self.step % self.s.log_every == 0 or last:
@@ -304,24 +324,31 @@ class Trainer:
             payload["best"] = {"step": self.step, "classifier_fid": fid}
             save_checkpoint(self.run_dir / "checkpoints" / "best.pt", payload)
 
+    def _elapsed(self) -> float:
+        started, before = self._clock
+        return before + time.perf_counter() - started
+
     def _check_finite(self) -> None:
         """Refuse to go on (or to checkpoint) once a loss has become NaN or infinite."""
-        if not bool(torch.isfinite(self._sums[:2]).all()):
+        if not bool(torch.isfinite(self._sums).all()):
             where = f"; the last good checkpoint is in {self.run_dir / 'checkpoints'}" if self.run_dir else ""
             raise GanzooError(f"training diverged: a loss became non-finite by step {self.step}{where}")
 
     def _log(self, interval_start: float, interval_step: int) -> dict[str, Any]:
         self._check_finite()
-        d_loss, g_loss, accuracy = (self._sums / max(self._sum_steps, 1)).tolist()  # the one host sync
+        means = dict(zip(SUMS, (self._sums / max(self._sum_steps, 1)).tolist()))  # the one host sync
         elapsed = time.perf_counter() - interval_start
         metrics = {
             "step": self.step,
             "epoch": self.epoch,
-            "d_loss": d_loss,
-            "g_loss": g_loss,
-            "d_class_accuracy": accuracy if self._has_class_head else None,
+            "d_loss": means["d_loss"],
+            "g_loss": means["g_loss"],
+            "d_class_accuracy": means["d_class_accuracy"] if self._has_class_head else None,
             "images_per_s": (self.step - interval_step) * self.s.batch_size / max(elapsed, 1e-9),
+            "elapsed_s": round(self._elapsed(), 3),
         }
+        if self.penalty is not None:
+            metrics["d_penalty"] = means["d_penalty"]
         self._sums.zero_()
         self._sum_steps = 0
         self.history.append(metrics)
@@ -366,6 +393,7 @@ class Trainer:
             "data_order": self._order.cpu(),
             "metric_sums": self._sums.cpu(),
             "metric_steps": self._sum_steps,
+            "elapsed_s": self._elapsed() if hasattr(self, "_clock") else self.elapsed_s,
             "best_classifier_fid": self.best_fid,
             "config": {**self.config, "class_names": self.class_names},
         }
@@ -395,13 +423,24 @@ class Trainer:
             self.step = int(payload["step"])
             self.epoch = int(payload["epoch"])
             self._order = payload["data_order"].to(self.device)
-            self._sums.copy_(payload["metric_sums"])
+            sums = payload["metric_sums"]
+            self._sums.zero_()
+            self._sums[: len(sums)].copy_(sums)  # checkpoints of ganzoo 0.1 kept three sums
+            self.elapsed_s = float(payload.get("elapsed_s", 0.0))
             self._sum_steps = int(payload["metric_steps"])
             self.best_fid = float(payload.get("best_classifier_fid", math.inf))
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             raise CheckpointError(f"{source} does not fit this run's model and settings ({first_line(exc)})") from None
         if self._order.numel() not in (0, len(self.images)):
             raise CheckpointError(f"{source} was trained on {self._order.numel()} images, this data set has {len(self.images)}")
+
+
+SUMS = ("d_loss", "g_loss", "d_class_accuracy", "d_penalty")  # metrics summed on the device
+
+
+def _rows(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """Stack per-update tensors into rows (a view, no copy, when there is one)."""
+    return tensors[0].unsqueeze(0) if len(tensors) == 1 else torch.stack(tensors)
 
 
 def _class_accuracy(

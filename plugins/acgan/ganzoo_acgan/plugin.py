@@ -18,6 +18,7 @@ def register_models(register):
             defaults={"latent_dim": 100, "bn_eps": 0.8, "reference_init": True},
             description="Auxiliary-classifier GAN (Odena et al. 2017), the reference networks with logit heads",
             conditional=True,
+            train_defaults={"lr": 2e-4, "betas": [0.5, 0.999]},  # the reference's Adam
         )
     )
 

@@ -1,0 +1,229 @@
+"""``ganzoo leaderboard``: the newest run of every model trained on one recipe, each
+evaluated by the shared evaluator against one reference (same data, same judge, same
+number of samples, same seed), in one Markdown and one HTML table."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import GanzooError, UsageError
+from ..files import write_text_atomic
+from ..models import resolve_device
+from ..plugins import get_host
+from ..sample import load_generator
+from ..train.checkpoint import LAST
+from ..train.runs import CONFIG_FILE, now_iso, read_config
+from ..train.runs import runs_dir as default_runs_dir
+from .report import read_metrics_log, write_report
+from .run import Reference, evaluate_generator
+
+
+@dataclass
+class Entry:
+    model: str
+    run: Path
+    config: dict[str, Any]
+
+
+def newest_runs(root: Path, recipe: str) -> list[Entry]:
+    """The newest run with a checkpoint of each model trained on ``recipe``, by model name."""
+    newest: dict[str, tuple[str, str, Entry]] = {}
+    if root.is_dir():
+        for folder in root.iterdir():
+            if not (folder / CONFIG_FILE).is_file() or not (folder / "checkpoints" / LAST).is_file():
+                continue
+            try:
+                config = read_config(folder)
+            except GanzooError:
+                continue
+            if config.get("recipe") != recipe:
+                continue
+            key = (str(config.get("created", "")), folder.name)
+            model = str(config["model"])
+            if model not in newest or key > newest[model][:2]:
+                newest[model] = (*key, Entry(model, folder, config))
+    return [newest[m][2] for m in sorted(newest)]
+
+
+def training_budget(run: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """Steps, images seen and training wall time, read from the run's metrics log."""
+    records = [r for r in read_metrics_log(run) if "d_loss" in r]
+    settings = config.get("settings", {})
+    batch, critic = int(settings.get("batch_size", 0)), int(settings.get("n_critic", 1))
+    steps = records[-1]["step"] if records else 0
+    if records and "elapsed_s" in records[-1]:
+        seconds = float(records[-1]["elapsed_s"])
+    else:  # older runs: the time the logged intervals took
+        seconds, previous = 0.0, 0
+        for r in records:
+            if r.get("images_per_s"):
+                seconds += (r["step"] - previous) * batch / r["images_per_s"]
+            previous = r["step"]
+    return {"steps": steps, "real_images_seen": steps * batch * critic, "n_critic": critic,
+            "train_seconds": seconds, "device": config.get("device")}
+
+
+def leaderboard(
+    recipe: str,
+    *,
+    runs_dir: Path | None = None,
+    out: Path | None = None,
+    data_dir: Path | None = None,
+    n_per_class: int = 1000,
+    fid_n: int = 10000,
+    seed: int = 0,
+    device: str = "auto",
+    force: bool = False,
+    progress: bool = True,
+) -> Path:
+    root = default_runs_dir(runs_dir)
+    entries = newest_runs(root, recipe)
+    if not entries:
+        raise UsageError(f"no run of recipe {recipe!r} with a checkpoint in {root}; "
+                         f"train some first, e.g. 'ganzoo train dcgan --recipe {recipe}'")
+    folder = out if out is not None else root / "leaderboards" / f"{recipe}-{now_iso().replace(':', '')}"
+    if (folder / "leaderboard.json").exists() and not force:
+        raise UsageError(f"{folder} already holds a leaderboard; pass --force to overwrite it or choose another --out")
+    torch_device = resolve_device(device)
+    reference = Reference(entries[0].config["settings"], data_dir, torch_device, progress)
+    host = get_host()
+
+    rows: list[dict[str, Any]] = []
+    for entry in entries:
+        row: dict[str, Any] = {"model": entry.model, "run": str(entry.run), **training_budget(entry.run, entry.config)}
+        if entry.model not in host.models:
+            rows.append({**row, "skipped": f"model {entry.model!r} is not installed"})
+            continue
+        if not reference.fits(entry.config["settings"]):
+            rows.append({**row, "skipped": "trained on other data than the first run of this recipe"})
+            continue
+        checkpoint = entry.run / "checkpoints" / LAST
+        generator, config = load_generator(checkpoint, entry.model, torch_device)
+        report, figures, _ = evaluate_generator(
+            generator, config, reference, model=entry.model, checkpoint=checkpoint, run_dir=entry.run,
+            n_per_class=n_per_class, fid_n=fid_n, seed=seed,
+        )
+        write_report(folder / entry.model, report, figures)
+        (folder / f"{entry.model}.png").write_bytes(base64.b64decode(figures["samples"]))
+        rows.append({**row, **_metrics_row(report), "step": report["step"], "report": f"{entry.model}/report.html"})
+
+    rows.sort(key=lambda r: (r.get("skipped") is not None, _number(r.get("classifier_fid"))))
+    board = {
+        "recipe": recipe,
+        "created": now_iso(),
+        "runs_dir": str(root),
+        "dataset": reference.dataset,
+        "samples": {"n_per_class": n_per_class, "seed": seed, "fid_n": fid_n},
+        "judge": {**reference.judge.describe()},
+        "classifier_fid_floor": reference.classifier_floor(),
+        "rows": rows,
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(folder / "leaderboard.json", json.dumps(board, indent=2, allow_nan=True))
+    write_text_atomic(folder / "leaderboard.md", to_markdown(board))
+    write_text_atomic(folder / "leaderboard.html", to_html(board, folder))
+    return folder
+
+
+def _metrics_row(report: dict[str, Any]) -> dict[str, Any]:
+    m = report["metrics"]
+    row: dict[str, Any] = {
+        "conditional": report["conditional"],
+        "classifier_fid": m["classifier_fid"]["value"],
+        "intra_class_fid": m["intra_class_fid"]["mean"] if "intra_class_fid" in m else None,
+        "accuracy_mean": m["accuracy"]["mean"] if "accuracy" in m else None,
+        "accuracy_min": m["accuracy"]["min"] if "accuracy" in m else None,
+        "inception_fid": m["inception_fid"]["value"],
+        "inception_fid_status": m["inception_fid"]["status"],
+    }
+    if "class_distribution" in m:
+        shares = m["class_distribution"]
+        row["class_distribution"] = shares
+        row["classes_covered"] = sum(share >= 0.5 / len(shares) for share in shares)  # at least half a fair share
+    return row
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not math.isnan(value) else math.inf
+
+
+def _fmt(value: Any, digits: int = 2, percent: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits - 1 if percent else digits}%}" if percent else f"{value:.{digits}f}"
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+COLUMNS = ("rank", "model", "classifier FID", "intra-class FID", "accuracy mean / min", "Inception FID",
+           "steps", "real images seen", "train time", "samples")
+
+
+def _cells(rank: int, row: dict[str, Any], grid: str) -> list[str]:
+    if row.get("skipped"):
+        return ["-", row["model"], f"skipped: {row['skipped']}", "", "", "", str(row["steps"]), "", "", ""]
+    if row["conditional"]:
+        accuracy = f"{_fmt(row['accuracy_mean'], percent=True)} / {_fmt(row['accuracy_min'], percent=True)}"
+    else:
+        accuracy = f"unconditional: {row['classes_covered']}/{len(row['class_distribution'])} classes covered"
+    inception = _fmt(row["inception_fid"]) if row["inception_fid_status"] == "ok" else "unavailable"
+    critic = f" (x{row['n_critic']} for D)" if row["n_critic"] > 1 else ""
+    return [str(rank), row["model"], _fmt(row["classifier_fid"]), _fmt(row["intra_class_fid"]), accuracy, inception,
+            str(row["steps"]), f"{row['real_images_seen']:,}{critic}", _duration(row["train_seconds"]), grid]
+
+
+def _preamble(board: dict[str, Any]) -> list[str]:
+    s, judge = board["samples"], board["judge"]
+    return [
+        f"Recipe **{board['recipe']}** ({board['dataset']}), the newest run of each model in `{board['runs_dir']}`. "
+        f"Every model: {s['n_per_class']} generated images per class (unconditional models: the same total), "
+        f"seed {s['seed']}, against the real test split.",
+        f"Judge: {judge['name']}, its own accuracy on the real test split **{judge['test_accuracy']:.2%}**; "
+        f"classifier-FID floor (real train vs real test): {board['classifier_fid_floor']:.2f}. "
+        "Lower FID is better; ranked by classifier FID. Unconditional models have no per-class accuracy: "
+        "a class is covered when the judge puts at least half its fair share of the samples in it.",
+    ]
+
+
+def to_markdown(board: dict[str, Any]) -> str:
+    lines = [f"# Leaderboard: {board['recipe']}", "", *_preamble(board), "",
+             "| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
+    for rank, row in enumerate(board["rows"], 1):
+        grid = f"![{row['model']}]({row['model']}.png)" if not row.get("skipped") else ""
+        lines.append("| " + " | ".join(_cells(rank, row, grid)) + " |")
+    lines += ["", f"Full reports: `MODEL/report.html` next to this file. Made {board['created']}.", ""]
+    return "\n".join(lines)
+
+
+def to_html(board: dict[str, Any], folder: Path) -> str:
+    e = html.escape
+    body = []
+    for rank, row in enumerate(board["rows"], 1):
+        grid = ""
+        if not row.get("skipped"):
+            data = base64.b64encode((folder / f"{row['model']}.png").read_bytes()).decode("ascii")
+            grid = f'<img alt="{e(row["model"])} samples" src="data:image/png;base64,{data}">'
+        cells = _cells(rank, row, "")
+        cells[-1] = grid
+        body.append("<tr>" + "".join(f"<td>{c if i == len(cells) - 1 else e(c)}</td>" for i, c in enumerate(cells)) + "</tr>")
+    head = "".join(f"<th>{e(c)}</th>" for c in COLUMNS)
+    return "\n".join([
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>ganzoo leaderboard: {e(board['recipe'])}</title>",
+        "<style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}th{background:#f3f3f3}"
+        "img{width:280px;image-rendering:pixelated}</style></head><body>",
+        f"<h1>Leaderboard: {e(board['recipe'])}</h1>",
+        *[f"<p>{e(p).replace('**', '')}</p>" for p in _preamble(board)],
+        f"<table><tr>{head}</tr>{''.join(body)}</table>",
+        f"<p>Full reports: MODEL/report.html next to this file. Made {e(board['created'])}.</p></body></html>",
+    ])

@@ -1,0 +1,1 @@
+"""Recipe tunings shipped with the plugin (YAML)."""

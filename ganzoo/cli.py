@@ -42,8 +42,16 @@ def _raise_terminated(signum: int, frame: Any) -> None:
     raise Terminated()
 
 
+def _say_error(message: str) -> None:
+    """One line on stderr; under torchrun only rank 0 says it (every rank fails alike)."""
+    from .distributed import process_rank
+
+    if process_rank() == 0:
+        typer.echo(f"ganzoo: error: {message}", err=True)
+
+
 def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(f"ganzoo: error: {message}", err=True)
+    _say_error(message)
     return typer.Exit(code)
 
 
@@ -100,6 +108,13 @@ RunsDir = Annotated[
 Device = Annotated[
     str, typer.Option("--device", envvar="GANZOO_DEVICE", help="auto, cpu, cuda or cuda:N.")
 ]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of text, for scripts.")]
+
+
+def _print_json(value: Any) -> None:
+    import json
+
+    typer.echo(json.dumps(value, indent=2, default=str))
 
 
 @app.command()
@@ -114,6 +129,11 @@ def train(
         Optional[list[str]], typer.Option("--set", "-s", help="Override a setting: key=value (repeatable).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    logger: Annotated[
+        Optional[str],
+        typer.Option("--logger", help="Also log to 'tensorboard' (needs pip install 'ganzoo[tensorboard]'); "
+                     "the same as --set logger=tensorboard."),
+    ] = None,
     resume: Annotated[
         Optional[str],
         typer.Option(
@@ -123,17 +143,28 @@ def train(
             "Only budgets, intervals and speed switches may change (--set max_steps=N).",
         ),
     ] = None,
+    nproc_per_node: Annotated[
+        Optional[str],
+        typer.Option(
+            "--nproc-per-node",
+            help="Train with N processes on this machine: a shortcut that starts "
+            "'torchrun --standalone --nproc-per-node N -m ganzoo train ...' (see docs/distributed.md).",
+        ),
+    ] = None,
 ) -> None:
     """Train MODEL on a recipe in a new run folder, or --resume a run."""
+    from .distributed import process_rank
     from .training import resume_run, train_run
 
-    common = dict(overrides=set_ or [], data_dir=data_dir, runs_dir=runs_dir, device=device, progress=not quiet)
+    overrides = list(set_ or []) + ([f"logger={logger}"] if logger is not None else [])
+    common = dict(overrides=overrides, data_dir=data_dir, runs_dir=runs_dir, device=device, progress=not quiet)
     if resume is not None:
         run = None if resume == NEWEST_RUN and not Path(resume).is_dir() else Path(resume)
         run_dir = resume_run(model, run, **common)
     else:
         run_dir = train_run(model, recipe, **common)
-    typer.echo(f"run folder: {run_dir}")
+    if process_rank() == 0:
+        typer.echo(f"run folder: {run_dir}")
 
 
 @app.command()
@@ -185,6 +216,7 @@ def evaluate(
     device: Device = "auto",
     force: Annotated[bool, typer.Option("--force", help="Overwrite a report already in --out.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    as_json: Json = False,
 ) -> None:
     """Evaluate a trained MODEL: per-class accuracy, classifier / intra-class / Inception FID,
     written as report.json, report.md and a self-contained report.html."""
@@ -196,9 +228,40 @@ def evaluate(
         model, run=run, checkpoint=checkpoint, runs_dir=runs_dir, data_dir=data_dir, n_per_class=n, fid_n=fid_n,
         metrics=metrics, out=out, seed=seed, device=device, force=force, progress=not quiet,
     )
+    if as_json:
+        import json
+
+        _print_json({"report_folder": str(folder), **json.loads((folder / "report.json").read_text(encoding="utf-8"))})
+        return
     typer.echo(f"report: {folder / 'report.html'}")
     for line in summary_lines(folder / "report.json"):
         typer.echo(line)
+
+
+@app.command()
+@at_boundary
+def export(
+    model: Annotated[str, typer.Argument(help="Registered model name.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The .safetensors file to write (and FILE.json beside it).")],
+    run: Annotated[Optional[Path], typer.Option("--run", help="Run folder (default: the newest run of MODEL).")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="A checkpoint file instead of a run.")] = None,
+    runs_dir: RunsDir = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
+) -> None:
+    """Export a run's generator as safetensors plus the JSON config that rebuilds it
+    ('ganzoo sample MODEL --checkpoint FILE.safetensors' reads it)."""
+    import torch
+
+    from .export import export_generator
+    from .sample import find_checkpoint, load_generator
+    from .train.runs import runs_dir as default_runs_dir
+
+    if run is not None and checkpoint is not None:
+        raise UsageError("give --run or --checkpoint, not both")
+    path = find_checkpoint(model, run, checkpoint, default_runs_dir(runs_dir))
+    generator, config = load_generator(path, model, torch.device("cpu"))
+    written = export_generator(generator, {**config, "exported_from": str(path)}, model, out, force=force)
+    typer.echo(f"generator: {written} (config: {written.with_suffix('.json')})")
 
 
 @app.command()
@@ -253,11 +316,18 @@ def summary_lines(path: Path) -> list[str]:
 
 @app.command()
 @at_boundary
-def models() -> None:
+def models(as_json: Json = False) -> None:
     """List the registered models and the plugin each comes from."""
     from .plugins import get_host
 
     host = get_host()
+    if as_json:
+        _print_json([
+            {"name": name, "conditional": spec.conditional, "plugin": host.models.owner(name), "loss": spec.loss,
+             "description": spec.description, "defaults": spec.defaults, "train_defaults": spec.train_defaults}
+            for name, spec in ((n, host.models.get(n)) for n in host.models)
+        ])
+        return
     if not len(host.models):
         typer.echo("no models registered (install a plugin such as ganzoo-acgan)")
     for name in host.models:
@@ -268,12 +338,19 @@ def models() -> None:
 
 @app.command()
 @at_boundary
-def recipes() -> None:
+def recipes(as_json: Json = False) -> None:
     """List the recipes: built in and from plugins."""
     from .plugins import get_host
     from .recipes import describe
 
     host = get_host()
+    if as_json:
+        _print_json([
+            {"name": name, "owner": source.owner, "description": describe(source), "path": source.path,
+             "tuned_by": {model: host.tuning(model, name).path for model in host.tuned_models(name)}}
+            for name, source in ((n, host.recipes.get(n)) for n in host.recipes)
+        ])
+        return
     for name in host.recipes:
         source = host.recipes.get(name)
         tuned = host.tuned_models(name)
@@ -283,11 +360,16 @@ def recipes() -> None:
 
 @app.command()
 @at_boundary
-def plugins() -> None:
+def plugins(as_json: Json = False) -> None:
     """List the installed plugins: name, version, where from, status."""
+    import dataclasses
+
     from .plugins import get_host
 
     host = get_host()
+    if as_json:
+        _print_json([dataclasses.asdict(info) for info in host.plugins])
+        return
     if not host.plugins:
         typer.echo("no plugins installed")
     for info in host.plugins:
@@ -312,20 +394,55 @@ def expand_bare_resume(args: list[str]) -> list[str]:
     return out
 
 
+TORCHRUN_NPROC_WORDS = ("auto", "cpu", "gpu")
+
+
+def torchrun_command(args: list[str]) -> list[str] | None:
+    """``train ... --nproc-per-node N`` outside torchrun -> the torchrun command that runs
+    the same training in N processes; None when there is nothing to launch."""
+    from .distributed import launched_by_torchrun
+
+    if "train" not in args[:1]:
+        return None
+    count, rest = None, list(args)
+    for i, arg in enumerate(args):
+        if arg == "--nproc-per-node" and i + 1 < len(args):
+            count, rest = args[i + 1], args[:i] + args[i + 2 :]
+            break
+        if arg.startswith("--nproc-per-node="):
+            count, rest = arg.split("=", 1)[1], args[:i] + args[i + 1 :]
+            break
+    if count is None or launched_by_torchrun():
+        return None
+    if not (count.isdigit() and int(count) > 0) and count not in TORCHRUN_NPROC_WORDS:
+        raise UsageError(f"--nproc-per-node takes a number of processes or one of {', '.join(TORCHRUN_NPROC_WORDS)}, "
+                         f"got {count!r}")
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={count}",
+            "-m", "ganzoo", *rest]
+
+
 def main() -> None:
     """Entry point: click's usage errors become one line too, like ganzoo's own."""
     signal.signal(signal.SIGTERM, _raise_terminated)
+    args = expand_bare_resume(sys.argv[1:])
     try:
-        code = app(args=expand_bare_resume(sys.argv[1:]), prog_name="ganzoo", standalone_mode=False)
+        launch = torchrun_command(args)
+    except UsageError as exc:
+        _say_error(str(exc))
+        sys.exit(2)
+    if launch is not None:
+        os.execv(sys.executable, launch)  # becomes torchrun: its exit code is ours
+    try:
+        code = app(args=args, prog_name="ganzoo", standalone_mode=False)
     except ClickUsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-        typer.echo(f"ganzoo: error: {exc.format_message()}{hint}", err=True)
+        _say_error(f"{exc.format_message()}{hint}")
         sys.exit(2)
     except ClickException as exc:
-        typer.echo(f"ganzoo: error: {exc.format_message()}", err=True)
+        _say_error(exc.format_message())
         sys.exit(exc.exit_code)
     except typer.Abort:
-        typer.echo("ganzoo: error: interrupted", err=True)
+        _say_error("interrupted")
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)
 

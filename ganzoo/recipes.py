@@ -73,6 +73,10 @@ TRAIN_SETTINGS: dict[str, Setting] = {
     "keep_checkpoints": Setting(
         "int", 3, "how many step checkpoints to keep (besides last.pt)", check=_positive, rule="> 0"
     ),
+    "logger": Setting(
+        "str", "none", "extra logger: none or tensorboard (needs pip install 'ganzoo[tensorboard]')",
+        check=lambda v: v in ("none", "tensorboard"), rule="none or tensorboard",
+    ),
     "precision": Setting(
         "str", "auto", "auto (bf16 where the hardware has it), fp32 or bf16 autocast",
         check=lambda v: v in ("auto", "fp32", "bf16"), rule="auto, fp32 or bf16",
@@ -80,6 +84,9 @@ TRAIN_SETTINGS: dict[str, Setting] = {
     "channels_last": Setting(
         "switch", "auto", "channels-last memory format (auto: with bf16 or CUDA)",
         check=lambda v: v in SWITCH_VALUES, rule="auto, on or off",
+    ),
+    "sync_batchnorm": Setting(
+        "bool", False, "under torchrun, BatchNorm statistics over the global batch (SyncBatchNorm, CUDA only)"
     ),
     "cuda_graph": Setting(
         "switch", "auto", "capture the whole D+G step in one CUDA graph (auto: on CUDA)",
@@ -90,7 +97,7 @@ TRAIN_SETTINGS: dict[str, Setting] = {
 # Settings that may change when a run is resumed: budgets, intervals, speed switches.
 RESUMABLE_SETTINGS = (
     "epochs", "max_steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "eval_every", "eval_samples",
-    "precision", "channels_last", "cuda_graph",
+    "precision", "channels_last", "cuda_graph", "logger",
 )
 
 

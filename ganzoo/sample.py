@@ -32,8 +32,15 @@ def find_checkpoint(model: str, run: Path | None, checkpoint: Path | None, runs_
 
 
 def load_generator(path: Path, model: str, device: torch.device) -> tuple[Generator, dict[str, Any]]:
-    """Rebuild the generator of ``model`` from a checkpoint; refuse one of another model."""
-    payload = load_checkpoint(path)
+    """Rebuild the generator of ``model`` from a checkpoint (or an exported
+    ``.safetensors`` generator); refuse one of another model."""
+    if path.suffix == ".safetensors":
+        from .export import read_exported
+
+        config, state = read_exported(path)
+        payload = {"model": config.get("model"), "config": config, "generator": state, "step": config.get("step")}
+    else:
+        payload = load_checkpoint(path)
     if payload["model"] != model:
         raise CheckpointError(f"{path} is a checkpoint of {payload['model']!r}, not of {model!r}")
     config = payload["config"]

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import torch
 
-from . import __version__
+from . import __version__, distributed
+from .distributed import Context
 from .data import default_data_dir, load_dataset
 from .models import build_model, resolve_device
 from .plugins import get_host
@@ -16,6 +17,7 @@ from .recipes import RESUMABLE_SETTINGS, load_recipe, load_tuning, parse_overrid
 from .train.checkpoint import LAST, load_checkpoint
 from .train.runs import create_run, newest_run, now_iso, read_config, trim_metrics, write_config
 from .train.runs import runs_dir as default_runs_dir
+from .train.loggers import check_logger, make_logger
 from .train.trainer import Trainer
 
 
@@ -42,28 +44,45 @@ def train_run(
     resolved = resolve(spec, recipe_name, raw, parse_overrides(overrides), load_tuning(tuning))
     settings = resolved.settings
     host.losses.get(settings["loss"])  # an unknown loss fails before any work
-    torch_device = resolve_device(device)
+    check_logger(settings["logger"])
+    context, torch_device = distributed.init(resolve_device(device))
+    try:
+        data = _load_training_data(settings, data_dir)
+        built = _build_seeded(model, settings, data.num_classes, context)
+        config = {
+            "model": model,
+            "recipe": recipe_name,
+            "created": now_iso(),
+            "ganzoo_version": __version__,
+            "device": str(torch_device),
+            "processes": context.world_size,
+            "tuning": f"{tuning.owner}: {Path(tuning.path).name}" if tuning else None,
+            "settings": settings,
+        }
+        evaluator = _evaluator(settings, data, data_dir, torch_device, progress) if context.is_main else None
+        trainer = Trainer(built, settings, data, device=torch_device, config=config, progress=progress,
+                          evaluator=evaluator, context=context)
+        run_dir = create_run(default_runs_dir(runs_dir), model, recipe_name) if context.is_main else None
+        run_dir = Path(distributed.broadcast_object(str(run_dir) if run_dir else None, context))
+        trainer.run_dir = run_dir
+        config["speed"] = trainer.plan.describe()
+        if context.is_main:
+            write_config(run_dir, {**config, "class_names": data.class_names})
+            trainer.logger = make_logger(settings["logger"], run_dir)
+        trainer.fit()
+        return run_dir
+    finally:
+        distributed.shutdown()
 
-    data = _load_training_data(settings, data_dir)
+
+def _build_seeded(model: str, settings: dict, num_classes: int, context: Context):
+    """The model, initialised from the run's seed (the same on every rank); afterwards
+    each rank's layer randomness gets its own seed (distributed.layer_seed)."""
     seed_everything(settings["seed"])
-    built = build_model(model, settings, data.num_classes)
-    config = {
-        "model": model,
-        "recipe": recipe_name,
-        "created": now_iso(),
-        "ganzoo_version": __version__,
-        "device": str(torch_device),
-        "tuning": f"{tuning.owner}: {Path(tuning.path).name}" if tuning else None,
-        "settings": settings,
-    }
-    evaluator = _evaluator(settings, data, data_dir, torch_device, progress)
-    trainer = Trainer(built, settings, data, device=torch_device, config=config, progress=progress, evaluator=evaluator)
-    run_dir = create_run(default_runs_dir(runs_dir), model, recipe_name)
-    trainer.run_dir = run_dir
-    config["speed"] = trainer.plan.describe()
-    write_config(run_dir, {**config, "class_names": data.class_names})
-    trainer.fit()
-    return run_dir
+    built = build_model(model, settings, num_classes)
+    if context.enabled and not context.is_main:
+        torch.manual_seed(distributed.layer_seed(settings["seed"], context))
+    return built
 
 
 def resume_run(
@@ -99,29 +118,38 @@ def resume_run(
     saved = dict(config.get("settings") or {})
     resolved = resolve(spec, str(config.get("recipe", "resumed")), saved, changes)
     settings = resolved.settings
-    torch_device = resolve_device(device)
-    data = _load_training_data(settings, data_dir)
-    if list(data.class_names) != list(config.get("class_names", data.class_names)):
-        raise UsageError(f"the data set's classes differ from those {run_dir} was trained on")
-    built = build_model(model, settings, data.num_classes)
-    run_config = {key: value for key, value in config.items() if key != "class_names"}
-    run_config["settings"] = settings
-    evaluator = _evaluator(settings, data, data_dir, torch_device, progress)
-    trainer = Trainer(built, settings, data, device=torch_device, run_dir=run_dir, config=run_config, progress=progress,
-                      evaluator=evaluator)
-    trainer.load_state(payload, checkpoint_path)
-    if trainer.step >= trainer.total_steps:
-        raise UsageError(
-            f"{run_dir} already finished its {trainer.total_steps} steps; "
-            "raise the budget, e.g. --set max_steps=N or --set epochs=N"
+    check_logger(settings["logger"])
+    context, torch_device = distributed.init(resolve_device(device))
+    try:
+        data = _load_training_data(settings, data_dir)
+        if list(data.class_names) != list(config.get("class_names", data.class_names)):
+            raise UsageError(f"the data set's classes differ from those {run_dir} was trained on")
+        built = build_model(model, settings, data.num_classes)
+        run_config = {key: value for key, value in config.items() if key != "class_names"}
+        run_config["settings"] = settings
+        evaluator = _evaluator(settings, data, data_dir, torch_device, progress) if context.is_main else None
+        trainer = Trainer(built, settings, data, device=torch_device, run_dir=run_dir, config=run_config,
+                          progress=progress, evaluator=evaluator, context=context)
+        trainer.load_state(payload, checkpoint_path)
+        if trainer.step >= trainer.total_steps:
+            raise UsageError(
+                f"{run_dir} already finished its {trainer.total_steps} steps; "
+                "raise the budget, e.g. --set max_steps=N or --set epochs=N"
+            )
+        if context.is_main:
+            trainer.history = trim_metrics(run_dir, trainer.step)
+        run_config.setdefault("resumed", []).append(
+            {"at_step": trainer.step, "when": now_iso(), "device": str(torch_device), "processes": context.world_size}
         )
-    trainer.history = trim_metrics(run_dir, trainer.step)
-    run_config.setdefault("resumed", []).append({"at_step": trainer.step, "when": now_iso(), "device": str(torch_device)})
-    run_config["speed"] = trainer.plan.describe()
-    trainer.config = run_config
-    write_config(run_dir, {**run_config, "class_names": data.class_names})
-    trainer.fit()
-    return run_dir
+        run_config["speed"] = trainer.plan.describe()
+        trainer.config = run_config
+        if context.is_main:
+            write_config(run_dir, {**run_config, "class_names": data.class_names})
+            trainer.logger = make_logger(settings["logger"], run_dir)
+        trainer.fit()
+        return run_dir
+    finally:
+        distributed.shutdown()
 
 
 def _evaluator(settings: dict, train, data_dir: Path | None, device, progress: bool):

@@ -55,7 +55,8 @@ def training_budget(run: Path, config: dict[str, Any]) -> dict[str, Any]:
     """Steps, images seen and training wall time, read from the run's metrics log."""
     records = [r for r in read_metrics_log(run) if "d_loss" in r]
     settings = config.get("settings", {})
-    batch, critic = int(settings.get("batch_size", 0)), int(settings.get("n_critic", 1))
+    batch = int(settings.get("batch_size", 0)) * int(config.get("processes", 1))  # the global batch
+    critic = int(settings.get("n_critic", 1))
     steps = records[-1]["step"] if records else 0
     if records and "elapsed_s" in records[-1]:
         seconds = float(records[-1]["elapsed_s"])
@@ -176,7 +177,7 @@ def _cells(rank: int, row: dict[str, Any], grid: str) -> list[str]:
     else:
         accuracy = f"unconditional: {row['classes_covered']}/{len(row['class_distribution'])} classes covered"
     inception = _fmt(row["inception_fid"]) if row["inception_fid_status"] == "ok" else "unavailable"
-    critic = f" (x{row['n_critic']} for D)" if row["n_critic"] > 1 else ""
+    critic = f" ({row['n_critic']} D batches per step)" if row["n_critic"] > 1 else ""
     return [str(rank), row["model"], _fmt(row["classifier_fid"]), _fmt(row["intra_class_fid"]), accuracy, inception,
             str(row["steps"]), f"{row['real_images_seen']:,}{critic}", _duration(row["train_seconds"]), grid]
 

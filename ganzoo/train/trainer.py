@@ -16,6 +16,11 @@ chosen by ``precision`` and ``channels_last`` (see ``fast.py``).
 
 Everything random comes from seeded generators whose states go into every checkpoint,
 with the epoch's data order, so ``--resume`` continues exactly (bitwise on the CPU in fp32).
+
+Under torchrun (``distributed.py``) G and D are wrapped in DistributedDataParallel. Every
+rank draws the same global permutation, noise and labels from the run's generator and
+takes its own slice of each, so N ranks with ``batch_size`` B train on exactly the global
+batch of N x B that one process would draw; rank 0 alone writes the run folder.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ import torch
 from tqdm import tqdm
 
 from .. import BuiltModel, __version__
+from .. import distributed
+from ..distributed import SINGLE, Context
 from ..data import ImageData
 from ..errors import CheckpointError, GanzooError, UsageError, first_line
 from ..interfaces import DiscriminatorOutput, discriminator_penalty
@@ -76,6 +83,7 @@ class Trainer:
         config: dict[str, Any] | None = None,
         progress: bool = True,
         evaluator: Callable[[torch.nn.Module], dict[str, Any]] | None = None,
+        context: Context = SINGLE,
     ):
         self.model = model
         self.evaluator = evaluator  # classifier metrics every eval_every steps (ganzoo.evaluate)
@@ -86,28 +94,42 @@ class Trainer:
         self.device = torch.device(device)
         self.run_dir = run_dir
         self.config = config or {}
-        self.progress = progress
+        self.context = context
+        self.progress = progress and context.is_main
         self.class_names = list(data.class_names)
         self.num_classes = data.num_classes
         self.plan = plan_speed(self.settings, self.device)
+        if context.enabled and self.plan.cuda_graph:  # DDP's all-reduce runs outside the graph
+            self.plan = replace(self.plan, cuda_graph=False)
 
-        if len(data) < self.s.batch_size:
-            raise UsageError(f"the dataset has {len(data)} images, fewer than batch_size={self.s.batch_size}")
+        self.global_batch = self.s.batch_size * context.world_size
+        if len(data) < self.global_batch:
+            raise UsageError(f"the dataset has {len(data)} images, fewer than one global batch of {self.global_batch} "
+                             f"(batch_size={self.s.batch_size} x {context.world_size} processes)")
         self.images = data.images.to(self.device)
         self.labels = data.labels.to(self.device)
-        self.batches_per_epoch = len(data) // self.s.batch_size  # one D update per batch
+        self.batches_per_epoch = len(data) // self.global_batch  # one D update per batch
         self.total_steps = self.budget(self.s.epochs, self.s.max_steps)
 
         memory_format = self.plan.memory_format
         self.generator = model.generator.to(self.device, memory_format=memory_format)
         self.discriminator = model.discriminator.to(self.device, memory_format=memory_format)
+        if context.enabled and self.s.sync_batchnorm:
+            if self.device.type != "cuda":
+                raise UsageError("sync_batchnorm needs CUDA: PyTorch's SyncBatchNorm runs on GPUs only")
+            self.generator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.generator)
+            self.discriminator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.discriminator)
+        # What the D and G steps call: the modules in DDP under torchrun, else the modules.
+        self._g_train = distributed.wrap(self.generator, self.device, context)
+        self._d_train = distributed.wrap(self.discriminator, self.device, context)
         self.loss = model.loss
         self.penalty = discriminator_penalty(self.loss)
         self.opt_g = make_adam(self.generator.parameters(), lr=self.s.lr, betas=self.s.betas, plan=self.plan)
         self.opt_d = make_adam(self.discriminator.parameters(), lr=self.s.lr, betas=self.s.betas, plan=self.plan)
 
-        # Noise, fake labels and data order come from one generator of their own; dropout
-        # and other layer randomness use torch's global generator (seeded by the caller).
+        # Noise, fake labels and data order come from one generator of their own, the same
+        # on every rank; dropout and other layer randomness use torch's global generator
+        # (seeded by the caller, differently on each rank).
         self.rng = torch.Generator(device=self.device).manual_seed(self.s.seed)
         self.step = 0
         self.epoch = 0
@@ -119,6 +141,7 @@ class Trainer:
         self._has_class_head = False  # known after the first step; a host-side flag, no sync
         self._graphed: GraphedStep | None = None
         self._stop_signal: int | None = None
+        self.logger = None  # an extra logger (TensorBoard) on the writing rank, set by the caller
         self.history: list[dict[str, Any]] = []  # the loss lines of metrics.jsonl
         self.eval_history: list[dict[str, Any]] = []  # its eval lines
 
@@ -143,16 +166,18 @@ class Trainer:
     def _draw_inputs(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The step's random inputs, one row per D update (``n_critic`` rows), always drawn
         in the same order from ``self.rng``: the epoch's data order (at an epoch start),
-        then noise, then fake labels."""
-        n, updates = self.s.batch_size, self.s.n_critic
+        then noise, then fake labels, each for the global batch; this rank keeps its slice."""
+        n, updates, total = self.s.batch_size, self.s.n_critic, self.global_batch
+        mine = slice(self.context.rank * n, (self.context.rank + 1) * n)
         index, z, fake_labels = [], [], []
         for update in range(self.step * updates, (self.step + 1) * updates):
             position = update % self.batches_per_epoch
             if position == 0 or self._order.numel() == 0:
                 self._order = torch.randperm(len(self.images), generator=self.rng, device=self.device)
-            index.append(self._order[position * n : (position + 1) * n])
-            z.append(self.generator.sample_latent(n, device=self.device, generator=self.rng))
-            fake_labels.append(torch.randint(0, max(self.num_classes, 1), (n,), device=self.device, generator=self.rng))
+            index.append(self._order[position * total : (position + 1) * total][mine])
+            z.append(self.generator.sample_latent(total, device=self.device, generator=self.rng)[mine])
+            labels = torch.randint(0, max(self.num_classes, 1), (total,), device=self.device, generator=self.rng)
+            fake_labels.append(labels[mine])
         return _rows(index), _rows(z), _rows(fake_labels)
 
     def _real_batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -163,7 +188,7 @@ class Trainer:
         """``n_critic`` D steps and one G step on the given inputs (one row per D step);
         no host synchronisation."""
         conditional = self.generator.conditional
-        critic = self.discriminator.critic
+        critic = self._d_step_critic
         to_none = not graphed  # a captured graph keeps its gradient buffers and zeroes them
         updates = index.shape[0]
         for i in range(updates):
@@ -171,7 +196,7 @@ class Trainer:
             last = i == updates - 1
             with self.plan.autocast(for_graph=graphed):
                 with torch.set_grad_enabled(last):  # only the last fake batch feeds the G step
-                    fake = self.generator(z[i], fake_labels[i] if conditional else None)
+                    fake = self._g_train(z[i], fake_labels[i] if conditional else None)
                 d_real = critic(real, labels)
                 d_fake = critic(fake.detach(), fake_labels[i])
                 d_loss = self.loss.discriminator_loss(d_real, d_fake, labels, fake_labels[i])
@@ -186,11 +211,12 @@ class Trainer:
                 if d_real.classes is not None:
                     self._sums[SUMS.index("d_class_accuracy")] += _class_accuracy(d_real, d_fake, labels, fake_labels[i]) / updates
 
-        # D's weights get no gradient from the G loss: skip computing it.
+        # D's weights get no gradient from the G loss: skip computing it (and call D
+        # itself, not its DDP wrapper, which would wait for gradients that never come).
         self.discriminator.requires_grad_(False)
         try:
             with self.plan.autocast(for_graph=graphed):
-                g_loss = self.loss.generator_loss(critic(fake, fake_labels[-1]), fake_labels[-1])
+                g_loss = self.loss.generator_loss(self.discriminator.critic(fake, fake_labels[-1]), fake_labels[-1])
             self.opt_g.zero_grad(set_to_none=to_none)
             g_loss.backward()
         finally:
@@ -199,6 +225,12 @@ class Trainer:
         with torch.no_grad():
             self._sums[SUMS.index("g_loss")] += g_loss.detach().float()
         self._has_class_head = d_real.classes is not None
+
+    def _d_step_critic(self, images: torch.Tensor, labels: torch.Tensor | None):
+        """D (through DDP under torchrun), called with the labels when it reads them."""
+        if self.discriminator.uses_labels:
+            return self._d_train(images, labels)
+        return self._d_train(images)
 
     def train_step(self) -> None:
         """Draw the inputs and run one step, replaying the CUDA graph when there is one."""
@@ -263,17 +295,36 @@ class Trainer:
                     if self.evaluator is not None and self.s.eval_every and (self.step % self.s.eval_every == 0 or last):
                         self._evaluate()
                     if self.run_dir is not None:
-                        if self.step % self.s.sample_every == 0 or last:
+                        if self.writes and (self.step % self.s.sample_every == 0 or last):
                             self.save_samples(self.run_dir / "samples" / f"step_{self.step:07d}.png")
                         if self.step % self.s.checkpoint_every == 0 or last:
                             self.checkpoint()
-                    if self._stop_signal is not None:
+                    if self._should_stop(last):
                         self._stop()
         finally:
             bar.close()
-        if self.run_dir is not None:
+            if self.logger is not None:
+                self.logger.close()
+        if self.writes:
             plot_loss_curve(self.history, self.run_dir / "loss_curve.png")
         return TrainResult(self.step, self.epoch, metrics, self.run_dir)
+
+    @property
+    def writes(self) -> bool:
+        """Whether this process writes the run folder (rank 0 of a run that has one)."""
+        return self.run_dir is not None and self.context.is_main
+
+    def _should_stop(self, last: bool) -> bool:
+        """A signal arrived (on any rank: under torchrun the ranks agree every
+        ``STOP_CHECK_EVERY`` steps, so they all stop after the same step)."""
+        if not self.context.enabled:
+            return self._stop_signal is not None
+        if self.step % STOP_CHECK_EVERY and not last:
+            return False
+        if distributed.any_rank(self._stop_signal is not None, self.device, self.context):
+            self._stop_signal = self._stop_signal or signal.SIGTERM
+            return True
+        return False
 
     @contextmanager
     def _signals_caught(self) -> Iterator[None]:
@@ -298,7 +349,7 @@ class Trainer:
         if self.run_dir is None:
             raise TrainingInterrupted(signum, f"interrupted by {name} at step {self.step}")
         self.checkpoint()  # refuses (diverged) rather than save non-finite weights
-        if self.history:
+        if self.history and self.writes:
             plot_loss_curve(self.history, self.run_dir / "loss_curve.png")
         model = self.model.spec.name
         raise TrainingInterrupted(
@@ -313,14 +364,16 @@ class Trainer:
         results = self.evaluator(self.generator)  # samples in eval mode, then back to train mode
         record = {"step": self.step, "epoch": self.epoch, "eval": results}
         self.eval_history.append(record)
-        if self.run_dir is None:
+        if not self.writes:
             return
         with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
+        if self.logger is not None:
+            self.logger.evaluation(self.step, results)
         fid = results["classifier_fid"]
         if math.isfinite(fid) and fid < self.best_fid:
             self.best_fid = fid
-            payload = self.checkpoint_payload()
+            payload = self.checkpoint_payload(gather=False)  # rank 0 alone evaluates
             payload["best"] = {"step": self.step, "classifier_fid": fid}
             save_checkpoint(self.run_dir / "checkpoints" / "best.pt", payload)
 
@@ -336,7 +389,8 @@ class Trainer:
 
     def _log(self, interval_start: float, interval_step: int) -> dict[str, Any]:
         self._check_finite()
-        means = dict(zip(SUMS, (self._sums / max(self._sum_steps, 1)).tolist()))  # the one host sync
+        averaged = distributed.mean_over_ranks(self._sums / max(self._sum_steps, 1), self.context)
+        means = dict(zip(SUMS, averaged.tolist()))  # the one host sync
         elapsed = time.perf_counter() - interval_start
         metrics = {
             "step": self.step,
@@ -344,7 +398,7 @@ class Trainer:
             "d_loss": means["d_loss"],
             "g_loss": means["g_loss"],
             "d_class_accuracy": means["d_class_accuracy"] if self._has_class_head else None,
-            "images_per_s": (self.step - interval_step) * self.s.batch_size / max(elapsed, 1e-9),
+            "images_per_s": (self.step - interval_step) * self.global_batch / max(elapsed, 1e-9),
             "elapsed_s": round(self._elapsed(), 3),
         }
         if self.penalty is not None:
@@ -352,9 +406,11 @@ class Trainer:
         self._sums.zero_()
         self._sum_steps = 0
         self.history.append(metrics)
-        if self.run_dir is not None:
+        if self.writes:
             with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
                 f.write(json.dumps(metrics) + "\n")
+        if self.logger is not None:
+            self.logger.scalars(metrics)
         return metrics
 
     # -- outputs -----------------------------------------------------------------------
@@ -371,15 +427,23 @@ class Trainer:
         return images.float().add(1).div(2).clamp(0, 1).cpu()
 
     def save_samples(self, path: Path) -> None:
-        from torchvision.utils import save_image
+        from torchvision.utils import make_grid, save_image
 
-        save_image(self.sample_grid(), path, nrow=GRID_COLUMNS, padding=2)
+        images = self.sample_grid()
+        save_image(images, path, nrow=GRID_COLUMNS, padding=2)
+        if self.logger is not None:
+            self.logger.samples(self.step, make_grid(images, nrow=GRID_COLUMNS, padding=2))
 
     # -- checkpoints and resume --------------------------------------------------------
-    def checkpoint_payload(self) -> dict[str, Any]:
+    def checkpoint_payload(self, gather: bool = True) -> dict[str, Any]:
+        """What a checkpoint holds. Under torchrun every rank must call this with
+        ``gather`` (it collects each rank's layer-randomness state); rank 0 writes it."""
         rng: dict[str, Any] = {"trainer": self.rng.get_state(), "torch": torch.get_rng_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        if self.context.enabled and gather:
+            per_rank = distributed.gather_objects({k: v.cpu() for k, v in rng.items() if k != "trainer"}, self.context)
+            rng["per_rank"] = per_rank
         return {
             "model": self.model.spec.name,
             "ganzoo_version": __version__,
@@ -394,6 +458,7 @@ class Trainer:
             "metric_sums": self._sums.cpu(),
             "metric_steps": self._sum_steps,
             "elapsed_s": self._elapsed() if hasattr(self, "_clock") else self.elapsed_s,
+            "world_size": self.context.world_size,
             "best_classifier_fid": self.best_fid,
             "config": {**self.config, "class_names": self.class_names},
         }
@@ -405,11 +470,18 @@ class Trainer:
         """``checkpoints/step_NNNNNNN.pt`` (the newest ``keep_checkpoints`` kept) and
         ``checkpoints/last.pt``, the one that ``--resume`` and ``sample`` read."""
         self._check_finite()
-        folder = self.run_dir / "checkpoints"
-        keep_checkpoint(folder, f"step_{self.step:07d}.pt", self.checkpoint_payload(), self.s.keep_checkpoints)
+        payload = self.checkpoint_payload()
+        if self.writes:
+            keep_checkpoint(self.run_dir / "checkpoints", f"step_{self.step:07d}.pt", payload, self.s.keep_checkpoints)
 
     def load_state(self, payload: dict[str, Any], source: Path) -> None:
         """Continue exactly where ``payload`` (a checkpoint of this run) stopped."""
+        trained_with = int(payload.get("world_size", 1))
+        if trained_with != self.context.world_size:
+            raise UsageError(
+                f"{source} was trained by {trained_with} process(es), this is {self.context.world_size}; resume with "
+                + (f"torchrun --nproc-per-node {trained_with} -m ganzoo train ..." if trained_with > 1 else "one process")
+            )
         try:
             self.generator.load_state_dict(payload["generator"])
             self.discriminator.load_state_dict(payload["discriminator"])
@@ -417,9 +489,10 @@ class Trainer:
             self.opt_d.load_state_dict(payload["optimizer_d"])
             rng = payload["rng"]
             self.rng.set_state(rng["trainer"])
-            torch.set_rng_state(rng["torch"])
-            if self.device.type == "cuda" and "cuda" in rng:
-                torch.cuda.set_rng_state(rng["cuda"], self.device)
+            mine = rng["per_rank"][self.context.rank] if "per_rank" in rng else rng
+            torch.set_rng_state(mine["torch"])
+            if self.device.type == "cuda" and "cuda" in mine:
+                torch.cuda.set_rng_state(mine["cuda"], self.device)
             self.step = int(payload["step"])
             self.epoch = int(payload["epoch"])
             self._order = payload["data_order"].to(self.device)
@@ -436,6 +509,7 @@ class Trainer:
 
 
 SUMS = ("d_loss", "g_loss", "d_class_accuracy", "d_penalty")  # metrics summed on the device
+STOP_CHECK_EVERY = 10  # under torchrun, steps between the ranks' agreement on a signal
 
 
 def _rows(tensors: list[torch.Tensor]) -> torch.Tensor:

@@ -6,11 +6,10 @@ per-class scale and shift), ReLU, nearest upsampling, 3x3 convolution; BatchNorm
 3x3 convolution and tanh at the end. The class enters through every normalisation layer.
 
 Discriminator: spectrally normalised convolutions (3x3, then a 4x4 stride-2 per halving,
-then 3x3) with LeakyReLU(0.1) and a final ReLU, flattened to a feature vector h; the output
-is ``linear(h) + <embed(y), h>``: the projection of h on the class embedding, the paper's
-way of conditioning D (instead of concatenating the label or an auxiliary classifier).
-The paper's ResNets sum-pool h over positions; these shallow nets flatten it instead, so
-h keeps where things are (a global sum pool here lost the class of position-coded data).
+then 3x3) with LeakyReLU(0.1), a final ReLU and a global sum pool to a feature vector h;
+the output is ``linear(h) + <embed(y), h>``: the projection of h on the class embedding,
+the paper's way of conditioning D (instead of concatenating the label or an auxiliary
+classifier).
 """
 
 from __future__ import annotations
@@ -60,8 +59,7 @@ class ProjectionGenerator(Generator):
             raise ValueError("cgan is conditional: it needs a data set with classes")
         self.start, doublings = doubling_plan(image_size)
         self.start_channels = width * 2 ** (doublings - 1)
-        self.label_embedding = nn.Embedding(num_classes, latent_dim)
-        self.project = nn.Linear(2 * latent_dim, self.start_channels * self.start**2)
+        self.project = nn.Linear(latent_dim, self.start_channels * self.start**2)
         c = self.start_channels
         blocks = []
         for _ in range(doublings):
@@ -73,8 +71,7 @@ class ProjectionGenerator(Generator):
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if labels is None:
             raise ValueError("cgan's generator is conditional: pass class labels")
-        x = self.project(torch.cat([z, self.label_embedding(labels)], dim=1))
-        x = x.view(z.shape[0], self.start_channels, self.start, self.start)
+        x = self.project(z).view(z.shape[0], self.start_channels, self.start, self.start)
         for block in self.blocks:
             x = block(x, labels)
         return self.to_image(x)
@@ -85,7 +82,7 @@ class ProjectionDiscriminator(Discriminator):
 
     def __init__(self, *, num_classes: int = 10, channels: int = 1, image_size: int = 28, width: int = 32):
         super().__init__(num_classes=num_classes, image_shape=(channels, image_size, image_size))
-        start, doublings = doubling_plan(image_size)
+        _, doublings = doubling_plan(image_size)
         layers: list[nn.Module] = [spectral_norm(nn.Conv2d(channels, width, 3, 1, 1)), nn.LeakyReLU(0.1)]
         c = width
         for _ in range(doublings):
@@ -93,13 +90,13 @@ class ProjectionDiscriminator(Discriminator):
             c *= 2
         layers += [spectral_norm(nn.Conv2d(c, c, 3, 1, 1)), nn.ReLU()]
         self.features = nn.Sequential(*layers)
-        self.source_head = spectral_norm(nn.Linear(c * start * start, 1))
-        self.embed = spectral_norm(nn.Embedding(num_classes, c * start * start))
+        self.source_head = spectral_norm(nn.Linear(c, 1))
+        self.embed = spectral_norm(nn.Embedding(num_classes, c))
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> DiscriminatorOutput:
         if labels is None:
             raise ValueError("the projection discriminator reads the class labels: call it with them")
-        h = self.features(images).flatten(1)
+        h = self.features(images).sum(dim=(2, 3))  # global sum pooling, as in the paper
         projection = (self.embed(labels) * h).sum(dim=1)
         return DiscriminatorOutput(self.source_head(h).squeeze(1) + projection)
 

@@ -1,0 +1,83 @@
+"""``ganzoo export``: a run's generator as a safetensors file, the format the PyTorch
+ecosystem shares weights in, with the JSON configuration that rebuilds it.
+
+The file holds the generator's state dict (weights and BatchNorm statistics) and, in its
+header metadata, ``format`` = ``ganzoo-generator-1``, ``model`` and ``config`` (JSON:
+model, recipe, step, resolved settings, class names, ganzoo and plugin versions). The
+same JSON is written next to it as ``FILE.json`` for people and tools that read JSON.
+``ganzoo sample MODEL --checkpoint FILE.safetensors`` loads it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import __version__
+from .errors import CheckpointError, UsageError, first_line
+from .files import write_text_atomic
+
+FORMAT = "ganzoo-generator-1"
+SUFFIX = ".safetensors"
+
+
+def export_generator(generator: torch.nn.Module, config: dict[str, Any], model: str, out: Path, *, force: bool) -> Path:
+    if out.suffix != SUFFIX:
+        raise UsageError(f"--out must name a {SUFFIX} file, got {out}")
+    sidecar = out.with_suffix(".json")
+    for path in (out, sidecar):
+        if path.exists() and not force:
+            raise UsageError(f"{path} already exists; choose another --out or pass --force to overwrite it")
+    from safetensors.torch import save_file
+
+    rebuild = {
+        "format": FORMAT,
+        "model": model,
+        "recipe": config.get("recipe"),
+        "step": config.get("step"),
+        "settings": config["settings"],
+        "class_names": list(config["class_names"]),
+        "ganzoo_version": __version__,
+        "exported_from": config.get("exported_from"),
+    }
+    tensors = {key: value.detach().cpu().contiguous().clone() for key, value in generator.state_dict().items()}
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+        os.close(fd)
+        try:
+            save_file(tensors, tmp, metadata={"format": FORMAT, "model": model, "config": json.dumps(rebuild)})
+            os.replace(tmp, out)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        write_text_atomic(sidecar, json.dumps(rebuild, indent=2) + "\n")
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
+    return out
+
+
+def read_exported(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """``(config, state dict)`` of an exported generator; a damaged file is one clear error."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            state = {key: f.get_tensor(key) for key in f.keys()}
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} does not exist") from None
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({first_line(exc)})") from None
+    if metadata.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a generator exported by ganzoo (no '{FORMAT}' metadata)")
+    try:
+        config = json.loads(metadata["config"])
+    except (KeyError, json.JSONDecodeError):
+        raise CheckpointError(f"{path} has no readable configuration in its metadata") from None
+    return config, state

@@ -1,0 +1,74 @@
+"""One training step of a small BN-free conditional GAN, either in one process on a
+global batch of 2B images or under torchrun in two processes of B images each; rank 0
+saves the parameters after the step (tests/test_distributed.py compares the two).
+
+    python tests/helpers/ddp_one_step.py single OUT.pt
+    python -m torch.distributed.run --standalone --nproc-per-node 2 tests/helpers/ddp_one_step.py ddp OUT.pt
+"""
+
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for conftest's blob_images
+
+import ganzoo
+from ganzoo import distributed
+from ganzoo.data import ImageData
+from ganzoo.recipes import resolve
+from ganzoo.train.trainer import Trainer
+from ganzoo.training import seed_everything
+from conftest import blob_images
+
+PER_RANK_BATCH = 16
+
+
+class Gen(ganzoo.Generator):
+    def __init__(self):
+        super().__init__(latent_dim=8, num_classes=10, image_shape=(1, 16, 16))
+        self.embed = nn.Embedding(10, 8)
+        self.net = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 256), nn.Tanh())
+
+    def forward(self, z, labels=None):
+        return self.net(torch.cat([z, self.embed(labels)], 1)).view(-1, 1, 16, 16)
+
+
+class Critic(ganzoo.Discriminator):
+    uses_labels = True
+
+    def __init__(self):
+        super().__init__(num_classes=10, image_shape=(1, 16, 16))
+        self.features = nn.Sequential(nn.Flatten(), nn.Linear(256, 64), nn.LeakyReLU(0.2))
+        self.head = nn.Linear(64, 1)
+        self.embed = nn.Embedding(10, 64)
+
+    def forward(self, images, labels=None):
+        h = self.features(images)
+        return ganzoo.DiscriminatorOutput(self.head(h).squeeze(1) + (self.embed(labels) * h).sum(1))
+
+
+def main(mode: str, out: str) -> None:
+    context, device = distributed.init(torch.device("cpu"))
+    assert (mode == "ddp") == context.enabled, (mode, context)
+    images, labels = blob_images(20, size=16, seed=0)
+    data = ImageData("blobs", images.unsqueeze(1), labels, [str(k) for k in range(10)])
+    spec = ganzoo.ModelSpec(name="tiny", build=lambda **_: (Gen(), Critic()), loss="hinge")
+    batch = PER_RANK_BATCH if context.enabled else PER_RANK_BATCH * 2
+    recipe = {"dataset": "blobs", "image_size": 16, "channels": 1, "batch_size": batch, "max_steps": 1, "n_critic": 2,
+              "lr": 1e-3, "precision": "fp32", "seed": 3}
+    settings = resolve(spec, "blobs", recipe).settings
+    seed_everything(3)
+    model = ganzoo.BuiltModel(spec, Gen(), Critic(), ganzoo.get_loss("hinge"))
+    before = {k: v.clone() for k, v in model.generator.state_dict().items()}
+    trainer = Trainer(model, settings, data, device=device, progress=False, context=context)
+    trainer.fit()
+    if context.is_main:
+        torch.save({"generator": model.generator.state_dict(), "discriminator": model.discriminator.state_dict(),
+                    "generator_before": before, "d_loss": trainer.history[-1]["d_loss"]}, out)
+    distributed.shutdown()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

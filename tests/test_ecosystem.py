@@ -1,0 +1,145 @@
+"""Fitting the ecosystem: safetensors export, TensorBoard logging, --json listings,
+shell completion."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+import ganzoo
+
+from conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """A 6-step acgan run with TensorBoard logging, and its environment."""
+    from conftest import blob_images, write_idx
+
+    home = tmp_path_factory.mktemp("eco")
+    data = home / "data"
+    images, labels = blob_images(20, size=28, seed=1)
+    write_idx(data / "MNIST" / "raw", "train", images, labels)
+    test_images, test_labels = blob_images(5, size=28, seed=2)
+    write_idx(data / "MNIST" / "raw", "t10k", test_images, test_labels)
+    env = {"GANZOO_DATA_DIR": str(data), "GANZOO_RUNS_DIR": str(home / "runs"), "XDG_CACHE_HOME": str(home / "cache"),
+           "GANZOO_DEVICE": "cpu"}
+    result = run_cli("train", "acgan", "--recipe", "mnist", "--set", "max_steps=6", "--set", "log_every=2",
+                     "--set", "sample_every=3", "--logger", "tensorboard", "-q", env=env)
+    assert result.returncode == 0, result.stderr
+    return next((home / "runs").iterdir()), env, home
+
+
+def test_tensorboard_gets_scalars_and_sample_grids(small_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run, _, _ = small_run
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    tags = events.Tags()
+    assert {"train/d_loss", "train/g_loss", "train/d_class_accuracy", "train/images_per_s"} <= set(tags["scalars"])
+    assert [e.step for e in events.Scalars("train/d_loss")] == [2, 4, 6]
+    logged = [json.loads(line)["d_loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [e.value for e in events.Scalars("train/d_loss")] == pytest.approx(logged, rel=1e-6)
+    assert tags["images"] == ["samples"] and [e.step for e in events.Images("samples")] == [3, 6]
+
+
+def test_tensorboard_without_the_extra_is_one_line_before_any_work(small_run, tmp_path):
+    _, env, home = small_run
+    fake = tmp_path / "no-tensorboard"
+    (fake / "tensorboard").mkdir(parents=True)
+    (fake / "tensorboard" / "__init__.py").write_text("raise ImportError('No module named tensorboard')\n")
+    runs = tmp_path / "runs"
+    result = run_cli("train", "acgan", "--recipe", "mnist", "--logger", "tensorboard", "--runs-dir", str(runs),
+                     env={**env, "PYTHONPATH": str(fake)})
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "ganzoo: error: the TensorBoard logger needs the optional extra: pip install 'ganzoo[tensorboard]'"
+    )
+    assert not runs.exists()  # refused before a run folder was made
+    bad = run_cli("train", "acgan", "--logger", "wandb", env=env)
+    assert bad.returncode == 2 and "none or tensorboard" in bad.stderr
+
+
+def test_export_to_safetensors_and_sample_from_it(small_run, tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    run, env, _ = small_run
+    out = tmp_path / "g.safetensors"
+    exported = run_cli("export", "acgan", "--run", str(run), "--out", str(out), env=env)
+    assert exported.returncode == 0, exported.stderr
+    with safe_open(str(out), "pt") as f:
+        metadata = f.metadata()
+    config = json.loads(metadata["config"])
+    assert metadata["format"] == "ganzoo-generator-1" and config["model"] == "acgan" and config["step"] == 6
+    assert json.loads(out.with_suffix(".json").read_text()) == config
+
+    # the recipe in docs/cli.md: rebuild the generator from the file alone
+    s, name = config["settings"], config["model"]
+    own = {key: s[key] for key in ganzoo.get_model_spec(name).defaults}
+    model = ganzoo.get_model(name, loss=s["loss"], num_classes=len(config["class_names"]), channels=s["channels"],
+                             image_size=s["image_size"], **own)
+    model.generator.load_state_dict(load_file(out))
+    checkpoint = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    for key, value in checkpoint["generator"].items():
+        assert torch.equal(model.generator.state_dict()[key], value), key
+
+    from_export = tmp_path / "a.npz"
+    from_checkpoint = tmp_path / "b.npz"
+    for source, target in ((out, from_export), (run / "checkpoints" / "last.pt", from_checkpoint)):
+        done = run_cli("sample", "acgan", "--checkpoint", str(source), "--class", "3", "--out", str(target), env=env)
+        assert done.returncode == 0, done.stderr
+    import numpy as np
+
+    assert np.array_equal(np.load(from_export)["images"], np.load(from_checkpoint)["images"])
+
+    again = run_cli("export", "acgan", "--run", str(run), "--out", str(out), env=env)
+    assert again.returncode == 2 and "--force" in again.stderr
+    wrong = run_cli("export", "acgan", "--run", str(run), "--out", str(tmp_path / "g.pt"), env=env)
+    assert wrong.returncode == 2 and ".safetensors" in wrong.stderr
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    damaged = run_cli("sample", "acgan", "--checkpoint", str(broken), env=env)
+    assert damaged.returncode == 1 and damaged.stderr.count("\n") == 1
+    assert "is not a readable safetensors file" in damaged.stderr
+    other = run_cli("sample", "dcgan", "--checkpoint", str(out), env=env)
+    assert other.returncode == 1 and "checkpoint of 'acgan', not of 'dcgan'" in other.stderr
+
+
+def test_json_listings():
+    models = json.loads(run_cli("models", "--json").stdout)
+    by_name = {m["name"]: m for m in models}
+    assert by_name["wgan-gp"]["train_defaults"]["n_critic"] == 5 and by_name["dcgan"]["conditional"] is False
+    assert by_name["acgan"]["plugin"] == "acgan" and by_name["acgan"]["defaults"]["latent_dim"] == 100
+    recipes = {r["name"]: r for r in json.loads(run_cli("recipes", "--json").stdout)}
+    assert set(recipes["mnist"]["tuned_by"]) == {"cgan", "dcgan", "wgan-gp"}
+    assert Path(recipes["mnist"]["path"]).is_file()
+    plugins = {p["name"]: p for p in json.loads(run_cli("plugins", "--json").stdout)}
+    assert plugins["acgan"]["status"] == "ok" and plugins["acgan"]["distribution"] == "ganzoo-acgan"
+
+
+def test_evaluate_json_is_the_report(small_run, tmp_path):
+    run, env, _ = small_run
+    result = run_cli("evaluate", "acgan", "--run", str(run), "--n", "10", "--metrics", "accuracy,classifier-fid",
+                     "--out", str(tmp_path / "r"), "--json", "-q", env={**env, "GANZOO_JUDGE_STEPS": "100"})
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["report_folder"] == str(tmp_path / "r")
+    on_disk = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["metrics"] == on_disk["metrics"] and set(report["metrics"]) == {"accuracy", "classifier_fid"}
+
+
+def test_shell_completion_offers_commands_and_options():
+    complete = {"_GANZOO_COMPLETE": "complete_bash", "COMP_WORDS": "ganzoo tr", "COMP_CWORD": "1"}
+    result = run_cli(env=complete)
+    assert result.returncode == 0 and "train" in result.stdout.split()
+    complete = {"_GANZOO_COMPLETE": "complete_bash", "COMP_WORDS": "ganzoo train acgan --re", "COMP_CWORD": "3"}
+    offered = run_cli(env=complete).stdout.split()
+    assert {"--recipe", "--resume"} <= set(offered)
+    shown = run_cli("--show-completion", "bash")  # named: a test runs under no shell to detect
+    assert shown.returncode == 0 and re.search(r"_GANZOO_COMPLETE=complete_bash", shown.stdout)

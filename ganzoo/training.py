@@ -65,12 +65,7 @@ def train_run(
         run_dir = create_run(default_runs_dir(runs_dir), model, recipe_name) if context.is_main else None
         run_dir = Path(distributed.broadcast_object(str(run_dir) if run_dir else None, context))
         trainer.run_dir = run_dir
-        config["speed"] = trainer.plan.describe()
-        if context.is_main:
-            write_config(run_dir, {**config, "class_names": data.class_names})
-            trainer.logger = make_logger(settings["logger"], run_dir)
-        trainer.fit()
-        return run_dir
+        return _record_and_fit(trainer, config, data.class_names, context)
     finally:
         distributed.shutdown()
 
@@ -141,15 +136,20 @@ def resume_run(
         run_config.setdefault("resumed", []).append(
             {"at_step": trainer.step, "when": now_iso(), "device": str(torch_device), "processes": context.world_size}
         )
-        run_config["speed"] = trainer.plan.describe()
-        trainer.config = run_config
-        if context.is_main:
-            write_config(run_dir, {**run_config, "class_names": data.class_names})
-            trainer.logger = make_logger(settings["logger"], run_dir)
-        trainer.fit()
-        return run_dir
+        return _record_and_fit(trainer, run_config, data.class_names, context)
     finally:
         distributed.shutdown()
+
+
+def _record_and_fit(trainer: Trainer, config: dict, class_names: list[str], context: Context) -> Path:
+    """Write the run's config.yaml (rank 0), start the extra logger, train."""
+    config["speed"] = trainer.plan.describe()
+    trainer.config = config
+    if context.is_main:
+        write_config(trainer.run_dir, {**config, "class_names": class_names})
+        trainer.logger = make_logger(trainer.settings["logger"], trainer.run_dir)
+    trainer.fit()
+    return trainer.run_dir
 
 
 def _evaluator(settings: dict, train, data_dir: Path | None, device, progress: bool):

@@ -11,8 +11,6 @@ same JSON is written next to it as ``FILE.json`` for people and tools that read 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,7 @@ import torch
 
 from . import __version__
 from .errors import CheckpointError, UsageError, first_line
-from .files import write_text_atomic
+from .files import replaced_atomically, write_text_atomic
 
 FORMAT = "ganzoo-generator-1"
 SUFFIX = ".safetensors"
@@ -48,14 +46,8 @@ def export_generator(generator: torch.nn.Module, config: dict[str, Any], model: 
     tensors = {key: value.detach().cpu().contiguous().clone() for key, value in generator.state_dict().items()}
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-        os.close(fd)
-        try:
-            save_file(tensors, tmp, metadata={"format": FORMAT, "model": model, "config": json.dumps(rebuild)})
-            os.replace(tmp, out)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with replaced_atomically(out) as tmp:
+            save_file(tensors, str(tmp), metadata={"format": FORMAT, "model": model, "config": json.dumps(rebuild)})
         write_text_atomic(sidecar, json.dumps(rebuild, indent=2) + "\n")
     except OSError as exc:
         raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None

@@ -16,7 +16,7 @@ A model is a pair of plain ``nn.Module`` subclasses plus a loss object:
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Optional, Protocol, runtime_checkable
+from typing import Callable, NamedTuple, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -86,9 +86,6 @@ class Loss(Protocol):
     ) -> torch.Tensor: ...
 
     def generator_loss(self, fake: DiscriminatorOutput, fake_labels: torch.Tensor) -> torch.Tensor: ...
-
-
-Critic = Callable[[torch.Tensor, Optional[torch.Tensor]], DiscriminatorOutput]
 
 
 def discriminator_penalty(loss: Loss) -> Callable[..., torch.Tensor] | None:

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import GanzooError, UsageError
+from ..errors import UsageError
 from ..files import write_text_atomic
 from ..models import resolve_device
 from ..plugins import get_host
 from ..sample import load_generator
 from ..train.checkpoint import LAST
-from ..train.runs import CONFIG_FILE, now_iso, read_config
+from ..train.runs import creation_order, now_iso, runs_in
 from ..train.runs import runs_dir as default_runs_dir
 from .report import read_metrics_log, write_report
 from .run import Reference, evaluate_generator
@@ -33,22 +33,14 @@ class Entry:
 
 def newest_runs(root: Path, recipe: str) -> list[Entry]:
     """The newest run with a checkpoint of each model trained on ``recipe``, by model name."""
-    newest: dict[str, tuple[str, str, Entry]] = {}
-    if root.is_dir():
-        for folder in root.iterdir():
-            if not (folder / CONFIG_FILE).is_file() or not (folder / "checkpoints" / LAST).is_file():
-                continue
-            try:
-                config = read_config(folder)
-            except GanzooError:
-                continue
-            if config.get("recipe") != recipe:
-                continue
-            key = (str(config.get("created", "")), folder.name)
-            model = str(config["model"])
-            if model not in newest or key > newest[model][:2]:
-                newest[model] = (*key, Entry(model, folder, config))
-    return [newest[m][2] for m in sorted(newest)]
+    newest: dict[str, tuple[tuple[str, str], Entry]] = {}
+    for folder, config in runs_in(root):
+        if config.get("recipe") != recipe or not (folder / "checkpoints" / LAST).is_file():
+            continue
+        order, model = creation_order(folder, config), str(config["model"])
+        if model not in newest or order > newest[model][0]:
+            newest[model] = (order, Entry(model, folder, config))
+    return [newest[m][1] for m in sorted(newest)]
 
 
 def training_budget(run: Path, config: dict[str, Any]) -> dict[str, Any]:
@@ -96,6 +88,7 @@ def leaderboard(
     host = get_host()
 
     rows: list[dict[str, Any]] = []
+    grids: dict[str, str] = {}  # model -> its sample grid, a base64 PNG
     for entry in entries:
         row: dict[str, Any] = {"model": entry.model, "run": str(entry.run), **training_budget(entry.run, entry.config)}
         if entry.model not in host.models:
@@ -111,7 +104,8 @@ def leaderboard(
             n_per_class=n_per_class, fid_n=fid_n, seed=seed,
         )
         write_report(folder / entry.model, report, figures)
-        (folder / f"{entry.model}.png").write_bytes(base64.b64decode(figures["samples"]))
+        grids[entry.model] = figures["samples"]
+        (folder / f"{entry.model}.png").write_bytes(base64.b64decode(grids[entry.model]))
         rows.append({**row, **_metrics_row(report), "step": report["step"], "report": f"{entry.model}/report.html"})
 
     rows.sort(key=lambda r: (r.get("skipped") is not None, _number(r.get("classifier_fid"))))
@@ -128,7 +122,7 @@ def leaderboard(
     folder.mkdir(parents=True, exist_ok=True)
     write_text_atomic(folder / "leaderboard.json", json.dumps(board, indent=2, allow_nan=True))
     write_text_atomic(folder / "leaderboard.md", to_markdown(board))
-    write_text_atomic(folder / "leaderboard.html", to_html(board, folder))
+    write_text_atomic(folder / "leaderboard.html", to_html(board, grids))
     return folder
 
 
@@ -205,14 +199,14 @@ def to_markdown(board: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def to_html(board: dict[str, Any], folder: Path) -> str:
+def to_html(board: dict[str, Any], grids: dict[str, str]) -> str:
+    """The table as one self-contained page; ``grids``: model -> base64 PNG sample grid."""
     e = html.escape
     body = []
     for rank, row in enumerate(board["rows"], 1):
         grid = ""
-        if not row.get("skipped"):
-            data = base64.b64encode((folder / f"{row['model']}.png").read_bytes()).decode("ascii")
-            grid = f'<img alt="{e(row["model"])} samples" src="data:image/png;base64,{data}">'
+        if row["model"] in grids and not row.get("skipped"):
+            grid = f'<img alt="{e(row["model"])} samples" src="data:image/png;base64,{grids[row["model"]]}">'
         cells = _cells(rank, row, "")
         cells[-1] = grid
         body.append("<tr>" + "".join(f"<td>{c if i == len(cells) - 1 else e(c)}</td>" for i, c in enumerate(cells)) + "</tr>")

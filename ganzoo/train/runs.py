@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -67,25 +68,34 @@ def read_config(folder: Path) -> dict[str, Any]:
     return data
 
 
+def runs_in(root: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """``(folder, config)`` of every readable run folder under ``root``."""
+    if not root.is_dir():
+        return
+    for folder in root.iterdir():
+        if not (folder / CONFIG_FILE).is_file():
+            continue
+        try:
+            yield folder, read_config(folder)
+        except GanzooError:
+            continue
+
+
+def creation_order(folder: Path, config: dict[str, Any]) -> tuple[str, str]:
+    """Sorts runs oldest to newest (the folder name breaks ties within a second)."""
+    return str(config.get("created", "")), folder.name
+
+
 def newest_run(root: Path, model: str) -> Path:
     """The most recently created run of ``model`` under ``root``."""
-    candidates: list[tuple[str, str, Path]] = []
-    if root.is_dir():
-        for folder in root.iterdir():
-            if not (folder / CONFIG_FILE).is_file():
-                continue
-            try:
-                config = read_config(folder)
-            except GanzooError:
-                continue
-            if config.get("model") == model:
-                candidates.append((str(config.get("created", "")), folder.name, folder))
+    candidates = [(creation_order(folder, config), folder) for folder, config in runs_in(root)
+                  if config.get("model") == model]
     if not candidates:
         raise UsageError(
             f"no run of {model!r} in {root}; train one with 'ganzoo train {model} --recipe mnist' "
             "or pass --run / --checkpoint"
         )
-    return max(candidates)[2]
+    return max(candidates)[1]
 
 
 def trim_metrics(folder: Path, step: int) -> list[dict[str, Any]]:

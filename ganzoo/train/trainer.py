@@ -137,6 +137,7 @@ class Trainer:
         self._fixed_z, self._fixed_labels = self._fixed_noise()
         self._sums = torch.zeros(len(SUMS), device=self.device)
         self.elapsed_s = 0.0  # training wall time of the run, carried across resumes
+        self._clock: tuple[float, float] | None = None  # (perf_counter at fit start, elapsed_s then)
         self._sum_steps = 0
         self._has_class_head = False  # known after the first step; a host-side flag, no sync
         self._graphed: GraphedStep | None = None
@@ -205,11 +206,11 @@ class Trainer:
             (d_loss if penalty is None else d_loss + penalty).backward()
             self.opt_d.step()
             with torch.no_grad():
-                self._sums[SUMS.index("d_loss")] += d_loss.detach().float() / updates
+                self._sums[D_LOSS] += d_loss.detach().float() / updates
                 if penalty is not None:
-                    self._sums[SUMS.index("d_penalty")] += penalty.detach().float() / updates
+                    self._sums[D_PENALTY] += penalty.detach().float() / updates
                 if d_real.classes is not None:
-                    self._sums[SUMS.index("d_class_accuracy")] += _class_accuracy(d_real, d_fake, labels, fake_labels[i]) / updates
+                    self._sums[D_ACCURACY] += _class_accuracy(d_real, d_fake, labels, fake_labels[i]) / updates
 
         # D's weights get no gradient from the G loss: skip computing it (and call D
         # itself, not its DDP wrapper, which would wait for gradients that never come).
@@ -223,7 +224,7 @@ class Trainer:
             self.discriminator.requires_grad_(True)
         self.opt_g.step()
         with torch.no_grad():
-            self._sums[SUMS.index("g_loss")] += g_loss.detach().float()
+            self._sums[G_LOSS] += g_loss.detach().float()
         self._has_class_head = d_real.classes is not None
 
     def _d_step_critic(self, images: torch.Tensor, labels: torch.Tensor | None):
@@ -378,6 +379,8 @@ class Trainer:
             save_checkpoint(self.run_dir / "checkpoints" / "best.pt", payload)
 
     def _elapsed(self) -> float:
+        if self._clock is None:  # not fitting yet
+            return self.elapsed_s
         started, before = self._clock
         return before + time.perf_counter() - started
 
@@ -457,7 +460,7 @@ class Trainer:
             "data_order": self._order.cpu(),
             "metric_sums": self._sums.cpu(),
             "metric_steps": self._sum_steps,
-            "elapsed_s": self._elapsed() if hasattr(self, "_clock") else self.elapsed_s,
+            "elapsed_s": self._elapsed(),
             "world_size": self.context.world_size,
             "best_classifier_fid": self.best_fid,
             "config": {**self.config, "class_names": self.class_names},
@@ -509,6 +512,7 @@ class Trainer:
 
 
 SUMS = ("d_loss", "g_loss", "d_class_accuracy", "d_penalty")  # metrics summed on the device
+D_LOSS, G_LOSS, D_ACCURACY, D_PENALTY = range(len(SUMS))
 STOP_CHECK_EVERY = 10  # under torchrun, steps between the ranks' agreement on a signal
 
 

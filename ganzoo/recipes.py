@@ -85,6 +85,10 @@ TRAIN_SETTINGS: dict[str, Setting] = {
         "switch", "auto", "channels-last memory format (auto: with bf16 or CUDA)",
         check=lambda v: v in SWITCH_VALUES, rule="auto, on or off",
     ),
+    "fused_upsample": Setting(
+        "switch", "auto", "run upsample+3x3 conv layers as one transposed convolution (auto: in fp32)",
+        check=lambda v: v in SWITCH_VALUES, rule="auto, on or off",
+    ),
     "sync_batchnorm": Setting(
         "bool", False, "under torchrun, BatchNorm statistics over the global batch (SyncBatchNorm, CUDA only)"
     ),
@@ -97,7 +101,7 @@ TRAIN_SETTINGS: dict[str, Setting] = {
 # Settings that may change when a run is resumed: budgets, intervals, speed switches.
 RESUMABLE_SETTINGS = (
     "epochs", "max_steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "eval_every", "eval_samples",
-    "precision", "channels_last", "cuda_graph", "logger",
+    "precision", "channels_last", "fused_upsample", "cuda_graph", "logger",
 )
 
 

@@ -37,6 +37,9 @@ def test_two_processes_take_the_step_one_process_takes_on_the_global_batch(tmp_p
             # up to 1.3e-6, against weight changes above 1e-3.
             torch.testing.assert_close(two[net][key], value, rtol=1e-5, atol=1e-5, msg=f"{net}.{key}")
     assert two["d_loss"] == pytest.approx(one["d_loss"], rel=1e-5)  # the logged loss is the mean over ranks
+    # A checkpoint keeps the sums of the unlogged steps averaged over the ranks (every rank
+    # resumes from them), not rank 0's own.
+    torch.testing.assert_close(two["metric_sums"], one["metric_sums"], rtol=1e-4, atol=1e-5)
 
 
 def test_torchrun_writes_one_run_folder_and_resumes(mnist_like_root, tmp_path):

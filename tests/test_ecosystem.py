@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +15,7 @@ import torch
 
 import ganzoo
 
-from conftest import run_cli
+from conftest import REPO, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -141,5 +144,11 @@ def test_shell_completion_offers_commands_and_options():
     complete = {"_GANZOO_COMPLETE": "complete_bash", "COMP_WORDS": "ganzoo train acgan --re", "COMP_CWORD": "3"}
     offered = run_cli(env=complete).stdout.split()
     assert {"--recipe", "--resume"} <= set(offered)
-    shown = run_cli("--show-completion", "bash")  # named: a test runs under no shell to detect
-    assert shown.returncode == 0 and re.search(r"_GANZOO_COMPLETE=complete_bash", shown.stdout)
+    named = run_cli(env={"_GANZOO_COMPLETE": "source_zsh"})  # a named shell's script, wherever ganzoo runs
+    assert named.returncode == 0 and "#compdef ganzoo" in named.stdout
+    assert "_GANZOO_COMPLETE=complete_zsh" in named.stdout
+    # --show-completion detects the shell it runs under (typer asks shellingham): run it
+    # from bash (the "; true" stops bash from exec-ing python in its place).
+    command = f"{shlex.quote(sys.executable)} -m ganzoo --show-completion; true"
+    shown = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert re.search(r"_GANZOO_COMPLETE=complete_bash", shown.stdout), shown.stderr

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from ganzoo.data import ImageData
+from ganzoo.layers import UpsampleConv2d
 from ganzoo.models import build_model
 from ganzoo.plugins import get_host
 from ganzoo.recipes import resolve
@@ -47,6 +48,8 @@ def test_acgan_learns_to_draw_the_conditioned_class(precision):
     model = build_model("acgan", settings, data.num_classes)
     trainer = Trainer(model, settings, data, device="cpu", progress=False)
     assert trainer.plan.precision == precision
+    fused = [layer.fused for layer in model.generator.modules() if isinstance(layer, UpsampleConv2d)]
+    assert fused == [precision == "fp32"] * 2  # fp32 trains with the fused upsampling convolutions
     result = trainer.fit()
     assert result.steps == 400
     assert all(math.isfinite(m["d_loss"]) and math.isfinite(m["g_loss"]) for m in trainer.history)

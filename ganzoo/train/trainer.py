@@ -12,7 +12,8 @@ A conditional discriminator (``uses_labels``) is called as ``D(x, labels)``.
 Losses and accuracies accumulate on the device and are read only every ``log_every``
 steps, so the step itself never waits for the host. On CUDA the whole step is captured
 once in a CUDA graph and replayed (``cuda_graph``); bf16 autocast and channels-last are
-chosen by ``precision`` and ``channels_last`` (see ``fast.py``).
+chosen by ``precision`` and ``channels_last``, the upsampling convolutions' form by
+``fused_upsample`` (see ``fast.py``).
 
 Everything random comes from seeded generators whose states go into every checkpoint,
 with the epoch's data order, so ``--resume`` continues exactly (bitwise on the CPU in fp32).
@@ -46,6 +47,7 @@ from ..distributed import SINGLE, Context
 from ..data import ImageData
 from ..errors import CheckpointError, GanzooError, UsageError, first_line
 from ..interfaces import DiscriminatorOutput, discriminator_penalty
+from ..layers import set_fused_upsample
 from ..recipes import TRAIN_SETTINGS
 from .checkpoint import keep_checkpoint, save_checkpoint
 from .fast import GraphedStep, make_adam, plan_speed, prepare_optimizer_state, training_state
@@ -114,6 +116,8 @@ class Trainer:
         memory_format = self.plan.memory_format
         self.generator = model.generator.to(self.device, memory_format=memory_format)
         self.discriminator = model.discriminator.to(self.device, memory_format=memory_format)
+        for module in (self.generator, self.discriminator):
+            set_fused_upsample(module, self.plan.fused_upsample)
         if context.enabled and self.s.sync_batchnorm:
             if self.device.type != "cuda":
                 raise UsageError("sync_batchnorm needs CUDA: PyTorch's SyncBatchNorm runs on GPUs only")
@@ -447,6 +451,9 @@ class Trainer:
         if self.context.enabled and gather:
             per_rank = distributed.gather_objects({k: v.cpu() for k, v in rng.items() if k != "trainer"}, self.context)
             rng["per_rank"] = per_rank
+        # The unlogged steps' sums, averaged over the ranks: every rank resumes from them,
+        # and the mean of (averaged old + own new) sums is the mean over ranks of the interval.
+        sums = distributed.mean_over_ranks(self._sums, self.context) if gather else self._sums
         return {
             "model": self.model.spec.name,
             "ganzoo_version": __version__,
@@ -458,7 +465,7 @@ class Trainer:
             "epoch": self.epoch,
             "rng": rng,
             "data_order": self._order.cpu(),
-            "metric_sums": self._sums.cpu(),
+            "metric_sums": sums.cpu(),
             "metric_steps": self._sum_steps,
             "elapsed_s": self._elapsed(),
             "world_size": self.context.world_size,

@@ -4,7 +4,9 @@
 
 Each side runs in its own process (so peak memory is its own), on the same MNIST-format
 data, for the same number of steps after the same warm-up; prints images/s, the ratio to
-the reference loop and peak memory (resident, and GPU memory on CUDA). No files are
+the reference loop and peak memory (resident, and GPU memory on CUDA). The sides take
+turns for ``--rounds`` rounds (default 3), so slow and fast phases of a shared machine
+fall on all of them; each ratio is the median of the per-round ratios. No files are
 written by either side (no sample grids, checkpoints). ``--variants`` picks which of
 ganzoo's speed paths to time (``auto`` = a recipe's default on this machine), e.g.
 
@@ -110,10 +112,58 @@ def run_ganzoo(args, variant: str) -> dict:
 VARIANTS = {
     "auto": {},
     "fp32-eager": {"precision": "fp32", "channels_last": "off", "cuda_graph": "off"},
+    "fp32-unfused": {"precision": "fp32", "channels_last": "off", "cuda_graph": "off", "fused_upsample": "off"},
     "bf16-eager": {"precision": "bf16", "cuda_graph": "off"},
+    "bf16-fused": {"precision": "bf16", "cuda_graph": "off", "fused_upsample": "on"},
     "fp32-graph": {"precision": "fp32", "cuda_graph": "on"},
     "bf16-graph": {"precision": "bf16", "cuda_graph": "on"},
+    "bf16-graph-fused": {"precision": "bf16", "cuda_graph": "on", "fused_upsample": "on"},
 }
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _run_side(side: str) -> dict | None:
+    out = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--side", side], capture_output=True, text=True)
+    if out.returncode != 0:
+        print(f"{side}: failed\n{out.stderr[-2000:]}", file=sys.stderr)
+        return None
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _report(args, rounds: dict[str, list[dict]]) -> None:
+    """Per side: the median images/s over the rounds and the median of the per-round
+    ratios (each against the reference loop of the same round)."""
+    device_name = args.device
+    if args.device.startswith("cuda"):
+        import torch
+
+        device_name = f"{args.device} ({torch.cuda.get_device_name()})"
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, device {device_name}")
+    print(f"batch {args.batch_size}, {args.steps} steps ({args.warmup} warm-up steps not timed), "
+          f"{args.rounds} round(s), sides interleaved in each round; medians over the rounds")
+    reference = rounds.get("reference")
+    for side, results in rounds.items():
+        speeds = [r["images_per_s"] if r else None for r in results]
+        measured = [v for v in speeds if v is not None]
+        if not measured:
+            continue
+        ratio = "       "
+        if reference and side != "reference":
+            pairs = [v / ref["images_per_s"] for v, ref in zip(speeds, reference) if v is not None and ref]
+            ratio = f"{_median(pairs):6.2f}x" if pairs else ratio
+        memory = f"peak RSS {max(r['peak_rss_mib'] for r in results if r):6.0f} MiB"
+        if any(r and "peak_gpu_mib" in r for r in results):
+            memory += f", GPU {max(r['peak_gpu_mib'] for r in results if r):6.0f} MiB"
+        label = "reference loop" if side == "reference" else f"ganzoo {side}"
+        plan = next((r.get("plan", "") for r in results if r), "")
+        print(f"{label:<19}: {_median(measured):9.1f} images/s  {ratio}  {memory}  {plan}")
+        if len(speeds) > 1:
+            print(f"{'':<21}rounds: " + ", ".join("failed" if v is None else f"{v:.1f}" for v in speeds))
 
 
 def main() -> None:
@@ -125,6 +175,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--variants", default="auto",
                         help=f"comma-separated ganzoo paths to time: {', '.join(VARIANTS)}")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of all sides in turn (a noisy machine drifts; each ratio pairs one round)")
     parser.add_argument("--no-reference", action="store_true", help="skip the reference loop")
     parser.add_argument("--side", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -137,30 +189,14 @@ def main() -> None:
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     sides = ([] if args.no_reference else ["reference"]) + variants
-    results = {}
-    for side in sides:
-        out = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--side", side],
-                             capture_output=True, text=True)
-        if out.returncode != 0:
-            print(f"{side}: failed\n{out.stderr[-2000:]}", file=sys.stderr)
-            continue
-        results[side] = json.loads(out.stdout.strip().splitlines()[-1])
-    device_name = args.device
-    if args.device.startswith("cuda"):
-        import torch
-
-        device_name = f"{args.device} ({torch.cuda.get_device_name()})"
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, device {device_name}")
-    print(f"batch {args.batch_size}, {args.steps} steps ({args.warmup} warm-up steps not timed)")
-    reference = results.get("reference", {}).get("images_per_s")
-    for side, result in results.items():
-        ratio = f"{result['images_per_s'] / reference:6.2f}x" if reference else "       "
-        memory = f"peak RSS {result['peak_rss_mib']:6.0f} MiB"
-        if "peak_gpu_mib" in result:
-            memory += f", GPU {result['peak_gpu_mib']:6.0f} MiB"
-        label = "reference loop" if side == "reference" else f"ganzoo {side}"
-        print(f"{label:<18}: {result['images_per_s']:9.1f} images/s  {ratio}  {memory}  {result.get('plan', '')}")
+    rounds: dict[str, list[dict | None]] = {side: [] for side in sides}
+    for _ in range(args.rounds):
+        for side in sides:
+            rounds[side].append(_run_side(side))
+    _report(args, rounds)
 
 
 if __name__ == "__main__":

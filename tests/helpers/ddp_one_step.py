@@ -1,6 +1,7 @@
 """One training step of a small BN-free conditional GAN, either in one process on a
 global batch of 2B images or under torchrun in two processes of B images each; rank 0
-saves the parameters after the step (tests/test_distributed.py compares the two).
+saves the parameters after the step and the metric sums a checkpoint keeps after a
+second one (tests/test_distributed.py compares the two).
 
     python tests/helpers/ddp_one_step.py single OUT.pt
     python -m torch.distributed.run --standalone --nproc-per-node 2 tests/helpers/ddp_one_step.py ddp OUT.pt
@@ -64,9 +65,13 @@ def main(mode: str, out: str) -> None:
     before = {k: v.clone() for k, v in model.generator.state_dict().items()}
     trainer = Trainer(model, settings, data, device=device, progress=False, context=context)
     trainer.fit()
+    after = {"generator": model.generator.state_dict(), "discriminator": model.discriminator.state_dict()}
+    after = {net: {k: v.clone() for k, v in state.items()} for net, state in after.items()}
+    trainer.train_step()  # a second step whose metric sums are not logged yet: what a checkpoint keeps
+    unlogged = trainer.checkpoint_payload()["metric_sums"]  # every rank takes part (it gathers)
     if context.is_main:
-        torch.save({"generator": model.generator.state_dict(), "discriminator": model.discriminator.state_dict(),
-                    "generator_before": before, "d_loss": trainer.history[-1]["d_loss"]}, out)
+        torch.save({**after, "generator_before": before, "d_loss": trainer.history[-1]["d_loss"],
+                    "metric_sums": unlogged}, out)
     distributed.shutdown()
 
 

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ganzoo import Discriminator, DiscriminatorOutput, Generator
+from ganzoo.layers import UpsampleConv2d
 
 
 def _check_image_size(image_size: int) -> None:
@@ -40,14 +41,17 @@ class ACGANGenerator(Generator):
         self.init_size = image_size // 4
         self.label_embedding = nn.Embedding(num_classes, latent_dim)
         self.project = nn.Linear(latent_dim, 128 * self.init_size**2)
+        # The reference's Upsample(2) + Conv2d(3x3) pairs; each UpsampleConv2d upsamples
+        # itself (fused on the fast path), and nn.Identity keeps the reference's layer
+        # numbering, so state dicts and checkpoints are those of the plain layers.
         self.blocks = nn.Sequential(
             nn.BatchNorm2d(128),
-            nn.Upsample(scale_factor=2),
-            nn.Conv2d(128, 128, 3, stride=1, padding=1),
+            nn.Identity(),
+            UpsampleConv2d(128, 128),
             nn.BatchNorm2d(128, eps=bn_eps),
             nn.LeakyReLU(0.2, inplace=True),
-            nn.Upsample(scale_factor=2),
-            nn.Conv2d(128, 64, 3, stride=1, padding=1),
+            nn.Identity(),
+            UpsampleConv2d(128, 64),
             nn.BatchNorm2d(64, eps=bn_eps),
             nn.LeakyReLU(0.2, inplace=True),
             nn.Conv2d(64, channels, 3, stride=1, padding=1),

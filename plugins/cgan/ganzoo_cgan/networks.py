@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from ganzoo import Discriminator, DiscriminatorOutput, Generator
-from ganzoo.layers import doubling_plan
+from ganzoo.layers import UpsampleConv2d, doubling_plan
 
 
 class ConditionalBatchNorm2d(nn.Module):
@@ -43,11 +43,10 @@ class UpBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, num_classes: int):
         super().__init__()
         self.norm = ConditionalBatchNorm2d(in_channels, num_classes)
-        self.conv = nn.Conv2d(in_channels, out_channels, 3, 1, 1)
+        self.conv = UpsampleConv2d(in_channels, out_channels)  # nearest 2x, then 3x3
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        x = torch.relu(self.norm(x, labels))
-        return self.conv(nn.functional.interpolate(x, scale_factor=2.0, mode="nearest"))
+        return self.conv(torch.relu(self.norm(x, labels)))
 
 
 class ProjectionGenerator(Generator):

@@ -8,6 +8,14 @@ Each run trains ACGAN with the dataset's recipe in memory (no run folder), then 
 evaluator's classifier metrics: classifier FID against the real test split and the mean
 per-class accuracy of 1,000 samples per class. Prints one line per run and, per variant,
 mean and spread (min-max) over the seeds.
+
+The variant ``reference`` trains the reference loop itself (``reference_acgan.py``, MNIST
+only: the article's loop reads torchvision's MNIST) for the same steps and seed, then its
+generator's weights go into ganzoo's ACGAN generator (the same layout and function, see
+tests/test_layers.py) so the same evaluator judges it the same way:
+
+    .venv/bin/python tests/bench/quality_parity.py --dataset mnist \
+        --data-dir ../shared/datasets/mnist-5k --steps 1000 --variants reference,auto
 """
 
 from __future__ import annotations
@@ -23,6 +31,23 @@ sys.path.insert(0, str(HERE))
 
 from train_speed import VARIANTS  # noqa: E402
 
+REFERENCE = "reference"
+
+
+def train_reference(args, seed: int, generator):
+    """The article's loop for ``args.steps`` batches; its weights end up in ``generator``."""
+    import torch
+    from torchvision import datasets
+
+    import reference_acgan
+    from ganzoo.data import idx_root
+
+    torch.manual_seed(seed)
+    root = idx_root(Path(args.data_dir), datasets.MNIST) or Path(args.data_dir)
+    trained = reference_acgan.train(str(root), args.steps, 64, args.device)
+    ours = generator.state_dict()
+    generator.load_state_dict(dict(zip(ours, trained.state_dict().values())))
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -35,6 +60,12 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--judge-steps", type=int, default=None, help="evaluation classifier steps (default: its own)")
     args = parser.parse_args()
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in VARIANTS and v != REFERENCE]
+    if unknown:
+        parser.error(f"unknown variant(s) {unknown}; choose from {[REFERENCE, *VARIANTS]}")
+    if REFERENCE in variants and args.dataset != "mnist":
+        parser.error("the reference loop reads MNIST only: use --dataset mnist with the reference variant")
 
     import torch
 
@@ -57,24 +88,30 @@ def main() -> None:
     print(f"judge: test accuracy {judge.test_accuracy:.4f} ({'trained now' if judge.trained_now else 'cached'})")
 
     results: dict[str, list[dict]] = {}
-    for variant in [v.strip() for v in args.variants.split(",") if v.strip()]:
+    for variant in variants:
         for seed in [int(s) for s in args.seeds.split(",")]:
-            overrides = {"max_steps": args.steps, "seed": seed, "log_every": args.steps, **VARIANTS[variant]}
+            overrides = {"max_steps": args.steps, "seed": seed, "log_every": args.steps, **VARIANTS.get(variant, {})}
             settings = resolve(host.models.get("acgan"), recipe, raw, overrides).settings
             seed_everything(seed)
             model = build_model("acgan", settings, train.num_classes)
-            trainer = Trainer(model, settings, train, device=device, progress=False)
             start = time.perf_counter()
-            trainer.fit()
+            if variant == REFERENCE:
+                train_reference(args, seed, model.generator)
+                plan = "the article's loop, fp32"
+            else:
+                trainer = Trainer(model, settings, train, device=device, progress=False)
+                trainer.fit()
+                plan = trainer.plan.describe()
+                del trainer
             seconds = time.perf_counter() - start
             samples = generate_set(model.generator, train.num_classes, args.n_per_class, seed=1000 + seed, device=device)
             metrics = classifier_metrics(samples, judge, real, device)
             row = {"seed": seed, "fid": metrics["classifier_fid"], "acc": metrics["accuracy"]["mean"],
-                   "min": metrics["accuracy"]["min"], "seconds": seconds, "plan": trainer.plan.describe()}
+                   "min": metrics["accuracy"]["min"], "seconds": seconds, "plan": plan}
             results.setdefault(variant, []).append(row)
             print(f"{variant:<11} seed {seed}: classifier FID {row['fid']:8.2f}  accuracy mean {row['acc']:.3f} "
                   f"min {row['min']:.3f}  train {seconds:6.1f} s  {row['plan']}", flush=True)
-            del trainer, model
+            del model
             if device.type == "cuda":
                 torch.cuda.empty_cache()
 

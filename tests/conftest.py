@@ -71,7 +71,11 @@ def blob_images(n_per_class: int, size: int = 16, seed: int = 0) -> tuple[torch.
 @pytest.fixture
 def mnist_like_root(tmp_path) -> Path:
     """A data root holding a small MNIST-format data set (28x28, 10 classes) in raw IDX files."""
-    root = tmp_path / "data"
+    return write_mnist_like(tmp_path / "data")
+
+
+def write_mnist_like(root: Path) -> Path:
+    """Write ``mnist_like_root``'s data set (20 training and 5 test images per class) under ``root``."""
     train_images, train_labels = blob_images(20, size=28, seed=1)
     test_images, test_labels = blob_images(5, size=28, seed=2)
     raw = root / "MNIST" / "raw"

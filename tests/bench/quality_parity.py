@@ -29,7 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from train_speed import VARIANTS  # noqa: E402
+from train_speed import VARIANTS, reference_root  # noqa: E402
 
 REFERENCE = "reference"
 
@@ -37,14 +37,11 @@ REFERENCE = "reference"
 def train_reference(args, seed: int, generator):
     """The article's loop for ``args.steps`` batches; its weights end up in ``generator``."""
     import torch
-    from torchvision import datasets
 
     import reference_acgan
-    from ganzoo.data import idx_root
 
     torch.manual_seed(seed)
-    root = idx_root(Path(args.data_dir), datasets.MNIST) or Path(args.data_dir)
-    trained = reference_acgan.train(str(root), args.steps, 64, args.device)
+    trained = reference_acgan.train(str(reference_root(args.data_dir)), args.steps, 64, args.device)
     ours = generator.state_dict()
     generator.load_state_dict(dict(zip(ours, trained.state_dict().values())))
 

@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -61,16 +62,22 @@ def _timed(run, args) -> dict:
     return {"images_per_s": (args.steps - args.warmup) * args.batch_size / elapsed, **_peak_memory(args.device)}
 
 
+def reference_root(data_dir: str) -> Path:
+    """The root the reference loop's torchvision MNIST reads: the decompressed copy of the IDX files."""
+    from ganzoo.data import idx_root
+    from torchvision import datasets
+
+    return idx_root(Path(data_dir), datasets.MNIST) or Path(data_dir)
+
+
 def run_reference(args) -> dict:
     import torch
 
     sys.path.insert(0, str(HERE))
     import reference_acgan
-    from ganzoo.data import idx_root  # the decompressed copy of the IDX files
-    from torchvision import datasets
 
     torch.manual_seed(0)
-    root = idx_root(Path(args.data_dir), datasets.MNIST) or Path(args.data_dir)
+    root = reference_root(args.data_dir)
     return _timed(
         lambda on_step: reference_acgan.train(str(root), args.steps, args.batch_size, args.device, on_step), args
     )
@@ -121,12 +128,6 @@ VARIANTS = {
 }
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
 def _run_side(side: str) -> dict | None:
     out = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--side", side], capture_output=True, text=True)
     if out.returncode != 0:
@@ -155,13 +156,13 @@ def _report(args, rounds: dict[str, list[dict]]) -> None:
         ratio = "       "
         if reference and side != "reference":
             pairs = [v / ref["images_per_s"] for v, ref in zip(speeds, reference) if v is not None and ref]
-            ratio = f"{_median(pairs):6.2f}x" if pairs else ratio
+            ratio = f"{statistics.median(pairs):6.2f}x" if pairs else ratio
         memory = f"peak RSS {max(r['peak_rss_mib'] for r in results if r):6.0f} MiB"
         if any(r and "peak_gpu_mib" in r for r in results):
             memory += f", GPU {max(r['peak_gpu_mib'] for r in results if r):6.0f} MiB"
         label = "reference loop" if side == "reference" else f"ganzoo {side}"
         plan = next((r.get("plan", "") for r in results if r), "")
-        print(f"{label:<19}: {_median(measured):9.1f} images/s  {ratio}  {memory}  {plan}")
+        print(f"{label:<19}: {statistics.median(measured):9.1f} images/s  {ratio}  {memory}  {plan}")
         if len(speeds) > 1:
             print(f"{'':<21}rounds: " + ", ".join("failed" if v is None else f"{v:.1f}" for v in speeds))
 

@@ -21,14 +21,10 @@ from conftest import REPO, run_cli
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
     """A 6-step acgan run with TensorBoard logging, and its environment."""
-    from conftest import blob_images, write_idx
+    from conftest import write_mnist_like
 
     home = tmp_path_factory.mktemp("eco")
-    data = home / "data"
-    images, labels = blob_images(20, size=28, seed=1)
-    write_idx(data / "MNIST" / "raw", "train", images, labels)
-    test_images, test_labels = blob_images(5, size=28, seed=2)
-    write_idx(data / "MNIST" / "raw", "t10k", test_images, test_labels)
+    data = write_mnist_like(home / "data")
     env = {"GANZOO_DATA_DIR": str(data), "GANZOO_RUNS_DIR": str(home / "runs"), "XDG_CACHE_HOME": str(home / "cache"),
            "GANZOO_DEVICE": "cpu"}
     result = run_cli("train", "acgan", "--recipe", "mnist", "--set", "max_steps=6", "--set", "log_every=2",
@@ -99,7 +95,10 @@ def test_export_to_safetensors_and_sample_from_it(small_run, tmp_path):
         assert done.returncode == 0, done.stderr
     import numpy as np
 
-    assert np.array_equal(np.load(from_export)["images"], np.load(from_checkpoint)["images"])
+    # Equal weights and noise; two processes' fp32 oneDNN convolutions may still round a
+    # pixel that sits on a .5 boundary differently (seen once in about seven suite runs).
+    a, b = (np.load(f)["images"].astype(int) for f in (from_export, from_checkpoint))
+    assert np.abs(a - b).max() <= 1 and (a != b).mean() < 0.01
 
     again = run_cli("export", "acgan", "--run", str(run), "--out", str(out), env=env)
     assert again.returncode == 2 and "--force" in again.stderr

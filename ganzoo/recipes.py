@@ -86,7 +86,7 @@ TRAIN_SETTINGS: dict[str, Setting] = {
         check=lambda v: v in SWITCH_VALUES, rule="auto, on or off",
     ),
     "fused_upsample": Setting(
-        "switch", "auto", "run upsample+3x3 conv layers as one transposed convolution (auto: in fp32)",
+        "switch", "auto", "run upsample+3x3 conv layers on the input grid with the kernel folded (auto: fp32, and bf16 channels-last on the CPU)",
         check=lambda v: v in SWITCH_VALUES, rule="auto, on or off",
     ),
     "sync_batchnorm": Setting(

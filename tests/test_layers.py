@@ -20,14 +20,26 @@ def _upsample_then_conv(layer: UpsampleConv2d) -> nn.Sequential:
     return plain
 
 
-@pytest.mark.parametrize("fused", [False, True])
+def _in_form(layer: UpsampleConv2d, form: str) -> UpsampleConv2d:
+    """The layer set to compute in ``form``: the phase form runs on channels-last weights."""
+    layer.fused = form != "plain"
+    if form == "phases":
+        layer.to(memory_format=torch.channels_last)
+    assert layer.form == form
+    return layer
+
+
+FORMS = ["plain", "transposed", "phases"]
+
+
+@pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("shape", [(3, 8, 7, 7), (2, 5, 4, 9), (1, 3, 1, 1)])
-def test_upsample_conv_is_upsample_then_conv_in_value_and_gradient(fused, shape):
+def test_upsample_conv_is_upsample_then_conv_in_value_and_gradient(form, shape):
     torch.manual_seed(0)
-    layer = UpsampleConv2d(shape[1], 6, fused=fused)
+    layer = UpsampleConv2d(shape[1], 6)
     plain = _upsample_then_conv(layer)
     x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
-    layer.double()
+    layer = _in_form(layer.double(), form)
     plain.double()
     y, expected = layer(x), plain(x)
     assert y.shape == (shape[0], 6, 2 * shape[2], 2 * shape[3])
@@ -39,21 +51,38 @@ def test_upsample_conv_is_upsample_then_conv_in_value_and_gradient(fused, shape)
         torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-10)
 
 
-def test_fused_form_agrees_in_float32_channels_last_and_bf16():
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_phase_interleaving_has_exact_first_and_second_derivatives(channels_last):
+    # The phase form's interleave and its backward are hand-written: check them (and the
+    # backward of the backward, which a gradient penalty through the layer would take)
+    # against finite differences, with the output and its gradients in either layout.
     torch.manual_seed(0)
-    layer = UpsampleConv2d(16, 8).to(memory_format=torch.channels_last)
-    x = torch.randn(4, 16, 7, 7).contiguous(memory_format=torch.channels_last)
+    layer = _in_form(UpsampleConv2d(3, 2, fused=True).double(), "phases")
+    x = torch.randn(2, 3, 4, 5, dtype=torch.float64)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_()
+    assert layer(x).is_contiguous(memory_format=torch.channels_last)
+    assert torch.autograd.gradcheck(layer, (x,))
+    assert torch.autograd.gradgradcheck(layer, (x,))
+
+
+def test_fused_forms_agree_in_float32_and_bf16():
+    torch.manual_seed(0)
+    layer = UpsampleConv2d(16, 8)
+    x = torch.randn(4, 16, 7, 7)
     plain = layer(x)
-    set_fused_upsample(nn.Sequential(layer), True)
-    assert layer.fused and "fused=True" in repr(layer)
-    torch.testing.assert_close(layer(x), plain, rtol=1e-5, atol=1e-5)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        fused_bf16 = layer(x)
-    assert fused_bf16.dtype == torch.bfloat16
-    assert (fused_bf16.float() - plain).abs().max() < 0.05 * plain.abs().max()
+    for form in ("transposed", "phases"):
+        _in_form(layer, form)
+        assert "fused=True" in repr(layer)
+        torch.testing.assert_close(layer(x), plain, rtol=1e-5, atol=1e-5)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            fused_bf16 = layer(x)
+        assert fused_bf16.dtype == torch.bfloat16
+        assert (fused_bf16.float() - plain).abs().max() < 0.05 * plain.abs().max()
 
 
-def test_acgan_generator_is_the_reference_generator_in_both_forms():
+def test_acgan_generator_is_the_reference_generator_in_every_form():
     sys.path.insert(0, str(BENCH))
     try:
         import reference_acgan
@@ -68,20 +97,27 @@ def test_acgan_generator_is_the_reference_generator_in_both_forms():
     ours.load_state_dict(dict(zip(ours.state_dict(), theirs.values())))
     z, labels = torch.randn(8, 100), torch.arange(8)
     expected = reference(z, labels)
-    for fused in (False, True):
-        set_fused_upsample(ours, fused)
+    for form in FORMS:
+        set_fused_upsample(ours, form != "plain")
+        if form == "phases":
+            ours.to(memory_format=torch.channels_last)
+        assert [m.form for m in ours.modules() if isinstance(m, UpsampleConv2d)] == [form] * 2
         torch.testing.assert_close(ours(z, labels), expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize(
-    "settings, fused",
+    "settings, device, fused",
     [
-        ({"precision": "fp32"}, True),
-        ({"precision": "bf16"}, False),
-        ({"precision": "fp32", "fused_upsample": "off"}, False),
-        ({"precision": "bf16", "fused_upsample": "on"}, True),
+        ({"precision": "fp32"}, "cpu", True),
+        ({"precision": "bf16"}, "cpu", True),  # channels-last with bf16: the phase form
+        ({"precision": "bf16", "channels_last": "off"}, "cpu", False),
+        ({"precision": "bf16"}, "cuda", False),  # not measured fused on a GPU yet
+        ({"precision": "fp32"}, "cuda", True),
+        ({"precision": "fp32", "fused_upsample": "off"}, "cpu", False),
+        ({"precision": "bf16", "channels_last": "off", "fused_upsample": "on"}, "cpu", True),
     ],
 )
-def test_speed_plan_fuses_upsampling_in_fp32_unless_told(settings, fused):
-    plan = plan_speed(settings, torch.device("cpu"))
+def test_speed_plan_fuses_upsampling_where_measured_faster_unless_told(settings, device, fused, monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", torch.backends.cudnn.benchmark)  # a CUDA plan sets it
+    plan = plan_speed({"cuda_graph": "off", **settings}, torch.device(device))
     assert plan.fused_upsample is fused and plan.describe()["fused_upsample"] is fused

@@ -84,11 +84,15 @@ def plan_speed(settings: dict[str, Any], device: torch.device) -> SpeedPlan:
     else:
         channels_last = channels_last == "on"
 
-    # Measured on the 2-core AMX CPU: fused, the fp32 step is ~1.9x faster; in bf16 the
-    # AMX convolutions outrun oneDNN's transposed one and the plain form is as fast or
-    # faster (docs/performance.md).
+    # Measured on the 2-core AMX CPU (docs/performance.md): fused, the fp32 step is ~1.9x
+    # faster (the transposed form) and the bf16 channels-last step ~1.25x (the phase
+    # form). bf16 in NCHW would get oneDNN's slow bf16 transposed convolution, and bf16
+    # on CUDA is not measured fused yet: auto leaves those two plain.
     fused_upsample = settings.get("fused_upsample", "auto")
-    fused_upsample = amp_dtype is None if fused_upsample == "auto" else fused_upsample == "on"
+    if fused_upsample == "auto":
+        fused_upsample = amp_dtype is None or (device.type == "cpu" and bool(channels_last))
+    else:
+        fused_upsample = fused_upsample == "on"
 
     graph = settings.get("cuda_graph", "auto")
     if graph == "on" and device.type != "cuda":

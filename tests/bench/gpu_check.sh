@@ -18,7 +18,7 @@ echo "== CUDA graph test"
 python3 -m pytest -q -p no:cacheprovider tests/test_cuda_graph.py -s 2>&1 | tee "$OUT/graph_test.log" | tail -15
 echo "== speed, batch 64"
 python3 tests/bench/train_speed.py --data-dir .gpu/mnist-5k --device cuda --steps ${STEPS64:-1000} --warmup 100 \
-  --rounds ${ROUNDS:-1} --variants ${VARIANTS64:-fp32-unfused,fp32-eager,bf16-eager,fp32-graph,bf16-graph,auto} \
+  --rounds ${ROUNDS:-1} --variants ${VARIANTS64:-fp32-unfused,fp32-eager,bf16-eager,bf16-fused,fp32-graph,bf16-graph,bf16-graph-fused,auto} \
   2>&1 | tee "$OUT/bench64.log"
 echo "== speed, batch 1024"
 python3 tests/bench/train_speed.py --data-dir .gpu/mnist-5k --device cuda --batch-size 1024 --steps ${STEPS1024:-300} \

@@ -122,6 +122,7 @@ VARIANTS = {
     "fp32-unfused": {"precision": "fp32", "channels_last": "off", "cuda_graph": "off", "fused_upsample": "off"},
     "bf16-eager": {"precision": "bf16", "cuda_graph": "off"},
     "bf16-fused": {"precision": "bf16", "cuda_graph": "off", "fused_upsample": "on"},
+    "bf16-unfused": {"precision": "bf16", "cuda_graph": "off", "fused_upsample": "off"},
     "fp32-graph": {"precision": "fp32", "cuda_graph": "on"},
     "bf16-graph": {"precision": "bf16", "cuda_graph": "on"},
     "bf16-graph-fused": {"precision": "bf16", "cuda_graph": "on", "fused_upsample": "on"},

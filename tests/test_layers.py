@@ -15,7 +15,8 @@ BENCH = Path(__file__).parent / "bench"
 
 
 def _upsample_then_conv(layer: UpsampleConv2d) -> nn.Sequential:
-    plain = nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(layer.in_channels, layer.out_channels, 3, padding=1))
+    conv = nn.Conv2d(layer.in_channels, layer.out_channels, 3, padding=1, bias=layer.bias is not None)
+    plain = nn.Sequential(nn.Upsample(scale_factor=2), conv)
     plain[1].load_state_dict(layer.state_dict())
     return plain
 
@@ -33,10 +34,10 @@ FORMS = ["plain", "transposed", "phases"]
 
 
 @pytest.mark.parametrize("form", FORMS)
-@pytest.mark.parametrize("shape", [(3, 8, 7, 7), (2, 5, 4, 9), (1, 3, 1, 1)])
-def test_upsample_conv_is_upsample_then_conv_in_value_and_gradient(form, shape):
+@pytest.mark.parametrize("shape, bias", [((3, 8, 7, 7), True), ((2, 5, 4, 9), False), ((1, 3, 1, 1), True)])
+def test_upsample_conv_is_upsample_then_conv_in_value_and_gradient(form, shape, bias):
     torch.manual_seed(0)
-    layer = UpsampleConv2d(shape[1], 6)
+    layer = UpsampleConv2d(shape[1], 6, bias=bias)
     plain = _upsample_then_conv(layer)
     x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
     layer = _in_form(layer.double(), form)
@@ -45,8 +46,9 @@ def test_upsample_conv_is_upsample_then_conv_in_value_and_gradient(form, shape):
     assert y.shape == (shape[0], 6, 2 * shape[2], 2 * shape[3])
     torch.testing.assert_close(y, expected, rtol=1e-10, atol=1e-10)
     upstream = torch.randn_like(y)
-    got = torch.autograd.grad(y, [x, layer.weight, layer.bias], upstream)
-    want = torch.autograd.grad(expected, [x, plain[1].weight, plain[1].bias], upstream)
+    got = torch.autograd.grad(y, [x, *layer.parameters()], upstream)
+    want = torch.autograd.grad(expected, [x, *plain[1].parameters()], upstream)
+    assert len(got) == 2 + bias
     for g, w in zip(got, want):
         torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-10)
 

@@ -1,0 +1,69 @@
+"""Training does what it did: the per-step losses and the final weights of every built-in
+model, 50 steps on the CPU in fp32, against a record taken before the trainer was
+rebuilt around model-owned steps (tests/data/behaviour_record.json).
+
+Float results depend on the CPU's instruction set and thread count: on a machine kind
+that has a record the comparison is bitwise; on another, the first steps' losses must
+agree to float rounding and the rest is skipped with the reason. Record a new machine
+kind with ``python tests/helpers/behaviour_record.py --data-dir DIR``, DIR made by
+``write_record_data`` below.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, blob_images, write_idx
+
+sys.path.insert(0, str(REPO / "tests" / "helpers"))
+from behaviour_record import MODELS, machine_key, record  # noqa: E402
+
+RECORD = REPO / "tests" / "data" / "behaviour_record.json"
+EARLY_STEPS = 5  # compared on every machine kind
+EARLY_RTOL = 1e-3
+
+
+def write_record_data(root: Path) -> Path:
+    """The data the record was taken on: 100 blob images per class, 28x28, as MNIST IDX."""
+    train_images, train_labels = blob_images(100, size=28, seed=1)
+    test_images, test_labels = blob_images(5, size=28, seed=2)
+    raw = root / "MNIST" / "raw"
+    write_idx(raw, "train", train_images, train_labels)
+    write_idx(raw, "t10k", test_images, test_labels)
+    return root
+
+
+@pytest.fixture(scope="module")
+def recorded() -> dict:
+    return json.loads(RECORD.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory) -> dict:
+    data = write_record_data(tmp_path_factory.mktemp("behaviour-data"))
+    return record(data)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_training_reproduces_the_record(model, recorded, measured):
+    now = measured[model]
+    entries = recorded["machines"]
+    if machine_key() in entries:
+        before = entries[machine_key()][model]
+        assert now["losses"] == before["losses"], f"{model}: the losses changed"
+        assert now["generator_sha256"] == before["generator_sha256"], f"{model}: the generator's weights changed"
+        assert now["discriminator_sha256"] == before["discriminator_sha256"], f"{model}: D's weights changed"
+        return
+    before = next(iter(entries.values()))[model]
+    assert len(now["losses"]) == len(before["losses"])
+    for step, (a, b) in enumerate(zip(now["losses"][:EARLY_STEPS], before["losses"][:EARLY_STEPS]), start=1):
+        assert set(a) == set(b), f"{model} step {step}: logged {sorted(a)}, recorded {sorted(b)}"
+        for key in a:
+            assert math.isclose(a[key], b[key], rel_tol=EARLY_RTOL, abs_tol=1e-4), f"{model} step {step} {key}"
+    pytest.skip(f"no bitwise record for '{machine_key()}' (have: {', '.join(entries)}); "
+                f"the first {EARLY_STEPS} steps agree to {EARLY_RTOL}")

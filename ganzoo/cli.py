@@ -16,11 +16,6 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 
-try:  # recent typer ships its own copy of click
-    from typer._click.exceptions import ClickException, UsageError as ClickUsageError
-except ImportError:  # older typer runs on click itself
-    from click.exceptions import ClickException, UsageError as ClickUsageError
-
 from . import __version__
 from .errors import GanzooError, UsageError, first_line
 
@@ -44,7 +39,7 @@ def _raise_terminated(signum: int, frame: Any) -> None:
 
 def _say_error(message: str) -> None:
     """One line on stderr; under torchrun only rank 0 says it (every rank fails alike)."""
-    from .distributed import process_rank
+    from .train.distributed import process_rank
 
     if process_rank() == 0:
         typer.echo(f"ganzoo: error: {message}", err=True)
@@ -153,8 +148,8 @@ def train(
     ] = None,
 ) -> None:
     """Train MODEL on a recipe in a new run folder, or --resume a run."""
-    from .distributed import process_rank
-    from .training import resume_run, train_run
+    from .train.distributed import process_rank
+    from .train.session import resume_run, train_run
 
     overrides = list(set_ or []) + ([f"logger={logger}"] if logger is not None else [])
     common = dict(overrides=overrides, data_dir=data_dir, runs_dir=runs_dir, device=device, progress=not quiet)
@@ -190,10 +185,10 @@ def sample(
     """Generate images of one class (or every class) from a trained run."""
     from .sample import sample_to_file
 
-    path = sample_to_file(
+    path, weights = sample_to_file(
         model, class_, n=n, run=run, checkpoint=checkpoint, runs_dir=runs_dir, seed=seed, out=out, device=device, force=force
     )
-    typer.echo(f"samples: {path}")
+    typer.echo(f"samples: {path}" + (" (the EMA generator's weights)" if weights == "ema" else ""))
 
 
 @app.command()
@@ -207,7 +202,7 @@ def evaluate(
     n: Annotated[int, typer.Option("--n", "-n", min=2, help="Generated images per class.")] = 1000,
     fid_n: Annotated[int, typer.Option("--fid-n", min=2, help="Generated images for Inception FID.")] = 10000,
     metrics: Annotated[
-        str, typer.Option("--metrics", help="Comma-separated: accuracy, classifier-fid, intra-fid, inception-fid; or all.")
+        str, typer.Option("--metrics", help="Comma-separated metric names (see 'ganzoo metrics'), or all.")
     ] = "all",
     out: Annotated[
         Optional[Path], typer.Option("--out", "-o", help="Report folder (default: RUN/reports/step_N).")
@@ -252,16 +247,17 @@ def export(
     ('ganzoo sample MODEL --checkpoint FILE.safetensors' reads it)."""
     import torch
 
-    from .export import export_generator
+    from .runs.export import export_generator
+    from .runs.folder import runs_dir as default_runs_dir
     from .sample import find_checkpoint, load_generator
-    from .train.runs import runs_dir as default_runs_dir
 
     if run is not None and checkpoint is not None:
         raise UsageError("give --run or --checkpoint, not both")
     path = find_checkpoint(model, run, checkpoint, default_runs_dir(runs_dir))
     generator, config = load_generator(path, model, torch.device("cpu"))
     written = export_generator(generator, {**config, "exported_from": str(path)}, model, out, force=force)
-    typer.echo(f"generator: {written} (config: {written.with_suffix('.json')})")
+    weights = " (the EMA generator's weights)" if config.get("weights") == "ema" else ""
+    typer.echo(f"generator: {written}{weights} (config: {written.with_suffix('.json')})")
 
 
 @app.command()
@@ -302,15 +298,15 @@ def summary_lines(path: Path) -> list[str]:
     report = json.loads(path.read_text(encoding="utf-8"))
     m = report["metrics"]
     lines = [f"judge accuracy on real test images: {report['judge']['test_accuracy']:.2%}"]
-    if "accuracy" in m:
-        lines.append(f"per-class accuracy: mean {m['accuracy']['mean']:.2%}, min {m['accuracy']['min']:.2%}")
-    if "classifier_fid" in m:
-        lines.append(f"classifier FID: {m['classifier_fid']['value']:.2f} (floor, real vs real: {m['classifier_fid']['floor']:.2f})")
-    if "intra_class_fid" in m:
-        lines.append(f"intra-class FID (mean): {m['intra_class_fid']['mean']:.2f}")
-    if "inception_fid" in m:
-        f = m["inception_fid"]
-        lines.append(f"Inception FID: {f['value']:.2f}" if f["status"] == "ok" else "Inception FID: unavailable (see report)")
+    if report.get("generator_weights") == "ema":
+        lines.append("generator: the EMA weights")
+    for row in report.get("summary", []):
+        text = f"{row['label']}: {row['summary']}"
+        if row["key"] == "classifier_fid":
+            text += f" (floor, real vs real: {m['classifier_fid']['floor']:.2f})"
+        if row["key"] == "inception_fid" and m["inception_fid"]["status"] != "ok":
+            text += " (see report)"
+        lines.append(text)
     return lines
 
 
@@ -320,11 +316,14 @@ def models(as_json: Json = False) -> None:
     """List the registered models and the plugin each comes from."""
     from .plugins import get_host
 
+    from .models import model_settings
+
     host = get_host()
     if as_json:
         _print_json([
             {"name": name, "conditional": spec.conditional, "plugin": host.models.owner(name), "loss": spec.loss,
-             "description": spec.description, "defaults": spec.defaults, "train_defaults": spec.train_defaults}
+             "description": spec.description, "settings": model_settings(spec), "train_defaults": spec.train_defaults,
+             "step": spec.step.__name__ if spec.step else "AdversarialStep", "tunings": host.tuned_recipes(name)}
             for name, spec in ((n, host.models.get(n)) for n in host.models)
         ])
         return
@@ -356,6 +355,41 @@ def recipes(as_json: Json = False) -> None:
         tuned = host.tuned_models(name)
         tuned_text = f" (tuned by plugins for: {', '.join(tuned)})" if tuned else ""
         typer.echo(f"{name:<16} {source.owner:<12} {describe(source)}{tuned_text}")
+
+
+@app.command()
+@at_boundary
+def datasets(as_json: Json = False) -> None:
+    """List the registered datasets and the plugin each comes from."""
+    from .plugins import get_host
+
+    host = get_host()
+    rows = [{"name": name, "plugin": host.datasets.owner(name), "description": host.datasets.get(name).description}
+            for name in host.datasets]
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        typer.echo("no datasets registered")
+    for row in rows:
+        typer.echo(f"{row['name']:<16} {row['plugin']:<12} {row['description']}")
+
+
+@app.command("metrics")
+@at_boundary
+def list_metrics(as_json: Json = False) -> None:
+    """List the registered evaluation metrics ('ganzoo evaluate --metrics NAME,...')."""
+    from .evaluate.run import registered_metrics
+    from .plugins import get_host
+
+    host = get_host()
+    rows = [{"name": m.name, "plugin": host.metrics.owner(m.name), "label": m.label, "better": m.better,
+             "applies": m.applies, "description": m.description} for m in registered_metrics()]
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        typer.echo(f"{row['name']:<20} {row['plugin']:<12} {row['better']:<7} {row['applies']:<14} {row['description']}")
 
 
 @app.command()
@@ -400,7 +434,7 @@ TORCHRUN_NPROC_WORDS = ("auto", "cpu", "gpu")
 def torchrun_command(args: list[str]) -> list[str] | None:
     """``train ... --nproc-per-node N`` outside torchrun -> the torchrun command that runs
     the same training in N processes; None when there is nothing to launch."""
-    from .distributed import launched_by_torchrun
+    from .train.distributed import launched_by_torchrun
 
     if "train" not in args[:1]:
         return None
@@ -434,16 +468,17 @@ def main() -> None:
         os.execv(sys.executable, launch)  # becomes torchrun: its exit code is ours
     try:
         code = app(args=args, prog_name="ganzoo", standalone_mode=False)
-    except ClickUsageError as exc:
-        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-        _say_error(f"{exc.format_message()}{hint}")
-        sys.exit(2)
-    except ClickException as exc:
-        _say_error(exc.format_message())
-        sys.exit(exc.exit_code)
     except typer.Abort:
         _say_error("interrupted")
         sys.exit(130)
+    except Exception as exc:
+        # click's own errors (typer runs on a vendored click): bad options and arguments
+        if not callable(getattr(exc, "format_message", None)):
+            raise
+        context = getattr(exc, "ctx", None)
+        hint = f" (see '{context.command_path} --help')" if context is not None and exc.exit_code == 2 else ""
+        _say_error(f"{exc.format_message()}{hint}")
+        sys.exit(exc.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
 
 

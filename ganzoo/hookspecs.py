@@ -18,22 +18,21 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 @hookspec
 def register_models(register):
-    """Register GAN models.
+    """Register GAN models: ``register(ModelSpec(...))`` once per model.
 
-    Call ``register(spec)`` once per model, with a :class:`ganzoo.ModelSpec`: its name,
-    a ``build(**settings)`` function returning ``(generator, discriminator)``, the name
-    of its default loss, the model's own setting defaults and, in ``train_defaults``, its
-    own values for training settings such as ``lr``, ``betas`` or ``n_critic``.
+    A :class:`ganzoo.ModelSpec` names the model, its ``build`` function (whose
+    keyword-only parameters are the model's settings), its default loss and, when the
+    default adversarial step does not fit, its own training ``step``.
     """
 
 
 @hookspec
 def register_losses(register):
-    """Register losses.
+    """Register losses: ``register(name, factory)``.
 
-    Call ``register(name, factory)``; ``factory(**options)`` returns an object with
-    ``discriminator_loss(real, fake, real_labels, fake_labels)`` and
-    ``generator_loss(fake, fake_labels)`` (see :class:`ganzoo.Loss`).
+    ``factory(**options)`` returns an object with ``discriminator_loss(real, fake,
+    real_labels, fake_labels)`` and ``generator_loss(fake, fake_labels)`` (see
+    :class:`ganzoo.Loss`); its keyword parameters become settings whenever it is chosen.
     """
 
 
@@ -41,10 +40,38 @@ def register_losses(register):
 def register_recipes(register):
     """Register recipes.
 
-    Call ``register(name, path)`` with the path of a YAML recipe file the plugin ships;
-    a recipe of the same name as a built-in one is an error.
+    ``register(name, path)`` adds the YAML recipe file ``path``; ``register(name, path,
+    model=MODEL)`` ships MODEL's tuning of the recipe ``name`` (a YAML mapping of
+    settings applied on top of it), for a model this plugin registers.
+    """
 
-    Call ``register(name, path, model=MODEL)`` to ship MODEL's tuning for the recipe
-    ``name`` (for instance ``mnist``): a YAML mapping of settings applied on top of that
-    recipe whenever MODEL trains on it. One tuning per model and recipe.
+
+@hookspec
+def register_datasets(register):
+    """Register datasets: ``register(name, load, description="")``.
+
+    ``load(root, *, train, channels, image_size)`` (it may leave out the keywords it does
+    not need) returns a :class:`ganzoo.data.ImageData` or ``(images, labels,
+    class_names)``: uint8 images ``(N, C, H, W)``, int64 labels ``(N,)``. ``root`` is
+    the data folder (``--data-dir``).
+    """
+
+
+@hookspec
+def register_metrics(register):
+    """Register evaluation metrics: ``register(ganzoo.Metric(name, compute, ...))``.
+
+    ``compute(inputs)`` gets the evaluator's generated and real sets
+    (:class:`ganzoo.evaluate.MetricInputs`) and returns a JSON-able mapping with at least
+    ``value``; reports and the leaderboard show it with no other change.
+    """
+
+
+@hookspec
+def register_loggers(register):
+    """Register training loggers: ``register(name, factory)``.
+
+    ``factory(run_dir, settings)`` returns an object with ``scalars(metrics)``,
+    ``evaluation(step, results)``, ``samples(step, grid)`` and ``close()``; a run uses it
+    with ``--set logger=NAME``.
     """

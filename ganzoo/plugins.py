@@ -1,9 +1,11 @@
 """The one plugin manager: loads the ``ganzoo`` entry points once and fills the registries.
 
-Every model, the built-in ACGAN included, arrives here through an installed entry point.
-A plugin that fails to import or to register is reported (name and reason) and skipped;
-the others keep working. A hook implementation that matches no specification fails the
-plugin loudly. ``GANZOO_DISABLE_PLUGINS=name,...`` blocks plugins by entry-point name.
+Every model, the built-in ones included, arrives here through an installed entry point;
+so do the standard losses, datasets, metrics and loggers (ganzoo's own ``standard``
+plugin, ``ganzoo/standard.py``). A plugin that fails to import or to register is reported
+(name and reason) and skipped; the others keep working. A hook implementation that
+matches no specification fails the plugin loudly. ``GANZOO_DISABLE_PLUGINS=name,...``
+blocks plugins by entry-point name.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import traceback
 from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
@@ -20,7 +23,8 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginError, did_you_mean
-from .registry import ModelSpec, RecipeSource, Registry
+from .models import ModelSpec
+from .registry import DatasetSpec, LoggerSpec, RecipeSource, Registry
 
 ENTRY_POINT_GROUP = "ganzoo"
 DISABLE_ENV = "GANZOO_DISABLE_PLUGINS"
@@ -60,7 +64,13 @@ class PluginHost:
         self.losses: Registry[Callable[..., Any]] = Registry("loss")
         self.recipes: Registry[RecipeSource] = Registry("recipe")
         self.tunings: Registry[RecipeSource] = Registry("recipe tuning")  # keyed "MODEL:RECIPE"
+        self.datasets: Registry[DatasetSpec] = Registry("dataset")
+        self.metrics: Registry[Any] = Registry("metric")
+        self.loggers: Registry[LoggerSpec] = Registry("logger")
         self._register_builtin_recipes()
+
+    def registries(self) -> list[Registry[Any]]:
+        return [self.models, self.losses, self.recipes, self.tunings, self.datasets, self.metrics, self.loggers]
 
     # -- loading -------------------------------------------------------------------
     def load_entry_points(self) -> None:
@@ -80,9 +90,15 @@ class PluginHost:
             except Exception as exc:  # a broken plugin must not take the others down
                 info.status, info.reason = "failed", _describe(exc)
                 print(f"ganzoo: plugin {ep.name!r} skipped: {info.reason}", file=sys.stderr)
+                if os.environ.get("GANZOO_DEBUG"):
+                    traceback.print_exc()
+        disabled = sorted(info.name for info in self.plugins if info.status == "disabled")
+        if disabled:
+            for registry in self.registries():
+                registry.note = f" (plugins disabled by {DISABLE_ENV}: {', '.join(disabled)})"
 
     def add_plugin(self, plugin: object, name: str) -> None:
-        """Register a plugin object (module or instance) and its models, losses, recipes.
+        """Register a plugin object (module or instance) and everything it registers.
 
         Raises :class:`PluginError` and leaves everything as it was when the plugin
         breaks a rule: an unknown hook, a wrong signature, a duplicate name.
@@ -115,49 +131,81 @@ class PluginHost:
     # -- registration --------------------------------------------------------------
     def _collect(self, name: str) -> None:
         """Call the plugin's hooks and commit what it registers only if all of it is valid."""
-        models: list[ModelSpec] = []
-        losses: list[tuple[str, Callable[..., Any]]] = []
-        recipes: list[RecipeSource] = []
+        from .evaluate.metric_api import Metric
+
+        found: dict[str, list[tuple[str, Any]]] = {kind: [] for kind in ("model", "loss", "recipe", "tuning",
+                                                                          "dataset", "metric", "logger")}
 
         def register_model(spec: ModelSpec) -> None:
             if not isinstance(spec, ModelSpec):
                 raise PluginError(f"plugin {name!r} registered {spec!r}, not a ganzoo.ModelSpec")
-            models.append(spec)
+            found["model"].append((spec.name, spec))
+            for recipe, settings in spec.tunings.items():
+                if not isinstance(settings, dict):
+                    raise PluginError(f"plugin {name!r}: the tuning of {spec.name} for {recipe!r} is not a mapping")
+                source = RecipeSource(recipe, f"{spec.name}'s tuning", name, spec.name, dict(settings))
+                found["tuning"].append((tuning_key(spec.name, recipe), source))
 
         def register_loss(loss_name: str, factory: Callable[..., Any]) -> None:
             if not callable(factory):
                 raise PluginError(f"plugin {name!r}: loss {loss_name!r} is not callable")
-            losses.append((loss_name, factory))
+            found["loss"].append((loss_name, factory))
 
         def register_recipe(recipe_name: str, path: str | os.PathLike, model: str | None = None) -> None:
             if not Path(path).is_file():
                 raise PluginError(f"plugin {name!r}: recipe {recipe_name!r} file {path} is missing")
-            recipes.append(RecipeSource(recipe_name, str(path), name, model))
+            source = RecipeSource(recipe_name, str(path), name, model)
+            if model is None:
+                found["recipe"].append((recipe_name, source))
+            else:
+                found["tuning"].append((tuning_key(model, recipe_name), source))
 
-        self._call(name, "register_models", register_model)
-        self._call(name, "register_losses", register_loss)
-        self._call(name, "register_recipes", register_recipe)
+        def register_dataset(dataset_name: str, load: Callable[..., Any], description: str = "") -> None:
+            if not callable(load):
+                raise PluginError(f"plugin {name!r}: dataset {dataset_name!r} has no callable loader")
+            found["dataset"].append((dataset_name, DatasetSpec(dataset_name, load, description)))
 
-        clashes = [s.name for s in models if s.name in self.models]
-        clashes += [n for n, _ in losses if n in self.losses]
-        clashes += [r.name for r in recipes if r.model is None and r.name in self.recipes]
-        clashes += [tuning_key(r.model, r.name) for r in recipes if r.model and tuning_key(r.model, r.name) in self.tunings]
+        def register_metric(metric: Metric) -> None:
+            if not isinstance(metric, Metric):
+                raise PluginError(f"plugin {name!r} registered {metric!r}, not a ganzoo.Metric")
+            found["metric"].append((metric.name, metric))
+
+        def register_logger(logger_name: str, factory: Callable[..., Any], description: str = "") -> None:
+            if not callable(factory):
+                raise PluginError(f"plugin {name!r}: logger {logger_name!r} is not callable")
+            found["logger"].append((logger_name, LoggerSpec(logger_name, factory, description)))
+
+        for hook, register in (("register_models", register_model), ("register_losses", register_loss),
+                               ("register_recipes", register_recipe), ("register_datasets", register_dataset),
+                               ("register_metrics", register_metric), ("register_loggers", register_logger)):
+            self._call(name, hook, register)
+
+        own_models = {model for model, _ in found["model"]}
+        for _, source in found["tuning"]:
+            if source.model not in own_models:
+                where = f"plugin {self.models.owner(source.model)!r}'s" if source.model in self.models else "no plugin's"
+                raise PluginError(f"plugin {name!r} ships a tuning of {source.model!r} for recipe {source.name!r}, "
+                                  f"but {source.model!r} is {where} model, not one it registers")
+        targets = {"model": self.models, "loss": self.losses, "recipe": self.recipes, "tuning": self.tunings,
+                   "dataset": self.datasets, "metric": self.metrics, "logger": self.loggers}
+        clashes = [f"{kind} {key!r} (already {targets[kind].owner(key) or 'taken'}'s)"
+                   for kind, entries in found.items() for key, _ in entries if key in targets[kind]]
+        for kind, entries in found.items():
+            keys = [key for key, _ in entries]
+            clashes += [f"{kind} {key!r} (twice)" for key in sorted(set(keys)) if keys.count(key) > 1]
         if clashes:
             raise PluginError(f"plugin {name!r} registers names already taken: {', '.join(clashes)}")
-        for spec in models:
-            self.models.register(spec.name, spec, owner=name)
-        for loss_name, factory in losses:
-            self.losses.register(loss_name, factory, owner=name)
-        for recipe in recipes:
-            if recipe.model:
-                self.tunings.register(tuning_key(recipe.model, recipe.name), recipe, owner=name)
-            else:
-                self.recipes.register(recipe.name, recipe, owner=name)
+        for kind, entries in found.items():
+            for key, entry in entries:
+                targets[kind].register(key, entry, owner=name)
 
     def tuning(self, model: str, recipe: str) -> RecipeSource | None:
-        """The file a plugin ships with ``model``'s settings for ``recipe``, if any."""
+        """``model``'s tuning of ``recipe`` (a file or a mapping its plugin ships), if any."""
         key = tuning_key(model, recipe)
         return self.tunings.get(key) if key in self.tunings else None
+
+    def tuned_recipes(self, model: str) -> list[str]:
+        return sorted(self.tunings.get(key).name for key in self.tunings if self.tunings.get(key).model == model)
 
     def tuned_models(self, recipe: str) -> list[str]:
         return sorted(self.tunings.get(key).model for key in self.tunings if self.tunings.get(key).name == recipe)

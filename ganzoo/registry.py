@@ -1,4 +1,4 @@
-"""Named registries for models, losses and recipes.
+"""Named registries, and what plugins register in them.
 
 Modelled on torchvision's ``models/_api.py``: register under a unique name, get by name,
 list with a shell-style wildcard. A duplicate name is an error; an unknown name is an
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from .errors import PluginError, UsageError, did_you_mean
@@ -24,6 +24,7 @@ class Registry(Generic[T]):
         self.kind = kind
         self._entries: dict[str, T] = {}
         self._owners: dict[str, str] = {}
+        self.note = ""  # said after an unknown name, e.g. which plugins are disabled
 
     def register(self, name: str, entry: T, owner: str = "") -> None:
         if not isinstance(name, str) or not name:
@@ -40,15 +41,17 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except KeyError:
-            raise UsageError(
-                f"unknown {self.kind} {name!r}{did_you_mean(name, self._entries)}"
-            ) from None
+            raise UsageError(f"unknown {self.kind} {name!r}{did_you_mean(name, self._entries)}{self.note}") from None
 
     def owner(self, name: str) -> str:
         return self._owners.get(name, "")
 
     def list(self, pattern: str = "*") -> list[str]:
         return sorted(n for n in self._entries if fnmatch.fnmatchcase(n, pattern))
+
+    def in_order(self) -> list[T]:
+        """Every entry, in the order it was registered."""
+        return list(self._entries.values())
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
@@ -61,38 +64,30 @@ class Registry(Generic[T]):
 
 
 @dataclass(frozen=True)
-class ModelSpec:
-    """What a plugin registers for one GAN model.
-
-    ``build(**settings)`` returns ``(generator, discriminator)``. It receives the model's
-    own settings (the keys of ``defaults``) plus the data-derived ``channels``,
-    ``image_size`` and ``num_classes``.
-
-    ``train_defaults`` are the model's own values for training settings (``lr``,
-    ``betas``, ``n_critic``, ...): they replace the core's defaults for this model, and a
-    recipe or ``--set`` still overrides them. ``conditional`` says whether the generator
-    takes class labels (``"optional"`` when a model setting decides it).
-    """
-
-    name: str
-    build: Callable[..., tuple[Any, Any]]
-    loss: str
-    defaults: dict[str, Any] = field(default_factory=dict)
-    description: str = ""
-    conditional: bool | str = True
-    train_defaults: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class RecipeSource:
-    """Where a recipe comes from: a YAML file and who provided it.
-
-    With ``model`` set, the file is that model's tuning for the recipe ``name`` (a plugin
-    ships one per data set): settings applied on top of the recipe when that model trains
-    on it.
-    """
+    """Where a recipe comes from: a YAML file (or, for a tuning, a mapping) and who
+    provided it. With ``model`` set it is that model's tuning of the recipe ``name``."""
 
     name: str
     path: str
     owner: str
     model: str | None = None
+    settings: dict[str, Any] | None = None  # a tuning given as a mapping instead of a file
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset a plugin registers: ``load(root, *, train, channels, image_size)``."""
+
+    name: str
+    load: Callable[..., Any]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class LoggerSpec:
+    """A training logger a plugin registers: ``factory(run_dir, settings)``."""
+
+    name: str
+    factory: Callable[..., Any]
+    description: str = ""

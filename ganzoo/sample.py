@@ -9,13 +9,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from .contracts import Generator
 from .data import resolve_class, slug
+from .device import resolve_device
 from .errors import CheckpointError, UsageError, first_line
-from .interfaces import Generator
-from .models import build_model, resolve_device
-from .train.checkpoint import load_checkpoint
-from .train.runs import newest_run
-from .train.runs import runs_dir as default_runs_dir
+from .models import build_model
+from .runs.checkpoint import load_checkpoint
+from .runs.folder import RunFolder, newest_run, upgrade_settings
+from .runs.folder import runs_dir as default_runs_dir
 
 GRID_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -25,7 +26,7 @@ def find_checkpoint(model: str, run: Path | None, checkpoint: Path | None, runs_
     if checkpoint is not None:
         return checkpoint
     run = run if run is not None else newest_run(runs_root, model)
-    path = run / "checkpoints" / "last.pt"
+    path = RunFolder(run).last
     if not path.is_file():
         raise CheckpointError(f"run {run} has no checkpoint yet ({path} is missing)")
     return path
@@ -33,31 +34,36 @@ def find_checkpoint(model: str, run: Path | None, checkpoint: Path | None, runs_
 
 def load_generator(path: Path, model: str, device: torch.device) -> tuple[Generator, dict[str, Any]]:
     """Rebuild the generator of ``model`` from a checkpoint (or an exported
-    ``.safetensors`` generator); refuse one of another model."""
+    ``.safetensors`` generator); refuse one of another model. A run trained with ``ema``
+    gives its EMA weights; the returned config says which (``weights``: ``ema`` or
+    ``generator``)."""
     if path.suffix == ".safetensors":
-        from .export import read_exported
+        from .runs.export import read_exported
 
         config, state = read_exported(path)
         payload = {"model": config.get("model"), "config": config, "generator": state, "step": config.get("step")}
+        weights = config.get("weights", "generator")
     else:
         payload = load_checkpoint(path)
+        weights = "ema" if "generator_ema" in payload else "generator"
     if payload["model"] != model:
         raise CheckpointError(f"{path} is a checkpoint of {payload['model']!r}, not of {model!r}")
     config = payload["config"]
     try:
-        settings = config["settings"]
+        settings = upgrade_settings(config["settings"])
         class_names = list(config["class_names"])
     except (KeyError, TypeError):
         raise CheckpointError(f"{path} has no usable run configuration") from None
     built = build_model(model, settings, len(class_names))
+    state = payload["generator_ema"]["weights"] if weights == "ema" and "generator_ema" in payload else payload["generator"]
     try:
-        built.generator.load_state_dict(payload["generator"])
-    except RuntimeError as exc:
+        built.generator.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
         raise CheckpointError(
             f"{path} does not fit {model!r} built from its own configuration ({first_line(exc)})"
         ) from None
     generator = built.generator.to(device).eval()
-    return generator, {**config, "step": payload.get("step")}
+    return generator, {**config, "settings": settings, "step": payload.get("step"), "weights": weights}
 
 
 @torch.no_grad()
@@ -77,8 +83,8 @@ def generate(
 
 def default_output(checkpoint: Path, class_label: str, seed: int) -> Path:
     """``RUN/samples/sample-CLASS-seedS.png``, with a number added rather than overwrite."""
-    run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else Path.cwd()
-    folder = run_dir / "samples" if (run_dir / "samples").is_dir() else run_dir
+    run = RunFolder.of_checkpoint(checkpoint) or RunFolder(Path.cwd())
+    folder = run.samples if run.samples.is_dir() else run.root
     base = f"sample-{slug(class_label) or 'class'}-seed{seed}"
     path = folder / f"{base}.png"
     number = 2
@@ -132,7 +138,9 @@ def sample_to_file(
     out: Path | None,
     device: str,
     force: bool,
-) -> Path:
+) -> tuple[Path, str]:
+    """Generate and write the samples; return the output path and which weights made
+    them (``ema`` or ``generator``)."""
     torch_device = resolve_device(device)
     path = find_checkpoint(model, run, checkpoint, default_runs_dir(runs_dir))
     generator, config = load_generator(path, model, torch_device)
@@ -144,7 +152,7 @@ def sample_to_file(
         labels = torch.zeros(n, dtype=torch.long)  # ignored by the generator; kept for .npz/folder outputs
         images = generate(generator, labels, seed=seed, device=torch_device)
         target = out if out is not None else default_output(path, "unconditional", seed)
-        return save_images(images, labels, target, nrow=min(n, 10), class_names=["sample"], force=force)
+        return save_images(images, labels, target, nrow=min(n, 10), class_names=["sample"], force=force), config["weights"]
     class_spec = "all" if class_spec is None else class_spec
     every_class = class_spec.strip().lower() == "all"
     if every_class:
@@ -157,4 +165,4 @@ def sample_to_file(
     images = generate(generator, labels, seed=seed, device=torch_device)
     target = out if out is not None else default_output(path, label_text, seed)
     nrow = n if every_class else min(n, 10)  # one row per class, or rows of ten
-    return save_images(images, labels, target, nrow=nrow, class_names=class_names, force=force)
+    return save_images(images, labels, target, nrow=nrow, class_names=class_names, force=force), config["weights"]

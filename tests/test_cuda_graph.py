@@ -7,8 +7,8 @@ from ganzoo.data import ImageData
 from ganzoo.models import build_model
 from ganzoo.plugins import get_host
 from ganzoo.recipes import resolve
-from ganzoo.train.trainer import Trainer
-from ganzoo.training import seed_everything
+from ganzoo.train.loop import Trainer
+from ganzoo.train.session import seed_everything
 
 from conftest import blob_images
 
@@ -24,7 +24,7 @@ def _trainer(cuda_graph: str, precision: str = "fp32") -> Trainer:
     recipe = {"dataset": "blobs", "image_size": 16, "channels": 1, "epochs": 100, "max_steps": STEPS,
               "batch_size": 64, "log_every": STEPS, "seed": 0, "precision": precision,
               "channels_last": "off", "cuda_graph": cuda_graph}
-    settings = resolve(get_host().models.get("acgan"), "blobs", recipe).settings
+    settings = resolve(get_host().models.get("acgan"), "blobs", recipe)
     seed_everything(0)
     torch.cuda.manual_seed_all(0)
     model = build_model("acgan", settings, data.num_classes)
@@ -77,7 +77,7 @@ def test_graphed_bf16_step_trains_with_finite_losses():
 
 
 def test_a_failed_capture_falls_back_to_eager(monkeypatch, capsys):
-    import ganzoo.train.trainer as trainer_module
+    import ganzoo.train.loop as trainer_module
 
     def refuse(*args, **kwargs):
         raise RuntimeError("capture refused for the test")

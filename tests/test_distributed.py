@@ -75,7 +75,7 @@ def test_wgan_gp_with_its_gradient_penalty_trains_under_ddp(mnist_like_root, tmp
                  "--set", "conditional=true"])
     assert done.returncode == 0, done.stderr
     line = (next(runs.iterdir()) / "metrics.jsonl").read_text().splitlines()[-1]
-    assert '"d_penalty"' in line
+    assert '"d_gp"' in line
 
 
 def test_bad_process_counts_and_sync_batchnorm_on_the_cpu_are_one_line(mnist_like_root, tmp_path):

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import ganzoo
+from ganzoo.models import model_settings
 
 from conftest import REPO, run_cli
 
@@ -61,7 +62,7 @@ def test_tensorboard_without_the_extra_is_one_line_before_any_work(small_run, tm
     )
     assert not runs.exists()  # refused before a run folder was made
     bad = run_cli("train", "acgan", "--logger", "wandb", env=env)
-    assert bad.returncode == 2 and "none or tensorboard" in bad.stderr
+    assert bad.returncode == 2 and "unknown logger 'wandb'; choose from none, tensorboard" in bad.stderr
 
 
 def test_export_to_safetensors_and_sample_from_it(small_run, tmp_path):
@@ -80,7 +81,7 @@ def test_export_to_safetensors_and_sample_from_it(small_run, tmp_path):
 
     # the recipe in docs/cli.md: rebuild the generator from the file alone
     s, name = config["settings"], config["model"]
-    own = {key: s[key] for key in ganzoo.get_model_spec(name).defaults}
+    own = {key: s[key] for key in model_settings(ganzoo.get_model_spec(name))}
     model = ganzoo.get_model(name, loss=s["loss"], num_classes=len(config["class_names"]), channels=s["channels"],
                              image_size=s["image_size"], **own)
     model.generator.load_state_dict(load_file(out))
@@ -117,9 +118,10 @@ def test_json_listings():
     models = json.loads(run_cli("models", "--json").stdout)
     by_name = {m["name"]: m for m in models}
     assert by_name["wgan-gp"]["train_defaults"]["n_critic"] == 5 and by_name["dcgan"]["conditional"] is False
-    assert by_name["acgan"]["plugin"] == "acgan" and by_name["acgan"]["defaults"]["latent_dim"] == 100
+    assert by_name["acgan"]["plugin"] == "acgan" and by_name["acgan"]["settings"]["latent_dim"] == 100
+    assert by_name["acgan"]["tunings"] == ["fashion-mnist", "mnist"] and by_name["dcgan"]["step"] == "AdversarialStep"
     recipes = {r["name"]: r for r in json.loads(run_cli("recipes", "--json").stdout)}
-    assert set(recipes["mnist"]["tuned_by"]) == {"cgan", "dcgan", "wgan-gp"}
+    assert set(recipes["mnist"]["tuned_by"]) == {"acgan"}
     assert Path(recipes["mnist"]["path"]).is_file()
     plugins = {p["name"]: p for p in json.loads(run_cli("plugins", "--json").stdout)}
     assert plugins["acgan"]["status"] == "ok" and plugins["acgan"]["distribution"] == "ganzoo-acgan"

@@ -12,7 +12,7 @@ from ganzoo.data import ImageData
 from ganzoo.evaluate import classifier as clf
 from ganzoo.evaluate import inception
 from ganzoo.evaluate.metrics import class_accuracy, frechet_between, frechet_distance
-from ganzoo.training import train_run
+from ganzoo.train.session import train_run
 
 from conftest import blob_images, run_cli
 
@@ -173,12 +173,12 @@ def test_bad_metric_name_is_a_usage_error(tiny_run, tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "ganzoo: error: unknown metric 'acuracy'; did you mean 'accuracy'? "
-        "(metrics: accuracy, classifier-fid, intra-fid, inception-fid)"
+        "(metrics: classifier-fid, intra-fid, accuracy, class-distribution, inception-fid)"
     ]
 
 
 def test_eval_every_logs_metrics_and_keeps_the_best_checkpoint(tiny_run, monkeypatch):
-    from ganzoo.train.checkpoint import load_checkpoint
+    from ganzoo.runs.checkpoint import load_checkpoint
 
     _, data, base = tiny_run
     monkeypatch.setenv("GANZOO_JUDGE_STEPS", "60")

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 import ganzoo
-from ganzoo.layers import UpsampleConv2d, set_fused_upsample
-from ganzoo.train.fast import plan_speed
+from ganzoo.blocks import UpsampleConv2d, set_fused_upsample
+from ganzoo.train.speed import plan_speed
 
 BENCH = Path(__file__).parent / "bench"
 

@@ -6,13 +6,13 @@ import pytest
 import torch
 
 from ganzoo.data import ImageData
-from ganzoo.layers import UpsampleConv2d
+from ganzoo.blocks import UpsampleConv2d
 from ganzoo.models import build_model
 from ganzoo.plugins import get_host
 from ganzoo.recipes import resolve
 from ganzoo.sample import generate
-from ganzoo.train.trainer import Trainer
-from ganzoo.training import seed_everything
+from ganzoo.train.loop import Trainer
+from ganzoo.train.session import seed_everything
 
 from conftest import blob_images
 
@@ -43,7 +43,7 @@ def test_acgan_learns_to_draw_the_conditioned_class(precision):
     spec = get_host().models.get("acgan")
     recipe = {"dataset": "blobs", "image_size": SIZE, "channels": 1, "epochs": 1000, "max_steps": 400,
               "batch_size": 64, "log_every": 100, "seed": 0, "precision": precision}
-    settings = resolve(spec, "blobs", recipe).settings
+    settings = resolve(spec, "blobs", recipe)
     seed_everything(settings["seed"])
     model = build_model("acgan", settings, data.num_classes)
     trainer = Trainer(model, settings, data, device="cpu", progress=False)

@@ -5,7 +5,7 @@ import pytest
 
 from ganzoo.errors import UsageError
 from ganzoo.plugins import get_host
-from ganzoo.recipes import load_recipe, parse_overrides, resolve
+from ganzoo.recipes import load_recipe, load_tuning, parse_overrides, resolve
 
 from conftest import REPO
 
@@ -13,7 +13,8 @@ from conftest import REPO
 def resolved(recipe="mnist", overrides=(), model="acgan"):
     host = get_host()
     name, raw = load_recipe(recipe, host.recipes)
-    return resolve(host.models.get(model), name, raw, parse_overrides(overrides))
+    tuning = load_tuning(host.tuning(model, name)) if recipe in host.recipes else {}
+    return resolve(host.models.get(model), name, raw, parse_overrides(overrides), tuning)
 
 
 def test_builtin_recipes_are_registered():
@@ -21,7 +22,7 @@ def test_builtin_recipes_are_registered():
 
 
 def test_mnist_reproduces_the_reference_configuration():
-    s = resolved().settings
+    s = resolved()
     assert s["dataset"] == "mnist" and s["image_size"] == 28 and s["channels"] == 1
     assert s["batch_size"] == 64 and s["lr"] == 2e-4 and s["betas"] == [0.5, 0.999]
     assert s["epochs"] == 100 and s["sample_every"] == 400 and s["max_steps"] is None
@@ -30,12 +31,12 @@ def test_mnist_reproduces_the_reference_configuration():
 
 
 def test_cifar10_is_three_channel_32px():
-    s = resolved("cifar10").settings
+    s = resolved("cifar10")
     assert (s["channels"], s["image_size"], s["dataset"]) == (3, 32, "cifar10")
 
 
 def test_overrides_are_typed():
-    s = resolved(overrides=["lr=1e-4", "max_steps=10", "batch_size=32", "betas=0.0,0.9", "latent_dim=64"]).settings
+    s = resolved(overrides=["lr=1e-4", "max_steps=10", "batch_size=32", "betas=0.0,0.9", "latent_dim=64"])
     assert s["lr"] == 1e-4 and isinstance(s["lr"], float)
     assert s["max_steps"] == 10 and s["batch_size"] == 32 and s["betas"] == [0.0, 0.9] and s["latent_dim"] == 64
 
@@ -64,9 +65,10 @@ def test_bad_overrides_are_usage_errors(override, message):
 def test_recipe_from_a_path_with_a_per_model_section(tmp_path):
     path = tmp_path / "mine.yaml"
     path.write_text("dataset: fashion-mnist\nepochs: 3\nmodels:\n  acgan:\n    latent_dim: 32\n  othergan:\n    foo: 1\n")
+    name, _ = load_recipe(str(path), get_host().recipes)
+    assert name == "mine"
     r = resolved(str(path), overrides=["epochs=4"])
-    assert r.recipe == "mine"
-    assert r.settings["dataset"] == "fashion-mnist" and r.settings["latent_dim"] == 32 and r.settings["epochs"] == 4
+    assert r["dataset"] == "fashion-mnist" and r["latent_dim"] == 32 and r["epochs"] == 4
 
 
 def test_unknown_recipe_name_suggests_close_matches():

@@ -11,8 +11,8 @@ import torch
 import yaml
 
 from ganzoo.errors import CheckpointError, GanzooError, UsageError
-from ganzoo.train.checkpoint import load_checkpoint
-from ganzoo.training import resume_run, train_run
+from ganzoo.runs.checkpoint import load_checkpoint
+from ganzoo.train.session import resume_run, train_run
 
 from conftest import run_cli
 
@@ -91,7 +91,7 @@ def test_only_the_newest_checkpoints_are_kept(mnist_like_root, tmp_path):
 
 
 def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(mnist_like_root, tmp_path, monkeypatch):
-    from ganzoo_acgan.loss import ACGANLoss
+    from ganzoo_acgan import ACGANLoss
 
     calls = {"n": 0}
     original = ACGANLoss.discriminator_loss
@@ -142,7 +142,7 @@ def test_kill_9_while_saving_leaves_the_previous_checkpoint_readable(tmp_path):
     target = tmp_path / "last.pt"
     script = (
         "import sys, torch\n"
-        "from ganzoo.train.checkpoint import save_checkpoint\n"
+        "from ganzoo.runs.checkpoint import save_checkpoint\n"
         "step = 0\n"
         "while True:\n"
         "    step += 1\n"

@@ -23,8 +23,8 @@ from tqdm import tqdm
 
 from ..data import ImageData, cache_dir, slug
 from ..errors import CheckpointError, UsageError
-from ..train.checkpoint import load_checkpoint, save_checkpoint
-from ..train.fast import plan_speed
+from ..runs.checkpoint import load_checkpoint, save_checkpoint
+from ..train.speed import plan_speed
 
 CLASSIFIER_VERSION = 1
 FEATURE_DIM = 128

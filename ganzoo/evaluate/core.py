@@ -3,14 +3,13 @@ training and the quality benchmark all compute, the same way."""
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from ..data import ImageData
-from ..interfaces import Generator
+from ..contracts import Generator
 from ..sample import generate
 from .classifier import Judge, classify
 from .metrics import class_accuracy, class_distribution, frechet_between, intra_class_fid
@@ -35,13 +34,10 @@ class GeneratedSet:
     images: torch.Tensor  # uint8 (N, C, H, W)
     labels: torch.Tensor | None  # conditioning labels, None for unconditional models
     seed: int
-    seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def generate_set(generator: Generator, num_classes: int, n_per_class: int, *, seed: int, device: torch.device) -> GeneratedSet:
     """``n_per_class`` samples of every class (or ``n_per_class * K`` unconditional ones)."""
-    start = time.perf_counter()
     was_training = generator.training
     generator.eval()
     try:
@@ -53,11 +49,12 @@ def generate_set(generator: Generator, num_classes: int, n_per_class: int, *, se
             images = generate(generator, torch.zeros(n_per_class * num_classes, dtype=torch.long), seed=seed, device=device)
     finally:
         generator.train(was_training)
-    return GeneratedSet(images, labels, seed, time.perf_counter() - start)
+    return GeneratedSet(images, labels, seed)
 
 
 def classifier_metrics(samples: GeneratedSet, judge: Judge, real: RealFeatures, device: torch.device) -> dict[str, Any]:
-    """Per-class accuracy (or the class distribution), classifier FID, intra-class FID."""
+    """Per-class accuracy (or the class distribution), classifier FID, intra-class FID: the
+    cheap metrics that ``eval_every`` computes during training."""
     num_classes = len(judge.class_names)
     predicted, features = classify(judge.model, samples.images, device)
     out: dict[str, Any] = {"classifier_fid": frechet_between(features, real.features)}

@@ -8,6 +8,7 @@ the caller reports "unavailable" and carries on with every other metric.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from urllib.error import URLError
@@ -40,7 +41,9 @@ def load_inception(device: torch.device):
 
     path = weights_path()
     try:
-        model = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[FEATURE_DIM]])
+        # torch.hub announces a download on stdout, which must stay clean for --json
+        with contextlib.redirect_stdout(sys.stderr):
+            model = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[FEATURE_DIM]])
     except (URLError, OSError, ConnectionError, TimeoutError) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise InceptionUnavailable(

@@ -12,16 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..device import resolve_device
 from ..errors import UsageError
 from ..files import write_text_atomic
-from ..models import resolve_device
 from ..plugins import get_host
+from ..runs.folder import RunFolder, creation_order, metric_records, now_iso, runs_in
+from ..runs.folder import runs_dir as default_runs_dir
 from ..sample import load_generator
-from ..train.checkpoint import LAST
-from ..train.runs import creation_order, now_iso, runs_in
-from ..train.runs import runs_dir as default_runs_dir
-from .report import read_metrics_log, write_report
-from .run import Reference, evaluate_generator
+from .report import write_report
+from .run import Reference, evaluate_generator, registered_metrics
 
 
 @dataclass
@@ -35,7 +34,7 @@ def newest_runs(root: Path, recipe: str) -> list[Entry]:
     """The newest run with a checkpoint of each model trained on ``recipe``, by model name."""
     newest: dict[str, tuple[tuple[str, str], Entry]] = {}
     for folder, config in runs_in(root):
-        if config.get("recipe") != recipe or not (folder / "checkpoints" / LAST).is_file():
+        if config.get("recipe") != recipe or not RunFolder(folder).last.is_file():
             continue
         order, model = creation_order(folder, config), str(config["model"])
         if model not in newest or order > newest[model][0]:
@@ -45,7 +44,7 @@ def newest_runs(root: Path, recipe: str) -> list[Entry]:
 
 def training_budget(run: Path, config: dict[str, Any]) -> dict[str, Any]:
     """Steps, images seen and training wall time, read from the run's metrics log."""
-    records = [r for r in read_metrics_log(run) if "d_loss" in r]
+    records = [r for r in metric_records(run) if "d_loss" in r]
     settings = config.get("settings", {})
     batch = int(settings.get("batch_size", 0)) * int(config.get("processes", 1))  # the global batch
     critic = int(settings.get("n_critic", 1))
@@ -97,7 +96,7 @@ def leaderboard(
         if not reference.fits(entry.config["settings"]):
             rows.append({**row, "skipped": "trained on other data than the first run of this recipe"})
             continue
-        checkpoint = entry.run / "checkpoints" / LAST
+        checkpoint = RunFolder(entry.run).last
         generator, config = load_generator(checkpoint, entry.model, torch_device)
         report, figures, _ = evaluate_generator(
             generator, config, reference, model=entry.model, checkpoint=checkpoint, run_dir=entry.run,
@@ -106,9 +105,11 @@ def leaderboard(
         write_report(folder / entry.model, report, figures)
         grids[entry.model] = figures["samples"]
         (folder / f"{entry.model}.png").write_bytes(base64.b64decode(grids[entry.model]))
-        rows.append({**row, **_metrics_row(report), "step": report["step"], "report": f"{entry.model}/report.html"})
+        rows.append({**row, "conditional": report["conditional"], "metrics": _by_metric(report),
+                     "weights": report["generator_weights"], "step": report["step"],
+                     "report": f"{entry.model}/report.html"})
 
-    rows.sort(key=lambda r: (r.get("skipped") is not None, _number(r.get("classifier_fid"))))
+    rows.sort(key=lambda r: (r.get("skipped") is not None, _number(r.get("metrics", {}).get("classifier-fid"))))
     board = {
         "recipe": recipe,
         "created": now_iso(),
@@ -117,6 +118,7 @@ def leaderboard(
         "samples": {"n_per_class": n_per_class, "seed": seed, "fid_n": fid_n},
         "judge": {**reference.judge.describe()},
         "classifier_fid_floor": reference.classifier_floor(),
+        "columns": _columns(rows),
         "rows": rows,
     }
     folder.mkdir(parents=True, exist_ok=True)
@@ -126,32 +128,20 @@ def leaderboard(
     return folder
 
 
-def _metrics_row(report: dict[str, Any]) -> dict[str, Any]:
-    m = report["metrics"]
-    row: dict[str, Any] = {
-        "conditional": report["conditional"],
-        "classifier_fid": m["classifier_fid"]["value"],
-        "intra_class_fid": m["intra_class_fid"]["mean"] if "intra_class_fid" in m else None,
-        "accuracy_mean": m["accuracy"]["mean"] if "accuracy" in m else None,
-        "accuracy_min": m["accuracy"]["min"] if "accuracy" in m else None,
-        "inception_fid": m["inception_fid"]["value"],
-        "inception_fid_status": m["inception_fid"]["status"],
-    }
-    if "class_distribution" in m:
-        shares = m["class_distribution"]
-        row["class_distribution"] = shares
-        row["classes_covered"] = sum(share >= 0.5 / len(shares) for share in shares)  # at least half a fair share
-    return row
+def _by_metric(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """metric name -> its headline number and its cell text, from a report's summary."""
+    return {row["metric"]: {"headline": row["headline"], "summary": row["summary"]} for row in report["summary"]}
 
 
-def _number(value: Any) -> float:
+def _columns(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """One column per registered metric that some row has, in registration order."""
+    present = {name for row in rows for name in row.get("metrics", {})}
+    return [{"metric": m.name, "label": m.label, "better": m.better} for m in registered_metrics() if m.name in present]
+
+
+def _number(entry: dict[str, Any] | None) -> float:
+    value = (entry or {}).get("headline")
     return float(value) if isinstance(value, (int, float)) and not math.isnan(value) else math.inf
-
-
-def _fmt(value: Any, digits: int = 2, percent: bool = False) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:.{digits - 1 if percent else digits}%}" if percent else f"{value:.{digits}f}"
 
 
 def _duration(seconds: float) -> str:
@@ -159,21 +149,19 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
-COLUMNS = ("rank", "model", "classifier FID", "intra-class FID", "accuracy mean / min", "Inception FID",
-           "steps", "real images seen", "train time", "samples")
+def _headings(board: dict[str, Any]) -> list[str]:
+    return (["rank", "model"] + [column["label"] for column in board["columns"]]
+            + ["steps", "real images seen", "train time", "samples"])
 
 
-def _cells(rank: int, row: dict[str, Any], grid: str) -> list[str]:
+def _cells(board: dict[str, Any], rank: int, row: dict[str, Any], grid: str) -> list[str]:
+    metrics = [column["metric"] for column in board["columns"]]
     if row.get("skipped"):
-        return ["-", row["model"], f"skipped: {row['skipped']}", "", "", "", str(row["steps"]), "", "", ""]
-    if row["conditional"]:
-        accuracy = f"{_fmt(row['accuracy_mean'], percent=True)} / {_fmt(row['accuracy_min'], percent=True)}"
-    else:
-        accuracy = f"unconditional: {row['classes_covered']}/{len(row['class_distribution'])} classes covered"
-    inception = _fmt(row["inception_fid"]) if row["inception_fid_status"] == "ok" else "unavailable"
+        return ["-", row["model"], f"skipped: {row['skipped']}"] + [""] * (len(metrics) - 1) + [str(row["steps"]), "", "", ""]
     critic = f" ({row['n_critic']} D batches per step)" if row["n_critic"] > 1 else ""
-    return [str(rank), row["model"], _fmt(row["classifier_fid"]), _fmt(row["intra_class_fid"]), accuracy, inception,
-            str(row["steps"]), f"{row['real_images_seen']:,}{critic}", _duration(row["train_seconds"]), grid]
+    values = [row["metrics"][name]["summary"] if name in row["metrics"] else "n/a" for name in metrics]
+    return [str(rank), row["model"], *values, str(row["steps"]), f"{row['real_images_seen']:,}{critic}",
+            _duration(row["train_seconds"]), grid]
 
 
 def _preamble(board: dict[str, Any]) -> list[str]:
@@ -185,16 +173,17 @@ def _preamble(board: dict[str, Any]) -> list[str]:
         f"Judge: {judge['name']}, its own accuracy on the real test split **{judge['test_accuracy']:.2%}**; "
         f"classifier-FID floor (real train vs real test): {board['classifier_fid_floor']:.2f}. "
         "Lower FID is better; ranked by classifier FID. Unconditional models have no per-class accuracy: "
-        "a class is covered when the judge puts at least half its fair share of the samples in it.",
+        "a class is covered when the judge puts at least half its fair share of the samples in it; "
+        "n/a: the metric does not apply to the model.",
     ]
 
 
 def to_markdown(board: dict[str, Any]) -> str:
     lines = [f"# Leaderboard: {board['recipe']}", "", *_preamble(board), "",
-             "| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
+             "| " + " | ".join(_headings(board)) + " |", "|" + " --- |" * len(_headings(board))]
     for rank, row in enumerate(board["rows"], 1):
         grid = f"![{row['model']}]({row['model']}.png)" if not row.get("skipped") else ""
-        lines.append("| " + " | ".join(_cells(rank, row, grid)) + " |")
+        lines.append("| " + " | ".join(_cells(board, rank, row, grid)) + " |")
     lines += ["", f"Full reports: `MODEL/report.html` next to this file. Made {board['created']}.", ""]
     return "\n".join(lines)
 
@@ -207,10 +196,10 @@ def to_html(board: dict[str, Any], grids: dict[str, str]) -> str:
         grid = ""
         if row["model"] in grids and not row.get("skipped"):
             grid = f'<img alt="{e(row["model"])} samples" src="data:image/png;base64,{grids[row["model"]]}">'
-        cells = _cells(rank, row, "")
+        cells = _cells(board, rank, row, "")
         cells[-1] = grid
         body.append("<tr>" + "".join(f"<td>{c if i == len(cells) - 1 else e(c)}</td>" for i, c in enumerate(cells)) + "</tr>")
-    head = "".join(f"<th>{e(c)}</th>" for c in COLUMNS)
+    head = "".join(f"<th>{e(c)}</th>" for c in _headings(board))
     return "\n".join([
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>ganzoo leaderboard: {e(board['recipe'])}</title>",

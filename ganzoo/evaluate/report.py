@@ -70,22 +70,10 @@ def confusion_png(confusion: list[list[int]], class_names: list[str]) -> str:
     return _png(fig)
 
 
-def read_metrics_log(run_dir: Path | None) -> list[dict[str, Any]]:
-    path = run_dir / "metrics.jsonl" if run_dir else None
-    if path is None or not path.is_file():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and "step" in record:
-            records.append(record)
-    return records
-
-
 def loss_curve_png(records: list[dict[str, Any]]) -> str | None:
+    """The training losses (and the classifier FID of ``eval_every``, when logged), base64."""
+    from ..train.callbacks import loss_curves
+
     losses = [r for r in records if "d_loss" in r]
     evals = [r for r in records if isinstance(r.get("eval"), dict)]
     if not losses:
@@ -93,14 +81,8 @@ def loss_curve_png(records: list[dict[str, Any]]) -> str | None:
     plt = _pyplot()
     panels = 2 if evals else 1
     fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 3.8), squeeze=False)
-    ax = axes[0][0]
-    steps = [r["step"] for r in losses]
-    ax.plot(steps, [r["d_loss"] for r in losses], label="D loss")
-    ax.plot(steps, [r["g_loss"] for r in losses], label="G loss")
-    ax.set_xlabel("step")
-    ax.set_title("Losses")
-    ax.grid(alpha=0.3)
-    ax.legend()
+    loss_curves(axes[0][0], losses)
+    axes[0][0].set_title("Losses")
     if evals:
         ax = axes[0][1]
         ax.plot([r["step"] for r in evals], [r["eval"]["classifier_fid"] for r in evals], marker="o")
@@ -138,16 +120,30 @@ def fid_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(metric, value, better, what it measures) for every metric of the report."""
+    return [(row["label"], row["summary"], f"{row['better']} is better", row["description"])
+            for row in report.get("summary", [])]
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     r, m = report, report["metrics"]
     lines = [
         f"# Evaluation of {r['model']} ({r['recipe']}, step {r['step']})",
         "",
-        f"- checkpoint: `{r['checkpoint']}`",
+        f"- checkpoint: `{r['checkpoint']}` ({r.get('generator_weights', 'generator')} weights)",
         f"- dataset: {r['dataset']} ({len(r['class_names'])} classes); generated: {r['samples']['n_total']} images "
         f"({r['samples']['n_per_class']} per class), seed {r['samples']['seed']}",
         f"- judge: {r['judge']['name']}, its own accuracy on the real test split: **{r['judge']['test_accuracy']:.2%}**",
         f"- device: {r['device']}; wall time {r['wall_time_s']:.1f} s; ganzoo {r['ganzoo_version']}",
+        "",
+        "## Metrics",
+        "",
+        "| metric | value | direction | what it measures |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in summary_rows(report)]
+    lines += [
         "",
         "## Fréchet distances (lower is better)",
         "",
@@ -166,7 +162,7 @@ def to_markdown(report: dict[str, Any]) -> str:
     if "class_distribution" in m:
         lines += ["", "## Class distribution of the samples (unconditional model)", "",
                   "| class | share |", "| --- | --- |"]
-        lines += [f"| {name} | {share:.2%} |" for name, share in zip(r["class_names"], m["class_distribution"])]
+        lines += [f"| {name} | {share:.2%} |" for name, share in zip(r["class_names"], m["class_distribution"]["per_class"])]
     lines += ["", "Packages: " + ", ".join(f"{k} {v}" for k, v in r["packages"].items()), ""]
     return "\n".join(lines)
 
@@ -179,7 +175,8 @@ def to_html(report: dict[str, Any], figures: dict[str, str | None]) -> str:
         data = figures.get(key)
         return f'<img alt="{e(alt)}" src="data:image/png;base64,{data}">' if data else ""
 
-    rows = "".join(f"<tr><td>{e(a)}</td><td>{e(b)}</td><td>{e(c)}</td><td>{e(d)}</td></tr>" for a, b, c, d in fid_rows(r))
+    def table(rows: list[tuple[str, ...]]) -> str:
+        return "".join("<tr>" + "".join(f"<td>{e(cell)}</td>" for cell in row) + "</tr>" for row in rows)
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>ganzoo evaluation: {e(r['model'])} step {r['step']}</title>",
@@ -187,31 +184,35 @@ def to_html(report: dict[str, Any], figures: dict[str, str | None]) -> str:
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}"
         "th{background:#f3f3f3}img{max-width:100%;image-rendering:pixelated}.note{color:#555}</style></head><body>",
         f"<h1>Evaluation of {e(r['model'])} <small>({e(r['recipe'])}, step {r['step']})</small></h1>",
-        f"<p class='note'>checkpoint <code>{e(r['checkpoint'])}</code><br>dataset {e(r['dataset'])}, "
+        f"<p class='note'>checkpoint <code>{e(r['checkpoint'])}</code> "
+        f"({e(r.get('generator_weights', 'generator'))} weights)<br>dataset {e(r['dataset'])}, "
         f"{r['samples']['n_total']} generated images ({r['samples']['n_per_class']} per class), seed {r['samples']['seed']}"
         f"<br>device {e(r['device'])}, wall time {r['wall_time_s']:.1f} s, ganzoo {e(r['ganzoo_version'])}</p>",
         f"<p><b>Judge:</b> {e(r['judge']['name'])}; its accuracy on the real test split is "
         f"<b>{r['judge']['test_accuracy']:.2%}</b> (a per-class accuracy can be no more reliable than this).</p>",
         "<h2>Samples (one row per class)</h2>", img("samples", "sample grid"),
+        "<h2>Metrics</h2>",
+        "<table><tr><th>metric</th><th>value</th><th>direction</th><th>what it measures</th></tr>"
+        f"{table(summary_rows(r))}</table>",
         "<h2>Fréchet distances (lower is better)</h2>",
-        f"<table><tr><th>metric</th><th>value</th><th>feature extractor</th><th>compared</th></tr>{rows}</table>",
+        "<table><tr><th>metric</th><th>value</th><th>feature extractor</th><th>compared</th></tr>"
+        f"{table(fid_rows(r))}</table>",
     ]
     if "accuracy" in m:
         acc = m["accuracy"]
         intra = m.get("intra_class_fid", {}).get("per_class")
-        table = "".join(
-            f"<tr><td>{e(name)}</td><td>{acc['per_class'][k]:.2%}</td><td>{_fmt(intra[k], 2) if intra else '-'}</td></tr>"
-            for k, name in enumerate(r["class_names"])
-        )
+        per_class = [(name, f"{acc['per_class'][k]:.2%}", _fmt(intra[k], 2) if intra else "-")
+                     for k, name in enumerate(r["class_names"])]
         parts += [
             "<h2>Per-class accuracy</h2>",
             f"<p>mean <b>{acc['mean']:.2%}</b>, minimum {acc['min']:.2%}</p>",
-            f"<table><tr><th>class</th><th>accuracy</th><th>intra-class FID</th></tr>{table}</table>",
+            f"<table><tr><th>class</th><th>accuracy</th><th>intra-class FID</th></tr>{table(per_class)}</table>",
             img("confusion", "confusion matrix"),
         ]
     if "class_distribution" in m:
-        table = "".join(f"<tr><td>{e(n)}</td><td>{s:.2%}</td></tr>" for n, s in zip(r["class_names"], m["class_distribution"]))
-        parts += ["<h2>Class distribution of the samples</h2>", f"<table><tr><th>class</th><th>share</th></tr>{table}</table>"]
+        shares = [(n, f"{s:.2%}") for n, s in zip(r["class_names"], m["class_distribution"]["per_class"])]
+        parts += ["<h2>Class distribution of the samples</h2>",
+                  f"<table><tr><th>class</th><th>share</th></tr>{table(shares)}</table>"]
     if figures.get("losses"):
         parts += ["<h2>Training curves</h2>", img("losses", "loss curves")]
     parts += [f"<p class='note'>Packages: {e(', '.join(f'{k} {v}' for k, v in r['packages'].items()))}</p>", "</body></html>"]

@@ -13,28 +13,34 @@ import torch
 
 from .. import __version__
 from ..data import default_data_dir, load_dataset
+from ..device import resolve_device
 from ..errors import UsageError, did_you_mean
-from ..models import resolve_device
+from ..runs.folder import RunFolder, metric_records, now_iso
+from ..runs.folder import runs_dir as default_runs_dir
 from ..sample import find_checkpoint, load_generator
-from ..train.runs import now_iso
-from ..train.runs import runs_dir as default_runs_dir
-from .classifier import FEATURE_DIM, classify, data_key, get_judge
-from .core import RealFeatures, classifier_metrics, generate_set
-from .metrics import frechet_between, frechet_distance, feature_statistics
-from .report import confusion_png, loss_curve_png, read_metrics_log, sample_grid_png, write_report
+from .classifier import classify, data_key, get_judge
+from .core import RealFeatures, generate_set
+from .metric_api import Metric, MetricInputs
+from .metrics import frechet_between
+from .report import confusion_png, loss_curve_png, sample_grid_png, write_report
 
-METRICS = ("accuracy", "classifier-fid", "intra-fid", "inception-fid")
-CLASSIFIER_EXTRACTOR = f"ganzoo EvalClassifier penultimate layer ({FEATURE_DIM}-d)"
-INCEPTION_EXTRACTOR = "pytorch-fid InceptionV3, pool3 (2048-d), TF FID weights"
+
+def registered_metrics() -> list[Metric]:
+    """Every registered metric, in registration order (ganzoo's own first)."""
+    from ..plugins import get_host
+
+    return get_host().metrics.in_order()
 
 
 def parse_metrics(text: str | None) -> tuple[str, ...]:
+    """``all`` (every registered metric) or a comma-separated list of metric names."""
+    known = [metric.name for metric in registered_metrics()]
     if not text or text.strip() == "all":
-        return METRICS
+        return tuple(known)
     chosen = tuple(part.strip() for part in text.split(",") if part.strip())
     for name in chosen:
-        if name not in METRICS:
-            raise UsageError(f"unknown metric {name!r}{did_you_mean(name, METRICS)} (metrics: {', '.join(METRICS)})")
+        if name not in known:
+            raise UsageError(f"unknown metric {name!r}{did_you_mean(name, known)} (metrics: {', '.join(known)})")
     return chosen
 
 
@@ -64,12 +70,7 @@ def report_folder(out: Path | None, run_dir: Path | None, step: int, force: bool
         if (out / "report.json").exists() and not force:
             raise UsageError(f"{out} already holds a report; pass --force to overwrite it or choose another --out")
         return out
-    base = (run_dir if run_dir is not None else Path.cwd()) / "reports" / f"step_{step:07d}"
-    folder, number = base, 2
-    while folder.exists():
-        folder = base.with_name(f"{base.name}-{number}")
-        number += 1
-    return folder
+    return RunFolder(run_dir if run_dir is not None else Path.cwd()).report(step)
 
 
 class Reference:
@@ -129,7 +130,7 @@ def evaluate_generator(
     run_dir: Path | None,
     n_per_class: int,
     fid_n: int,
-    chosen: tuple[str, ...] = METRICS,
+    chosen: tuple[str, ...] | None = None,
     seed: int = 0,
 ) -> tuple[dict[str, Any], dict[str, str | None], torch.Tensor]:
     """Every chosen metric of one generator: ``(report, figures, generated images)``."""
@@ -139,26 +140,19 @@ def evaluate_generator(
         raise UsageError(f"the {settings['dataset']} classes in {reference.root} differ from those {checkpoint} was trained on")
     device = reference.device
     samples = generate_set(generator, len(class_names), n_per_class, seed=seed, device=device)
-    computed = classifier_metrics(samples, reference.judge, reference.real, device)
-
+    predicted, features = classify(reference.judge.model, samples.images, device)
+    inputs = MetricInputs(
+        generated=samples.images, labels=samples.labels, fake_features=features, fake_predicted=predicted,
+        real_images=reference.test.images, real_labels=reference.test.labels, real_features=reference.real.features,
+        class_names=class_names, device=device, reference=reference, options={"fid_n": fid_n},
+    )
+    chosen = parse_metrics(None) if chosen is None else chosen
     results: dict[str, Any] = {}
-    sets = f"{len(samples.images)} generated vs {len(reference.test)} real test images"
-    if "classifier-fid" in chosen:
-        results["classifier_fid"] = {
-            "value": computed["classifier_fid"],
-            "floor": reference.classifier_floor(),
-            "feature_extractor": CLASSIFIER_EXTRACTOR,
-            "sets": sets,
-        }
-    if "accuracy" in chosen:
-        if "accuracy" in computed:
-            results["accuracy"] = computed["accuracy"]
-        else:
-            results["class_distribution"] = computed["class_distribution"]
-    if "intra-fid" in chosen and "intra_class_fid" in computed:
-        results["intra_class_fid"] = {**computed["intra_class_fid"], "feature_extractor": CLASSIFIER_EXTRACTOR}
-    if "inception-fid" in chosen:
-        results["inception_fid"] = _inception_fid(samples.images, reference, fid_n)
+    for metric in registered_metrics():
+        if metric.name in chosen and metric.fits(samples.labels is not None):
+            result = metric.compute(inputs)
+            if result is not None:
+                results[metric.key] = result
 
     judge = reference.judge
     report = {
@@ -169,6 +163,7 @@ def evaluate_generator(
         "run": str(run_dir) if run_dir else None,
         "checkpoint": str(checkpoint),
         "step": config.get("step"),
+        "generator_weights": config.get("weights", "generator"),
         "dataset": settings["dataset"],
         "data_dir": str(reference.root),
         "class_names": class_names,
@@ -176,6 +171,7 @@ def evaluate_generator(
         "samples": {"n_per_class": n_per_class, "n_total": len(samples.images), "seed": seed},
         "judge": {**judge.describe(), "trained_now": judge.trained_now, "real_test_accuracy_now": reference.real.accuracy},
         "metrics": results,
+        "summary": metric_summary(results),
         "packages": package_versions(model),
         "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
         "wall_time_s": 0.0,
@@ -183,10 +179,22 @@ def evaluate_generator(
     figures = {
         "samples": sample_grid_png(_grid_images(samples.images, len(class_names), n_per_class), rows=len(class_names)),
         "confusion": confusion_png(results["accuracy"]["confusion"], class_names) if "accuracy" in results else None,
-        "losses": loss_curve_png(read_metrics_log(run_dir)),
+        "losses": loss_curve_png(metric_records(run_dir)),
     }
     report["wall_time_s"] = time.perf_counter() - started
     return report, figures, samples.images
+
+
+def metric_summary(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per metric in the report: its name, label, headline number and cell text."""
+    rows = []
+    for metric in registered_metrics():
+        if metric.key in results:
+            result = results[metric.key]
+            rows.append({"metric": metric.name, "key": metric.key, "label": metric.label, "better": metric.better,
+                         "headline": metric.headline(result), "summary": metric.summary(result),
+                         "description": metric.description})
+    return rows
 
 
 def evaluate(
@@ -226,24 +234,3 @@ def _grid_images(images: torch.Tensor, num_classes: int, n_per_class: int, colum
     """The first ``columns`` samples of each class, row by row."""
     rows = [images[k * n_per_class : k * n_per_class + min(columns, n_per_class)] for k in range(num_classes)]
     return torch.cat(rows) if n_per_class >= columns else images[: num_classes * columns]
-
-
-def _inception_fid(fake: torch.Tensor, reference: Reference, fid_n: int) -> dict[str, Any]:
-    from .inception import inception_features
-
-    # an even spread over the generated set, so every class keeps its share
-    index = torch.linspace(0, len(fake) - 1, steps=min(fid_n, len(fake))).round().long().unique()
-    entry: dict[str, Any] = {
-        "feature_extractor": INCEPTION_EXTRACTOR,
-        "sets": f"{len(index)} generated vs {len(reference.test)} real test images",
-        "value": None,
-    }
-    inception = reference.inception()
-    if isinstance(inception, str):
-        return {**entry, "status": "unavailable", "reason": inception}
-    model, mu_real, sigma_real, stats_path, cached = inception
-    features = inception_features(model, fake[index], reference.device, progress=reference.progress,
-                                  what="generated images")
-    value = frechet_distance(*feature_statistics(features), mu_real, sigma_real)
-    return {**entry, "status": "ok", "value": value, "reason": None, "reference_stats": str(stats_path),
-            "reference_stats_cached": cached}

@@ -1,7 +1,11 @@
-"""Optional loggers beside ``metrics.jsonl``: TensorBoard (``logger: tensorboard``).
+"""Extra loggers beside ``metrics.jsonl``, chosen with ``--set logger=NAME`` (or
+``--logger NAME``) among the registered ones. The built-in plugin registers
+``tensorboard``; a plugin adds others through the ``register_loggers`` hook.
 
-TensorBoard is an optional extra (``pip install 'ganzoo[tensorboard]'``); asking for it
-without the package installed is one clear error before any training starts.
+A logger is made by ``factory(run_dir, settings)`` on the process that writes the run
+folder, and gets ``scalars(metrics)`` at every metrics line, ``evaluation(step, results)``
+at every ``eval_every``, ``samples(step, grid)`` with every sample grid (a (C, H, W)
+float tensor in [0, 1]) and ``close()`` at the end.
 """
 
 from __future__ import annotations
@@ -13,31 +17,46 @@ import torch
 
 from ..errors import UsageError
 
-TENSORBOARD_FOLDER = "tensorboard"
-MISSING = "the TensorBoard logger needs the optional extra: pip install 'ganzoo[tensorboard]'"
+NO_LOGGER = "none"
+TENSORBOARD_MISSING = "the TensorBoard logger needs the optional extra: pip install 'ganzoo[tensorboard]'"
 
 
 def _summary_writer_class():
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
-        raise UsageError(MISSING) from None
+        raise UsageError(TENSORBOARD_MISSING) from None
     return SummaryWriter
 
 
 def check_logger(name: str) -> None:
     """Fail now, not after the data and the model are ready, when the logger cannot run."""
-    if name == "tensorboard":
-        _summary_writer_class()
+    if name == NO_LOGGER:
+        return
+    from ..errors import did_you_mean
+    from ..plugins import get_host
+
+    loggers = get_host().loggers
+    if name not in loggers:
+        raise UsageError(f"unknown logger {name!r}{did_you_mean(name, [NO_LOGGER, *loggers])}")
+    check = getattr(loggers.get(name).factory, "check", None)
+    if callable(check):
+        check()
 
 
 class TensorBoardLogger:
     """Scalars (train/*, eval/*) and the sample grid of the run, in ``RUN/tensorboard/``:
     ``tensorboard --logdir runs`` shows every run side by side."""
 
-    def __init__(self, run_dir: Path):
-        self.folder = run_dir / TENSORBOARD_FOLDER
+    def __init__(self, run_dir: Path, settings: dict[str, Any] | None = None):
+        from ..runs.folder import RunFolder
+
+        self.folder = RunFolder(run_dir).tensorboard
         self.writer = _summary_writer_class()(log_dir=str(self.folder))
+
+    @staticmethod
+    def check() -> None:
+        _summary_writer_class()
 
     def scalars(self, metrics: dict[str, Any]) -> None:
         step = metrics["step"]
@@ -59,5 +78,9 @@ class TensorBoardLogger:
         self.writer.close()
 
 
-def make_logger(name: str, run_dir: Path | None):
-    return TensorBoardLogger(run_dir) if name == "tensorboard" and run_dir is not None else None
+def make_logger(name: str, run_dir: Path | None, settings: dict[str, Any]):
+    if name == NO_LOGGER or run_dir is None:
+        return None
+    from ..plugins import get_host
+
+    return get_host().loggers.get(name).factory(run_dir, settings)

@@ -69,11 +69,12 @@ def main() -> None:
     from ganzoo.data import load_dataset
     from ganzoo.evaluate.classifier import get_judge
     from ganzoo.evaluate.core import RealFeatures, classifier_metrics, generate_set
-    from ganzoo.models import build_model, resolve_device
+    from ganzoo.models import build_model
+    from ganzoo.device import resolve_device
     from ganzoo.plugins import get_host
     from ganzoo.recipes import load_recipe, resolve
-    from ganzoo.train.trainer import Trainer
-    from ganzoo.training import seed_everything
+    from ganzoo.train.loop import Trainer
+    from ganzoo.train.session import seed_everything
 
     device = resolve_device(args.device)
     host = get_host()
@@ -88,7 +89,7 @@ def main() -> None:
     for variant in variants:
         for seed in [int(s) for s in args.seeds.split(",")]:
             overrides = {"max_steps": args.steps, "seed": seed, "log_every": args.steps, **VARIANTS.get(variant, {})}
-            settings = resolve(host.models.get("acgan"), recipe, raw, overrides).settings
+            settings = resolve(host.models.get("acgan"), recipe, raw, overrides)
             seed_everything(seed)
             model = build_model("acgan", settings, train.num_classes)
             start = time.perf_counter()

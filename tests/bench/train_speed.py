@@ -64,7 +64,7 @@ def _timed(run, args) -> dict:
 
 def reference_root(data_dir: str) -> Path:
     """The root the reference loop's torchvision MNIST reads: the decompressed copy of the IDX files."""
-    from ganzoo.data import idx_root
+    from ganzoo.datasets import idx_root
     from torchvision import datasets
 
     return idx_root(Path(data_dir), datasets.MNIST) or Path(data_dir)
@@ -85,29 +85,30 @@ def run_reference(args) -> dict:
 
 def run_ganzoo(args, variant: str) -> dict:
     from ganzoo.data import load_dataset
-    from ganzoo.models import build_model, resolve_device
+    from ganzoo.models import build_model
+    from ganzoo.device import resolve_device
     from ganzoo.plugins import get_host
     from ganzoo.recipes import load_recipe, resolve
-    from ganzoo.train.trainer import Trainer
-    from ganzoo.training import seed_everything
+    from ganzoo.train.loop import Trainer
+    from ganzoo.train.session import seed_everything
 
     host = get_host()
     name, raw = load_recipe("mnist", host.recipes)
     overrides = {"max_steps": args.steps, "batch_size": args.batch_size, "log_every": args.steps}
     overrides.update(VARIANTS[variant])
-    settings = resolve(host.models.get("acgan"), name, raw, overrides).settings
+    settings = resolve(host.models.get("acgan"), name, raw, overrides)
     data = load_dataset("mnist", args.data_dir, channels=1, image_size=28)
     seed_everything(0)
     trainer = Trainer(build_model("acgan", settings, data.num_classes), settings, data,
                       device=resolve_device(args.device), progress=False)
-    original = trainer.train_step
+    original = trainer.run_step
 
     def run(on_step):
         def step_and_mark():
             original()
             on_step(trainer.step + 1)
 
-        trainer.train_step = step_and_mark
+        trainer.run_step = step_and_mark
         trainer.fit()
 
     result = _timed(run, args)

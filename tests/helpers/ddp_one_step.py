@@ -16,11 +16,12 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for conftest's blob_images
 
 import ganzoo
-from ganzoo import distributed
+from ganzoo.train import distributed
 from ganzoo.data import ImageData
 from ganzoo.recipes import resolve
-from ganzoo.train.trainer import Trainer
-from ganzoo.training import seed_everything
+from ganzoo.train.loop import Trainer
+from ganzoo.train.state import checkpoint_payload
+from ganzoo.train.session import seed_everything
 from conftest import blob_images
 
 PER_RANK_BATCH = 16
@@ -59,7 +60,7 @@ def main(mode: str, out: str) -> None:
     batch = PER_RANK_BATCH if context.enabled else PER_RANK_BATCH * 2
     recipe = {"dataset": "blobs", "image_size": 16, "channels": 1, "batch_size": batch, "max_steps": 1, "n_critic": 2,
               "lr": 1e-3, "precision": "fp32", "seed": 3}
-    settings = resolve(spec, "blobs", recipe).settings
+    settings = resolve(spec, "blobs", recipe)
     seed_everything(3)
     model = ganzoo.BuiltModel(spec, Gen(), Critic(), ganzoo.get_loss("hinge"))
     before = {k: v.clone() for k, v in model.generator.state_dict().items()}
@@ -67,8 +68,8 @@ def main(mode: str, out: str) -> None:
     trainer.fit()
     after = {"generator": model.generator.state_dict(), "discriminator": model.discriminator.state_dict()}
     after = {net: {k: v.clone() for k, v in state.items()} for net, state in after.items()}
-    trainer.train_step()  # a second step whose metric sums are not logged yet: what a checkpoint keeps
-    unlogged = trainer.checkpoint_payload()["metric_sums"]  # every rank takes part (it gathers)
+    trainer.run_step()  # a second step whose metric sums are not logged yet: what a checkpoint keeps
+    unlogged = checkpoint_payload(trainer)["metric_sums"]  # every rank takes part (it gathers)
     if context.is_main:
         torch.save({**after, "generator_before": before, "d_loss": trainer.history[-1]["d_loss"],
                     "metric_sums": unlogged}, out)

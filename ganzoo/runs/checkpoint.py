@@ -1,21 +1,22 @@
 """Checkpoints: written atomically, read back with ``torch.load(weights_only=True)`` only.
 
-A checkpoint is a dict with top-level keys ``format``, ``model``, ``generator``,
-``discriminator``, ``optimizer_g``, ``optimizer_d``, ``step``, ``epoch``, ``rng`` and
-``config`` (the run's resolved recipe plus its class names).
+A checkpoint is a dict of tensors and plain data (see docs/architecture.md for its keys):
+the networks, the optimisers, the model's step state, the EMA generator, the RNG states,
+the data order, the counters and ``config`` (the run's resolved recipe plus its class
+names).
 """
 
 from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..errors import CheckpointError, GanzooError, first_line
+from ..files import replaced_atomically
 
 FORMAT = "ganzoo-checkpoint-1"
 LAST = "last.pt"
@@ -23,32 +24,16 @@ REQUIRED_KEYS = ("format", "model", "generator", "config")
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
-    """Write ``payload`` to ``path`` so that a crash at any moment leaves the old file whole.
-
-    The bytes go to a temporary file in the same folder, are flushed and fsynced, then
-    renamed over the target; on failure (a full disk) the temporary file is removed and
-    the previous checkpoint is untouched.
-    """
+    """Write ``payload`` to ``path`` so that a crash at any moment leaves the old file
+    whole: the bytes go to a temporary file beside it, are flushed and renamed over it;
+    on any failure (a full disk) the previous checkpoint is untouched."""
     path = Path(path)
-    payload = {"format": FORMAT, **payload}
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        if isinstance(exc, OSError):
-            raise GanzooError(
-                f"could not save checkpoint {path}: {exc.strerror or exc}; the previous checkpoint is intact"
-            ) from None
-        raise
-    _fsync_folder(path.parent)
+        with replaced_atomically(path) as tmp:
+            torch.save({"format": FORMAT, **payload}, tmp)
+    except (OSError, RuntimeError) as exc:  # torch.save reports a full disk as a RuntimeError
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else first_line(exc)
+        raise GanzooError(f"could not save checkpoint {path}: {reason}; the previous checkpoint is intact") from None
 
 
 def keep_checkpoint(folder: Path, name: str, payload: dict[str, Any], keep: int) -> Path:
@@ -58,36 +43,18 @@ def keep_checkpoint(folder: Path, name: str, payload: dict[str, Any], keep: int)
     path = folder / name
     save_checkpoint(path, payload)
     last = folder / LAST
-    tmp = folder / f".{LAST}.{os.getpid()}.link"
     try:
-        if tmp.exists():
-            tmp.unlink()
         try:
-            os.link(path, tmp)
-            os.replace(tmp, last)
-        except OSError:
-            if tmp.exists():
+            with replaced_atomically(last) as tmp:
                 tmp.unlink()
+                os.link(path, tmp)
+        except OSError:
             save_checkpoint(last, payload)
-        _fsync_folder(folder)
         for old in sorted(folder.glob("step_*.pt"))[:-keep]:
             old.unlink()
     except OSError as exc:
         raise GanzooError(f"could not update checkpoints in {folder}: {exc.strerror or exc}") from None
     return path
-
-
-def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:

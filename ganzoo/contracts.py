@@ -1,4 +1,4 @@
-"""The small contracts the generic trainer relies on.
+"""The contracts a model plugin implements.
 
 A model is a pair of plain ``nn.Module`` subclasses plus a loss object:
 
@@ -10,13 +10,16 @@ A model is a pair of plain ``nn.Module`` subclasses plus a loss object:
   ``uses_labels = True`` and is called as ``D(images, labels)``.
 * :class:`Loss` turns discriminator outputs into the D loss and the G loss. A loss may
   also define ``discriminator_penalty(critic, real, fake, real_labels, fake_labels)``, a
-  regulariser added to the D loss (a gradient penalty, for instance); ``critic(images,
-  labels)`` calls the discriminator the right way for its kind.
+  regulariser of its own added to the D loss; ``critic(images, labels)`` calls the
+  discriminator the right way for its kind.
+
+A model whose training is not "D steps, then a G step" brings its own step as well
+(:class:`ganzoo.TrainStep`, see ``ganzoo/train/step.py``).
 """
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -30,7 +33,12 @@ class DiscriminatorOutput(NamedTuple):
 
 
 class Generator(nn.Module):
-    """Base class of generators: holds the facts the trainer and the sampler need."""
+    """Base class of generators: holds the facts the trainer and the sampler need.
+
+    ``num_classes`` is 0 for an unconditional generator (it is then called with
+    ``labels=None``). ``sample_latent`` draws the generator's input; a generator whose
+    input is more than Gaussian noise (InfoGAN's codes) overrides it.
+    """
 
     def __init__(self, *, latent_dim: int, num_classes: int, image_shape: tuple[int, int, int]):
         super().__init__()
@@ -54,8 +62,9 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """Base class of discriminators (critics).
 
-    ``uses_labels``: whether ``forward`` takes the class labels as its second argument
-    (conditional discriminators such as projection discriminators do).
+    ``num_classes`` is 0 for a discriminator that never sees labels. ``uses_labels``:
+    whether ``forward`` takes the class labels as its second argument (conditional
+    discriminators such as projection discriminators do).
     """
 
     uses_labels: bool = False
@@ -86,10 +95,3 @@ class Loss(Protocol):
     ) -> torch.Tensor: ...
 
     def generator_loss(self, fake: DiscriminatorOutput, fake_labels: torch.Tensor) -> torch.Tensor: ...
-
-
-def discriminator_penalty(loss: Loss) -> Callable[..., torch.Tensor] | None:
-    """The loss's optional ``discriminator_penalty(critic, real, fake, real_labels,
-    fake_labels)`` method, or None."""
-    penalty = getattr(loss, "discriminator_penalty", None)
-    return penalty if callable(penalty) else None

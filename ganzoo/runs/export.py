@@ -3,7 +3,8 @@ ecosystem shares weights in, with the JSON configuration that rebuilds it.
 
 The file holds the generator's state dict (weights and BatchNorm statistics) and, in its
 header metadata, ``format`` = ``ganzoo-generator-1``, ``model`` and ``config`` (JSON:
-model, recipe, step, resolved settings, class names, ganzoo and plugin versions). The
+model, recipe, step, resolved settings, class names, ganzoo version, and ``weights``:
+``ema`` when the run kept an EMA of G, whose weights are then the ones exported). The
 same JSON is written next to it as ``FILE.json`` for people and tools that read JSON.
 ``ganzoo sample MODEL --checkpoint FILE.safetensors`` loads it.
 """
@@ -16,9 +17,9 @@ from typing import Any
 
 import torch
 
-from . import __version__
-from .errors import CheckpointError, UsageError, first_line
-from .files import replaced_atomically, write_text_atomic
+from .. import __version__
+from ..errors import CheckpointError, UsageError, first_line
+from ..files import replaced_atomically, write_text_atomic
 
 FORMAT = "ganzoo-generator-1"
 SUFFIX = ".safetensors"
@@ -42,6 +43,7 @@ def export_generator(generator: torch.nn.Module, config: dict[str, Any], model: 
         "class_names": list(config["class_names"]),
         "ganzoo_version": __version__,
         "exported_from": config.get("exported_from"),
+        "weights": config.get("weights", "generator"),
     }
     tensors = {key: value.detach().cpu().contiguous().clone() for key, value in generator.state_dict().items()}
     try:

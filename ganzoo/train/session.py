@@ -1,25 +1,31 @@
-"""``ganzoo train``: recipe -> settings -> model + data -> a new run folder, trained."""
+"""``ganzoo train``: recipe -> settings -> data + model -> a new run folder -> the loop;
+and ``--resume``: a run folder -> the same loop, exactly where it stopped."""
 
 from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from . import __version__, distributed
+from .. import __version__
+from ..data import default_data_dir, load_dataset
+from ..device import resolve_device
+from ..errors import CheckpointError, UsageError
+from ..models import build_model
+from ..plugins import get_host
+from ..recipes import load_recipe, load_tuning, parse_overrides, resolve
+from ..runs.checkpoint import load_checkpoint
+from ..runs.folder import (RunFolder, create_run, newest_run, now_iso, read_config, trim_metrics, upgrade_settings,
+                           write_config)
+from ..runs.folder import runs_dir as default_runs_dir
+from ..settings import RESUMABLE_SETTINGS
+from . import distributed
 from .distributed import Context
-from .data import default_data_dir, load_dataset
-from .models import build_model, resolve_device
-from .plugins import get_host
-from .errors import CheckpointError, UsageError
-from .recipes import RESUMABLE_SETTINGS, load_recipe, load_tuning, parse_overrides, resolve
-from .train.checkpoint import LAST, load_checkpoint
-from .train.runs import create_run, newest_run, now_iso, read_config, trim_metrics, write_config
-from .train.runs import runs_dir as default_runs_dir
-from .train.loggers import check_logger, make_logger
-from .train.trainer import Trainer
-
+from .loggers import check_logger, make_logger
+from .loop import Trainer
+from .state import load_state
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
@@ -41,9 +47,7 @@ def train_run(
     spec = host.models.get(model)
     recipe_name, raw = load_recipe(recipe, host.recipes)
     tuning = host.tuning(model, recipe_name) if recipe in host.recipes else None  # not for a file of one's own
-    resolved = resolve(spec, recipe_name, raw, parse_overrides(overrides), load_tuning(tuning))
-    settings = resolved.settings
-    host.losses.get(settings["loss"])  # an unknown loss fails before any work
+    settings = resolve(spec, recipe_name, raw, parse_overrides(overrides), load_tuning(tuning))
     check_logger(settings["logger"])
     context, torch_device = distributed.init(resolve_device(device))
     try:
@@ -56,7 +60,7 @@ def train_run(
             "ganzoo_version": __version__,
             "device": str(torch_device),
             "processes": context.world_size,
-            "tuning": f"{tuning.owner}: {Path(tuning.path).name}" if tuning else None,
+            "tuning": _tuning_name(tuning),
             "settings": settings,
         }
         evaluator = _evaluator(settings, data, data_dir, torch_device, progress) if context.is_main else None
@@ -68,6 +72,12 @@ def train_run(
         return _record_and_fit(trainer, config, data.class_names, context)
     finally:
         distributed.shutdown()
+
+
+def _tuning_name(tuning: Any) -> str | None:
+    if tuning is None:
+        return None
+    return f"{tuning.owner}: {tuning.path if tuning.settings is not None else Path(tuning.path).name}"
 
 
 def _build_seeded(model: str, settings: dict, num_classes: int, context: Context):
@@ -98,7 +108,7 @@ def resume_run(
     config = read_config(run_dir)
     if config.get("model") != model:
         raise UsageError(f"{run_dir} is a run of {config.get('model')!r}, not of {model!r}")
-    checkpoint_path = run_dir / "checkpoints" / LAST
+    checkpoint_path = RunFolder(run_dir).last
     payload = load_checkpoint(checkpoint_path)
     if payload["model"] != model:
         raise CheckpointError(f"{checkpoint_path} is a checkpoint of {payload['model']!r}, not of {model!r}")
@@ -110,9 +120,8 @@ def resume_run(
             f"cannot change {', '.join(map(repr, frozen))} when resuming (only {', '.join(RESUMABLE_SETTINGS)}); "
             "start a new run instead"
         )
-    saved = dict(config.get("settings") or {})
-    resolved = resolve(spec, str(config.get("recipe", "resumed")), saved, changes)
-    settings = resolved.settings
+    saved = upgrade_settings(config.get("settings") or {})
+    settings = resolve(spec, str(config.get("recipe", "resumed")), saved, changes)
     check_logger(settings["logger"])
     context, torch_device = distributed.init(resolve_device(device))
     try:
@@ -125,7 +134,7 @@ def resume_run(
         evaluator = _evaluator(settings, data, data_dir, torch_device, progress) if context.is_main else None
         trainer = Trainer(built, settings, data, device=torch_device, run_dir=run_dir, config=run_config,
                           progress=progress, evaluator=evaluator, context=context)
-        trainer.load_state(payload, checkpoint_path)
+        load_state(trainer, payload, checkpoint_path)
         if trainer.step >= trainer.total_steps:
             raise UsageError(
                 f"{run_dir} already finished its {trainer.total_steps} steps; "
@@ -147,7 +156,7 @@ def _record_and_fit(trainer: Trainer, config: dict, class_names: list[str], cont
     trainer.config = config
     if context.is_main:
         write_config(trainer.run_dir, {**config, "class_names": class_names})
-        trainer.logger = make_logger(trainer.settings["logger"], trainer.run_dir)
+        trainer.logger = make_logger(trainer.settings["logger"], trainer.run_dir, trainer.settings)
     trainer.fit()
     return trainer.run_dir
 
@@ -156,7 +165,7 @@ def _evaluator(settings: dict, train, data_dir: Path | None, device, progress: b
     """The classifier metrics for ``eval_every`` (the judge is trained once and cached)."""
     if not settings.get("eval_every"):
         return None
-    from .evaluate.core import periodic_evaluator
+    from ..evaluate.core import periodic_evaluator
 
     test = load_dataset(settings["dataset"], default_data_dir(data_dir), train=False,
                         channels=settings["channels"], image_size=settings["image_size"])

@@ -1,0 +1,235 @@
+"""Building blocks that model plugins share: the doubling plan of a convolutional
+generator, weight initialisation, conditional BatchNorm, the projection term of a
+conditional discriminator, spectral norm, and the fused upsampling convolution."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+__all__ = [
+    "ConditionalBatchNorm2d",
+    "UpsampleConv2d",
+    "doubling_plan",
+    "normal_init",
+    "projection",
+    "require_labels",
+    "set_fused_upsample",
+    "spectral_norm",
+]
+
+
+def doubling_plan(image_size: int, *, smallest: int = 4, largest: int = 7) -> tuple[int, int]:
+    """``(start_side, doublings)`` with ``start_side * 2**doublings == image_size``.
+
+    Generators start from a ``start_side`` x ``start_side`` map (between ``smallest``
+    and ``largest`` pixels) and double it; discriminators halve back down to it:
+    28 -> (7, 2), 32 -> (4, 3), 64 -> (4, 4).
+    """
+    side, doublings = int(image_size), 0
+    while side > largest and side % 2 == 0:
+        side //= 2
+        doublings += 1
+    if doublings == 0 or not smallest <= side <= largest:
+        raise ValueError(
+            f"image size {image_size} is not a {smallest}..{largest}-pixel square doubled at least once "
+            "(e.g. 28, 32, 64)"
+        )
+    return side, doublings
+
+
+def _phase_taps(weight: torch.Tensor, dim: int) -> torch.Tensor:
+    """Nearest 2x upsampling then a 3x3 convolution (padding 1), seen from the input grid
+    along one axis: output row 2i (phase 0) reads input rows i-1, i with the kernel rows
+    w0, w1 + w2; output row 2i+1 (phase 1) reads rows i, i+1 with w0 + w1, w2. Returns
+    the two 2-tap kernels stacked in a new leading dimension. (Plain adds: autocast keeps
+    them in the weight's precision.)"""
+    w0, w1, w2 = weight.unbind(dim)
+    return torch.stack([torch.stack([w0, w1 + w2], dim), torch.stack([w0 + w1, w2], dim)])
+
+
+def _fold_axis(weight: torch.Tensor, dim: int) -> torch.Tensor:
+    """The same two phases as one 4-tap kernel of a stride-2 transposed convolution
+    (padding 1): [w2, w1 + w2, w0 + w1, w0], both phases' taps interleaved and reversed."""
+    w0, w1, w2 = weight.unbind(dim)
+    return torch.stack([w2, w1 + w2, w0 + w1, w0], dim)
+
+
+def _prefers_channels_last(tensor: torch.Tensor) -> bool:
+    return tensor.is_contiguous(memory_format=torch.channels_last) and not tensor.is_contiguous()
+
+
+def _phase_grid(image: torch.Tensor) -> torch.Tensor:
+    """``[N, C, 2H, 2W]`` seen as ``[N, C, H, 2, W, 2]``: pixel (2i+a, 2j+b) at [.., i, a, j, b]."""
+    return image.unflatten(3, (-1, 2)).unflatten(2, (-1, 2))
+
+
+def _new_map(like: torch.Tensor, n: int, c: int, h: int, w: int) -> torch.Tensor:
+    """An uninitialised ``[N, C, H, W]`` tensor in ``like``'s memory format."""
+    if _prefers_channels_last(like):
+        return like.new_empty(n, h, w, c).permute(0, 3, 1, 2)
+    return like.new_empty(n, c, h, w)
+
+
+def _interleave(phases: torch.Tensor) -> torch.Tensor:
+    n, _, h, w = phases.shape
+    h, w = h - 1, w - 1
+    source = phases.unflatten(1, (2, 2, -1))  # [N, a, b, C, H+1, W+1]
+    c = source.shape[3]
+    image = _new_map(phases, n, c, 2 * h, 2 * w)
+    grid = _phase_grid(image)
+    for a in (0, 1):
+        for b in (0, 1):
+            grid[:, :, :, a, :, b] = source[:, a, b, :, a : a + h, b : b + w]
+    return image
+
+
+def _gather(image: torch.Tensor) -> torch.Tensor:
+    n, c, h, w = image.shape
+    h, w = h // 2, w // 2
+    phases = _new_map(image, n, 4 * c, h + 1, w + 1)
+    target, grid = phases.unflatten(1, (2, 2, -1)), _phase_grid(image)
+    for a in (0, 1):
+        for b in (0, 1):
+            target[:, a, b, :, a : a + h, b : b + w] = grid[:, :, :, a, :, b]
+            # the row and the column this phase never reads
+            target[:, a, b, :, h * (1 - a)].zero_()
+            target[:, a, b, :, :, w * (1 - b)].zero_()
+    return phases
+
+
+class _InterleavePhases(torch.autograd.Function):
+    """``[N, 4C, H+1, W+1]``, the four phase maps (a, b) = (0, 0), (0, 1), (1, 0), (1, 1)
+    as channel groups, to the ``[N, C, 2H, 2W]`` image whose pixel (2i+a, 2j+b) is phase
+    (a, b) at (i+a, j+b); one copy per phase, in the input's memory format. Its backward
+    is the adjoint (``_GatherPhases``) and vice versa, so higher derivatives work too."""
+
+    @staticmethod
+    def forward(ctx: Any, phases: torch.Tensor) -> torch.Tensor:
+        return _interleave(phases)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        return _GatherPhases.apply(grad)
+
+
+class _GatherPhases(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, image: torch.Tensor) -> torch.Tensor:
+        return _gather(image)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        return _InterleavePhases.apply(grad)
+
+
+class UpsampleConv2d(nn.Conv2d):
+    """``Conv2d(in, out, 3, padding=1)`` applied to the input upsampled 2x (nearest).
+
+    The parameters and the function are those of ``nn.Upsample(scale_factor=2)`` followed
+    by the ``nn.Conv2d``, and so is the state dict. With ``fused`` set (the trainer sets
+    it from the recipe's ``fused_upsample``) the same function runs on the input grid
+    itself, with the 3x3 kernel folded: 16 instead of 36 multiply-adds per input pixel
+    and no upsampled copy of the input. Results agree to float rounding. Two fused forms,
+    picked by the weights' memory format (the trainer converts them with channels-last):
+
+    * ``"phases"`` (channels-last): each of the four output phases (even/odd row,
+      even/odd column) is a 2x2 convolution of the input; one convolution with 4x the
+      output channels computes all four, which are then interleaved into the image.
+      oneDNN runs this fastest in bf16 on AMX CPUs.
+    * ``"transposed"`` (otherwise): one stride-2 transposed convolution with a 4x4 kernel,
+      the fastest fp32 NCHW form.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, fused: bool = False, **factory):
+        super().__init__(in_channels, out_channels, 3, stride=1, padding=1, bias=bias, **factory)
+        self.fused = fused
+
+    @property
+    def form(self) -> str:
+        """``"plain"``, ``"phases"`` or ``"transposed"``: how ``forward`` computes."""
+        if not self.fused:
+            return "plain"
+        return "phases" if _prefers_channels_last(self.weight) else "transposed"
+
+    def folded_weight(self) -> torch.Tensor:
+        """The 4x4 transposed-convolution kernel, shaped ``(in, out, 4, 4)``."""
+        return _fold_axis(_fold_axis(self.weight, 2), 3).transpose(0, 1)
+
+    def phase_weight(self) -> torch.Tensor:
+        """The four 2x2 phase kernels as one ``(4 * out, in, 2, 2)`` weight, phase-major."""
+        kernels = _phase_taps(_phase_taps(self.weight, 2), 4)  # [b, a, out, in, 2, 2]
+        return kernels.transpose(0, 1).flatten(0, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        form = self.form
+        if form == "phases":
+            bias = None if self.bias is None else self.bias.repeat(4)
+            phases = F.conv2d(x.contiguous(memory_format=torch.channels_last), self.phase_weight(), bias, padding=1)
+            return _InterleavePhases.apply(phases)
+        if form == "transposed":
+            return F.conv_transpose2d(x, self.folded_weight(), self.bias, stride=2, padding=1)
+        return super().forward(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", upsample=2x nearest, fused={self.fused}"
+
+
+def set_fused_upsample(module: nn.Module, fused: bool) -> None:
+    """Switch every ``UpsampleConv2d`` inside ``module`` to the fused or the plain form."""
+    for layer in module.modules():
+        if isinstance(layer, UpsampleConv2d):
+            layer.fused = fused
+
+
+def normal_init(
+    module: nn.Module,
+    *,
+    layers: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear),
+    std: float = 0.02,
+    zero_bias: bool = True,
+) -> None:
+    """DCGAN's initialisation, for ``module.apply``: weights of ``layers`` from N(0, std)
+    (their biases zero with ``zero_bias``), BatchNorm weights from N(1, std), biases 0."""
+    if isinstance(module, layers):
+        nn.init.normal_(module.weight, 0.0, std)
+        if zero_bias and getattr(module, "bias", None) is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)) and module.affine:
+        nn.init.normal_(module.weight, 1.0, std)
+        nn.init.zeros_(module.bias)
+
+
+class ConditionalBatchNorm2d(nn.Module):
+    """BatchNorm without its own affine part; the scale and shift are looked up per class
+    (starting as 1 and 0, so it begins as plain BatchNorm)."""
+
+    def __init__(self, channels: int, num_classes: int):
+        super().__init__()
+        self.norm = nn.BatchNorm2d(channels, affine=False)
+        self.scale = nn.Embedding(num_classes, channels)
+        self.shift = nn.Embedding(num_classes, channels)
+        nn.init.ones_(self.scale.weight)
+        nn.init.zeros_(self.shift.weight)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        scale = self.scale(labels)[:, :, None, None]
+        shift = self.shift(labels)[:, :, None, None]
+        return self.norm(x) * scale + shift
+
+
+def require_labels(labels: torch.Tensor | None, who: str) -> torch.Tensor:
+    """``labels``, or a clear error when a conditional network was called without them."""
+    if labels is None:
+        raise ValueError(f"{who} is conditional: call it with the class labels")
+    return labels
+
+
+def projection(embed: nn.Module, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The projection discriminator's class term (Miyato & Koyama 2018): <embed(y), h>,
+    one value per sample, added to the unconditional logit."""
+    return (embed(labels) * features).sum(dim=1)

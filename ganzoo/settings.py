@@ -1,0 +1,214 @@
+"""The settings of a training run: every key known in advance, typed and range-checked.
+
+:data:`TRAIN_SETTINGS` are the core's (what every model gets); a model adds its own (its
+``build`` function's keyword-only parameters) and the chosen loss adds its options.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .augment import valid_policy
+from .errors import UsageError
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One training setting: its type, default, help and range check."""
+
+    kind: str  # int | float | str | bool | switch | betas
+    default: Any
+    help: str
+    optional: bool = False  # None allowed
+    check: Callable[[Any], bool] = lambda v: True
+    rule: str = ""
+
+
+def _positive(v: Any) -> bool:
+    return v > 0
+
+
+def _betas(v: Any) -> bool:
+    return all(0 <= b < 1 for b in v)
+
+
+SWITCH_VALUES = ("auto", "on", "off")
+LR_SCHEDULES = ("constant", "linear")
+
+
+TRAIN_SETTINGS: dict[str, Setting] = {
+    "dataset": Setting("str", None, "dataset name (see 'ganzoo datasets')"),
+    "image_size": Setting("int", 28, "side of the square images, in pixels", check=_positive, rule="> 0"),
+    "channels": Setting("int", 1, "image channels (1 grey, 3 colour)", check=lambda v: v in (1, 3), rule="1 or 3"),
+    "epochs": Setting("int", 1, "passes over the training set", check=lambda v: v >= 0, rule=">= 0"),
+    "max_steps": Setting("int", None, "optional cap on training steps", optional=True, check=_positive, rule="> 0"),
+    "batch_size": Setting("int", 64, "images per step", check=_positive, rule="> 0"),
+    "n_critic": Setting(
+        "int", 1, "discriminator (critic) updates per generator update, each on a new batch", check=_positive, rule="> 0"
+    ),
+    "lr": Setting("float", 2e-4, "learning rate of G and D", check=_positive, rule="> 0"),
+    "betas": Setting("betas", [0.5, 0.999], "Adam betas of G and D", check=_betas, rule="each in [0, 1)"),
+    "lr_g": Setting("float", None, "G's learning rate (default: lr)", optional=True, check=_positive, rule="> 0"),
+    "lr_d": Setting("float", None, "D's learning rate (default: lr)", optional=True, check=_positive, rule="> 0"),
+    "betas_g": Setting("betas", None, "G's Adam betas (default: betas)", optional=True, check=_betas, rule="each in [0, 1)"),
+    "betas_d": Setting("betas", None, "D's Adam betas (default: betas)", optional=True, check=_betas, rule="each in [0, 1)"),
+    "lr_schedule": Setting(
+        "str", "constant", "constant, or linear: every learning rate decays linearly to 0 over the budget",
+        check=lambda v: v in LR_SCHEDULES, rule="constant or linear",
+    ),
+    "ema": Setting(
+        "float", 0.0, "decay of an exponential moving average of G's weights (0: off; e.g. 0.999); "
+        "sampling, evaluation and export use it", check=lambda v: 0 <= v < 1, rule="in [0, 1)",
+    ),
+    "augment": Setting(
+        "str", "none", "DiffAugment policies applied to everything D sees: none or a comma-separated list of "
+        "color, translation, cutout", check=valid_policy, rule="none or a list of color, translation, cutout",
+    ),
+    "r1_gamma": Setting(
+        "float", 0.0, "R1 penalty weight gamma (the D loss adds gamma/2 E||grad D(x_real)||^2; 0: off)",
+        check=lambda v: v >= 0, rule=">= 0",
+    ),
+    "gp_weight": Setting(
+        "float", 0.0, "WGAN-GP gradient penalty weight on real/fake interpolates (0: off)",
+        check=lambda v: v >= 0, rule=">= 0",
+    ),
+    "seed": Setting("int", 0, "random seed of the run", check=lambda v: v >= 0, rule=">= 0"),
+    "loss": Setting("str", None, "loss name (default: the model's; see 'ganzoo models --json')", optional=True),
+    "log_every": Setting("int", 100, "steps between metrics lines", check=_positive, rule="> 0"),
+    "sample_every": Setting("int", 400, "steps between sample grids", check=_positive, rule="> 0"),
+    "checkpoint_every": Setting("int", 2000, "steps between checkpoints", check=_positive, rule="> 0"),
+    "eval_every": Setting(
+        "int", None, "steps between classifier metrics during training (keeps checkpoints/best.pt)",
+        optional=True, check=_positive, rule="> 0",
+    ),
+    "eval_samples": Setting("int", 100, "generated images per class for eval_every", check=lambda v: v >= 2, rule=">= 2"),
+    "keep_checkpoints": Setting(
+        "int", 3, "how many step checkpoints to keep (besides last.pt)", check=_positive, rule="> 0"
+    ),
+    "logger": Setting("str", "none", "extra logger: none, or a registered logger such as tensorboard"),
+    "precision": Setting(
+        "str", "auto", "auto (bf16 where the hardware has it), fp32 or bf16 autocast",
+        check=lambda v: v in ("auto", "fp32", "bf16"), rule="auto, fp32 or bf16",
+    ),
+    "channels_last": Setting(
+        "switch", "auto", "channels-last memory format (auto: with bf16 or CUDA)",
+        check=lambda v: v in SWITCH_VALUES, rule="auto, on or off",
+    ),
+    "fused_upsample": Setting(
+        "switch", "auto", "run upsample+3x3 conv layers on the input grid with the kernel folded "
+        "(auto: fp32, and bf16 channels-last on the CPU)",
+        check=lambda v: v in SWITCH_VALUES, rule="auto, on or off",
+    ),
+    "sync_batchnorm": Setting(
+        "bool", False, "under torchrun, BatchNorm statistics over the global batch (SyncBatchNorm, CUDA only)"
+    ),
+    "cuda_graph": Setting(
+        "switch", "auto", "capture the whole step in one CUDA graph (auto: on CUDA)",
+        check=lambda v: v in SWITCH_VALUES, rule="auto, on or off",
+    ),
+}
+
+# Settings that may change when a run is resumed: budgets, intervals, speed switches.
+RESUMABLE_SETTINGS = (
+    "epochs", "max_steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "eval_every", "eval_samples",
+    "precision", "channels_last", "fused_upsample", "cuda_graph", "logger",
+)
+
+
+def coerce(key: str, value: Any, kind: str) -> Any:
+    """Turn ``value`` into the setting's kind, or raise UsageError saying what was expected."""
+    def wrong() -> UsageError:
+        return UsageError(f"setting {key!r} must be {kind_name(kind)}, got {value!r}")
+
+    if kind == "int":
+        if isinstance(value, bool):
+            raise wrong()
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                raise wrong() from None
+        raise wrong()
+    if kind == "float":
+        if isinstance(value, bool):
+            raise wrong()
+        if isinstance(value, (int, float)):
+            number = float(value)
+        elif isinstance(value, str):
+            try:
+                number = float(value.strip())
+            except ValueError:
+                raise wrong() from None
+        else:
+            raise wrong()
+        if not math.isfinite(number):
+            raise wrong()
+        return number
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        raise wrong()
+    if kind == "str":
+        if isinstance(value, str) and value:
+            return value
+        raise wrong()
+    if kind == "switch":  # YAML reads on/off/yes/no as booleans
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        if isinstance(value, str) and value.strip().lower() in SWITCH_VALUES:
+            return value.strip().lower()
+        raise wrong()
+    if kind == "betas":
+        if isinstance(value, str):
+            value = [part for part in value.replace("[", "").replace("]", "").split(",") if part.strip()]
+        if isinstance(value, (list, tuple)) and len(value) == 2:
+            return [coerce(key, v, "float") for v in value]
+        raise wrong()
+    raise AssertionError(f"unknown setting kind {kind}")
+
+
+def kind_name(kind: str) -> str:
+    return {
+        "int": "a whole number",
+        "float": "a number",
+        "bool": "true or false",
+        "str": "a non-empty string",
+        "switch": "auto, on or off",
+        "betas": "two numbers, e.g. [0.5, 0.999]",
+    }[kind]
+
+
+def kind_of_default(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    raise TypeError(f"settings must default to int, float, bool or str, not {value!r}")
+
+
+def apply_layer(settings: dict[str, Any], layer: dict[str, Any], schema: dict[str, Setting], source: str) -> None:
+    """Type, check and copy ``layer`` into ``settings``; an unknown key names close matches."""
+    from .errors import did_you_mean
+
+    for key, value in layer.items():
+        if key not in schema:
+            raise UsageError(f"unknown setting {key!r} in {source}{did_you_mean(key, schema)}")
+        setting = schema[key]
+        if value is None and setting.optional:
+            settings[key] = None
+            continue
+        value = coerce(key, value, setting.kind)
+        if not setting.check(value):
+            raise UsageError(f"setting {key!r} must be {setting.rule}, got {value!r} (in {source})")
+        settings[key] = value

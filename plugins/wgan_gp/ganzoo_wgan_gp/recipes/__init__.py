@@ -1,1 +1,0 @@
-"""Recipe tunings shipped with the plugin (YAML)."""

@@ -41,6 +41,7 @@ def keep_checkpoint(folder: Path, name: str, payload: dict[str, Any], keep: int)
     ``keep`` ``step_*.pt`` files. ``last.pt`` is a hard link where the file system allows
     one (no second write), else a copy; either way it is replaced atomically."""
     path = folder / name
+    folder.mkdir(parents=True, exist_ok=True)
     save_checkpoint(path, payload)
     last = folder / LAST
     try:

@@ -127,6 +127,7 @@ def save_sample_grid(trainer: Trainer, path: Path) -> None:
     from .loop import GRID_COLUMNS
 
     images = trainer.sample_grid()
+    path.parent.mkdir(parents=True, exist_ok=True)  # a run folder copied without its empty samples/
     save_image(images, path, nrow=GRID_COLUMNS, padding=2)
     if trainer.logger is not None:
         trainer.logger.samples(trainer.step, make_grid(images, nrow=GRID_COLUMNS, padding=2))

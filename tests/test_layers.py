@@ -123,3 +123,19 @@ def test_speed_plan_fuses_upsampling_where_measured_faster_unless_told(settings,
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", torch.backends.cudnn.benchmark)  # a CUDA plan sets it
     plan = plan_speed({"cuda_graph": "off", **settings}, torch.device(device))
     assert plan.fused_upsample is fused and plan.describe()["fused_upsample"] is fused
+
+
+@pytest.mark.parametrize("flags, warned", [({"avx2", "fma"}, True), ({"avx2", "avx512f", "amx_bf16"}, False),
+                                           ({"avx2", "avx512_bf16"}, False)])
+def test_bf16_on_a_cpu_that_only_emulates_it_says_so(flags, warned, monkeypatch):
+    from ganzoo.train import speed
+
+    monkeypatch.setattr(speed, "cpu_flags", lambda: frozenset(flags))
+    bf16 = speed.plan_speed({"precision": "bf16"}, torch.device("cpu"))
+    note = speed.bf16_emulation_note(bf16)
+    assert (note is not None) == warned
+    if warned:
+        assert "emulated" in note and "13x slower than fp32" in note and "\n" not in note
+    assert speed.bf16_emulation_note(speed.plan_speed({"precision": "fp32"}, torch.device("cpu"))) is None
+    auto = speed.plan_speed({"precision": "auto"}, torch.device("cpu"))
+    assert auto.precision == ("fp32" if warned else "bf16")  # auto never picks the emulated path

@@ -12,6 +12,7 @@ from ganzoo.plugins import get_host
 from ganzoo.recipes import resolve
 from ganzoo.sample import generate
 from ganzoo.train.loop import Trainer
+from ganzoo.train.speed import cpu_has_native_bf16
 from ganzoo.train.session import seed_everything
 
 from conftest import blob_images
@@ -36,7 +37,15 @@ class NearestCentroid:
         return float((scores.argmax(1) == labels).float().mean())
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+NATIVE_BF16 = cpu_has_native_bf16()
+EMULATED = pytest.mark.skipif(
+    not NATIVE_BF16,
+    reason="this CPU has no native bf16 (AVX512-BF16 or AMX): emulated bf16 trains ~13x slower than fp32, so the "
+    "400-step learning run would take tens of minutes; test_bf16_steps_train_where_bf16_is_emulated_too covers the path",
+)
+
+
+@pytest.mark.parametrize("precision", ["fp32", pytest.param("bf16", marks=EMULATED)])
 def test_acgan_learns_to_draw_the_conditioned_class(precision):
     images, labels = blob_images(100, size=SIZE, seed=0)
     data = ImageData("blobs", images.unsqueeze(1), labels, [f"cell {k}" for k in range(10)])
@@ -67,3 +76,20 @@ def test_acgan_learns_to_draw_the_conditioned_class(precision):
     print(f"{precision}: {conditioned:.1%} of samples show their class")
     assert conditioned >= 0.90, f"only {conditioned:.1%} of samples show their class"
     assert judge.accuracy(fakes, wanted.roll(50)) <= 0.2  # the labels matter, not just the judge
+
+
+def test_bf16_steps_train_where_bf16_is_emulated_too():
+    """A few bf16 steps on any CPU: the path runs, in the phase form, with finite losses."""
+    images, labels = blob_images(20, size=SIZE, seed=0)
+    data = ImageData("blobs", images.unsqueeze(1), labels, [f"cell {k}" for k in range(10)])
+    recipe = {"dataset": "blobs", "image_size": SIZE, "channels": 1, "epochs": 100, "max_steps": 6,
+              "batch_size": 32, "log_every": 3, "precision": "bf16"}
+    settings = resolve(get_host().models.get("acgan"), "blobs", recipe)
+    seed_everything(0)
+    model = build_model("acgan", settings, data.num_classes)
+    trainer = Trainer(model, settings, data, device="cpu", progress=False)
+    assert [layer.form for layer in model.generator.modules() if isinstance(layer, UpsampleConv2d)] == ["phases"] * 2
+    before = model.generator.project.weight.detach().clone()
+    trainer.fit()
+    assert all(math.isfinite(m["d_loss"]) and math.isfinite(m["g_loss"]) for m in trainer.history)
+    assert not torch.equal(model.generator.project.weight, before)

@@ -43,7 +43,7 @@ from .callbacks import default_callbacks
 from .distributed import SINGLE, Context
 from .ema import EMA
 from .graphs import GraphedStep, prepare_optimizer_state, training_state
-from .speed import make_adam, plan_speed
+from .speed import bf16_emulation_note, make_adam, plan_speed
 from .step import AdversarialStep, Batch, StepContext
 
 GRID_COLUMNS = 10
@@ -134,6 +134,9 @@ class Trainer:
         self.plan = plan_speed(s, self.device)
         if context.enabled and self.plan.cuda_graph:  # DDP's all-reduce runs outside the graph
             self.plan = replace(self.plan, cuda_graph=False)
+        note = bf16_emulation_note(self.plan)
+        if note and context.is_main:
+            print(note, file=sys.stderr)
 
         self.batch_size, self.n_critic = s["batch_size"], s["n_critic"]
         self.global_batch = self.batch_size * context.world_size

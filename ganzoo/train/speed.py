@@ -54,19 +54,36 @@ class SpeedPlan:
 
 
 @functools.lru_cache(maxsize=1)
-def cpu_has_native_bf16() -> bool:
-    """True when the CPU computes bf16 in hardware (AVX512-BF16 or AMX); Linux only."""
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
     if not sys.platform.startswith("linux"):
-        return False
+        return frozenset()
     try:
         text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return False
+        return frozenset()
     for line in text.splitlines():
         if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            return bool({"avx512_bf16", "amx_bf16"} & flags)
-    return False
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU computes bf16 in hardware (AVX512-BF16 or AMX); Linux only."""
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
+
+
+# The bf16 training step against the fp32 one where bf16 is emulated: 30.9 against 396.4
+# images/s with oneDNN and ATen held to AVX2 (docs/performance.md, "CPUs without AMX").
+EMULATED_BF16_SLOWDOWN = "13x"
+
+
+def bf16_emulation_note(plan: SpeedPlan) -> str | None:
+    """One line for a run that asked for bf16 on a CPU that only emulates it."""
+    if plan.device.type != "cpu" or plan.amp_dtype is None or cpu_has_native_bf16():
+        return None
+    return (f"ganzoo: precision bf16 on a CPU without native bf16 (no AVX512-BF16 or AMX): it is emulated, "
+            f"about {EMULATED_BF16_SLOWDOWN} slower than fp32 (measured); --set precision=fp32 (or auto) is faster")
 
 
 def plan_speed(settings: dict[str, Any], device: torch.device) -> SpeedPlan:

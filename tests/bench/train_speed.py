@@ -121,6 +121,7 @@ VARIANTS = {
     "auto": {},
     "fp32-eager": {"precision": "fp32", "channels_last": "off", "cuda_graph": "off"},
     "fp32-unfused": {"precision": "fp32", "channels_last": "off", "cuda_graph": "off", "fused_upsample": "off"},
+    "fp32-channels-last": {"precision": "fp32", "channels_last": "on", "cuda_graph": "off"},
     "bf16-eager": {"precision": "bf16", "cuda_graph": "off"},
     "bf16-fused": {"precision": "bf16", "cuda_graph": "off", "fused_upsample": "on"},
     "bf16-unfused": {"precision": "bf16", "cuda_graph": "off", "fused_upsample": "off"},

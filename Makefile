@@ -30,7 +30,7 @@ demo: setup
 	$(BIN)/ganzoo train acgan --recipe mnist --runs-dir $(DEMO_RUNS) --set max_steps=$(DEMO_STEPS) \
 		$(if $(DEMO_DATA),--data-dir $(DEMO_DATA))
 	$(BIN)/ganzoo sample acgan --class all --n 10 --runs-dir $(DEMO_RUNS)
-	$(BIN)/ganzoo evaluate acgan --runs-dir $(DEMO_RUNS) $(if $(DEMO_DATA),--data-dir $(DEMO_DATA))
+	$(BIN)/ganzoo evaluate acgan --runs-dir $(DEMO_RUNS)   # on the data the run recorded
 
 test: setup
 	$(BIN)/python -m pytest

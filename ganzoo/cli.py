@@ -138,6 +138,11 @@ def train(
             "Only budgets, intervals and speed switches may change (--set max_steps=N).",
         ),
     ] = None,
+    allow_other_data: Annotated[
+        bool,
+        typer.Option("--allow-other-data", help="With --resume: continue on data whose fingerprint differs from the "
+                     "data the run was trained on (the run's config records it)."),
+    ] = False,
     nproc_per_node: Annotated[
         Optional[str],
         typer.Option(
@@ -155,8 +160,10 @@ def train(
     common = dict(overrides=overrides, data_dir=data_dir, runs_dir=runs_dir, device=device, progress=not quiet)
     if resume is not None:
         run = None if resume == NEWEST_RUN and not Path(resume).is_dir() else Path(resume)
-        run_dir = resume_run(model, run, **common)
+        run_dir = resume_run(model, run, allow_other_data=allow_other_data, **common)
     else:
+        if allow_other_data:
+            raise UsageError("--allow-other-data goes with --resume: a new run records the data it trains on")
         run_dir = train_run(model, recipe, **common)
     if process_rank() == 0:
         typer.echo(f"run folder: {run_dir}")
@@ -300,6 +307,7 @@ def summary_lines(path: Path) -> list[str]:
     lines = [f"judge accuracy on real test images: {report['judge']['test_accuracy']:.2%}"]
     if report.get("generator_weights") == "ema":
         lines.append("generator: the EMA weights")
+    lines += [f"warning: {warning}" for warning in report.get("warnings", [])]
     for row in report.get("summary", []):
         text = f"{row['label']}: {row['summary']}"
         if row["key"] == "classifier_fid":

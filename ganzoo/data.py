@@ -8,6 +8,7 @@ to the training device and draws batches by index, with no per-sample transforms
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +108,20 @@ def _check_split(data: ImageData, name: str, root: Path) -> None:
         raise DataError(f"{name} in {root}: labels outside 0..{data.num_classes - 1}")
 
 
+def fingerprint(data: ImageData) -> dict[str, object]:
+    """What identifies a split's contents: its name, number and shape of images, and a
+    hash of every pixel and label (as the run trains on them, after resizing)."""
+    digest = hashlib.sha256(data.images.contiguous().numpy().tobytes())
+    digest.update(data.labels.numpy().tobytes())
+    return {"dataset": data.name, "images": len(data), "shape": list(data.images.shape[1:]),
+            "sha256": digest.hexdigest()[:16]}
+
+
+def describe_fingerprint(fp: dict[str, object]) -> str:
+    shape = "x".join(str(d) for d in fp.get("shape", []))
+    return f"{fp.get('dataset')}, {fp.get('images')} images {shape}, sha256 {fp.get('sha256')}"
+
+
 def resolve_class(spec: str, class_names: list[str]) -> int:
     """A class given as an index or a name (case-insensitive; 'sneaker', 'ankle-boot', 'zero')."""
     spec = spec.strip()
@@ -134,4 +149,5 @@ def _aliases(class_name: str) -> set[str]:
     return aliases
 
 
-__all__ = ["ImageData", "cache_dir", "default_data_dir", "load_dataset", "resolve_class", "slug", "to_shape"]
+__all__ = ["ImageData", "cache_dir", "default_data_dir", "describe_fingerprint", "fingerprint", "load_dataset",
+           "resolve_class", "slug", "to_shape"]

@@ -16,7 +16,7 @@ from ..device import resolve_device
 from ..errors import UsageError
 from ..files import write_text_atomic
 from ..plugins import get_host
-from ..runs.folder import RunFolder, creation_order, metric_records, now_iso, runs_in
+from ..runs.folder import RunFolder, creation_order, metric_records, now_iso, recorded_data_dir, runs_in
 from ..runs.folder import runs_dir as default_runs_dir
 from ..sample import load_generator
 from .report import write_report
@@ -83,7 +83,10 @@ def leaderboard(
     if (folder / "leaderboard.json").exists() and not force:
         raise UsageError(f"{folder} already holds a leaderboard; pass --force to overwrite it or choose another --out")
     torch_device = resolve_device(device)
-    reference = Reference(entries[0].config["settings"], data_dir, torch_device, progress)
+    first = entries[0]
+    reference = Reference(first.config["settings"], recorded_data_dir(first.config, data_dir, str(first.run)),
+                          torch_device, progress)
+    trained_on = (first.config.get("data") or {}).get("train")
     host = get_host()
 
     rows: list[dict[str, Any]] = []
@@ -93,7 +96,8 @@ def leaderboard(
         if entry.model not in host.models:
             rows.append({**row, "skipped": f"model {entry.model!r} is not installed"})
             continue
-        if not reference.fits(entry.config["settings"]):
+        own = (entry.config.get("data") or {}).get("train")
+        if not reference.fits(entry.config["settings"]) or (own and trained_on and own != trained_on):
             rows.append({**row, "skipped": "trained on other data than the first run of this recipe"})
             continue
         checkpoint = RunFolder(entry.run).last

@@ -126,6 +126,15 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             for row in report.get("summary", [])]
 
 
+def _split(report: dict[str, Any]) -> str:
+    split = report.get("real_split")
+    if not split:
+        return f"{report.get('data_dir')}"
+    shape = "x".join(str(d) for d in split.get("shape", []))
+    return (f"the {split.get('split', 'test')} split in {report.get('data_dir')}: {split.get('images')} images {shape}, "
+            f"sha256 {split.get('sha256')}")
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     r, m = report, report["metrics"]
     lines = [
@@ -136,6 +145,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"({r['samples']['n_per_class']} per class), seed {r['samples']['seed']}",
         f"- judge: {r['judge']['name']}, its own accuracy on the real test split: **{r['judge']['test_accuracy']:.2%}**",
         f"- device: {r['device']}; wall time {r['wall_time_s']:.1f} s; ganzoo {r['ganzoo_version']}",
+        f"- real images: {_split(r)}",
+        *[f"- **warning:** {w}" for w in r.get("warnings", [])],
         "",
         "## Metrics",
         "",
@@ -182,12 +193,15 @@ def to_html(report: dict[str, Any], figures: dict[str, str | None]) -> str:
         f"<title>ganzoo evaluation: {e(r['model'])} step {r['step']}</title>",
         "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}"
-        "th{background:#f3f3f3}img{max-width:100%;image-rendering:pixelated}.note{color:#555}</style></head><body>",
+        "th{background:#f3f3f3}img{max-width:100%;image-rendering:pixelated}.note{color:#555}"
+        ".warning{background:#fff3cd;padding:6px 10px}</style></head><body>",
         f"<h1>Evaluation of {e(r['model'])} <small>({e(r['recipe'])}, step {r['step']})</small></h1>",
         f"<p class='note'>checkpoint <code>{e(r['checkpoint'])}</code> "
         f"({e(r.get('generator_weights', 'generator'))} weights)<br>dataset {e(r['dataset'])}, "
         f"{r['samples']['n_total']} generated images ({r['samples']['n_per_class']} per class), seed {r['samples']['seed']}"
-        f"<br>device {e(r['device'])}, wall time {r['wall_time_s']:.1f} s, ganzoo {e(r['ganzoo_version'])}</p>",
+        f"<br>device {e(r['device'])}, wall time {r['wall_time_s']:.1f} s, ganzoo {e(r['ganzoo_version'])}"
+        f"<br>real images: {e(_split(r))}</p>",
+        *[f"<p class='warning'><b>Warning:</b> {e(w)}</p>" for w in r.get("warnings", [])],
         f"<p><b>Judge:</b> {e(r['judge']['name'])}; its accuracy on the real test split is "
         f"<b>{r['judge']['test_accuracy']:.2%}</b> (a per-class accuracy can be no more reliable than this).</p>",
         "<h2>Samples (one row per class)</h2>", img("samples", "sample grid"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import sys
 import time
@@ -12,10 +13,10 @@ from typing import Any
 import torch
 
 from .. import __version__
-from ..data import default_data_dir, load_dataset
+from ..data import default_data_dir, describe_fingerprint, fingerprint, load_dataset
 from ..device import resolve_device
 from ..errors import UsageError, did_you_mean
-from ..runs.folder import RunFolder, metric_records, now_iso
+from ..runs.folder import RunFolder, metric_records, now_iso, recorded_data_dir
 from ..runs.folder import runs_dir as default_runs_dir
 from ..sample import find_checkpoint, load_generator
 from .classifier import classify, data_key, get_judge
@@ -87,6 +88,7 @@ class Reference:
         self.train = load_dataset(self.dataset, self.root, train=True, **self.shape)
         self.test = load_dataset(self.dataset, self.root, train=False, **self.shape)
         self.class_names = list(self.test.class_names)
+        self.test_fingerprint = fingerprint(self.test)
         self.judge = get_judge(self.train, self.test, device, progress=progress)
         self.real = RealFeatures.of(self.judge, self.test, device)
         self._floor: float | None = None
@@ -166,6 +168,8 @@ def evaluate_generator(
         "generator_weights": config.get("weights", "generator"),
         "dataset": settings["dataset"],
         "data_dir": str(reference.root),
+        "real_split": {"split": "test", **reference.test_fingerprint},
+        "warnings": earlier_split_warnings(run_dir, reference.test_fingerprint),
         "class_names": class_names,
         "conditional": samples.labels is not None,
         "samples": {"n_per_class": n_per_class, "n_total": len(samples.images), "seed": seed},
@@ -183,6 +187,24 @@ def evaluate_generator(
     }
     report["wall_time_s"] = time.perf_counter() - started
     return report, figures, samples.images
+
+
+def earlier_split_warnings(run_dir: Path | None, split: dict[str, Any]) -> list[str]:
+    """A line for each earlier report of the run whose real test split was another one:
+    their numbers and these do not compare."""
+    if run_dir is None:
+        return []
+    warnings = []
+    for path in sorted((RunFolder(run_dir).root / "reports").glob("*/report.json")):
+        try:
+            earlier = json.loads(path.read_text(encoding="utf-8")).get("real_split")
+        except (OSError, ValueError):
+            continue
+        if isinstance(earlier, dict) and {k: v for k, v in earlier.items() if k != "split"} != split:
+            warnings.append(f"the real test split differs from the one of {path.parent.name} "
+                            f"({describe_fingerprint(earlier)}; now {describe_fingerprint(split)}): "
+                            "the two reports' numbers do not compare")
+    return warnings
 
 
 def metric_summary(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -220,6 +242,7 @@ def evaluate(
     run_dir = path.parent.parent if path.parent.name == "checkpoints" else None
     generator, config = load_generator(path, model, torch_device)
     folder = report_folder(out, run_dir, int(config.get("step") or 0), force)
+    data_dir = recorded_data_dir(config, data_dir, str(run_dir or path))
     reference = Reference(config["settings"], data_dir, torch_device, progress)
     report, figures, _ = evaluate_generator(
         generator, config, reference, model=model, checkpoint=path, run_dir=run_dir, n_per_class=n_per_class,

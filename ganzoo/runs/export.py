@@ -44,6 +44,7 @@ def export_generator(generator: torch.nn.Module, config: dict[str, Any], model: 
         "ganzoo_version": __version__,
         "exported_from": config.get("exported_from"),
         "weights": config.get("weights", "generator"),
+        "data": config.get("data"),
     }
     tensors = {key: value.detach().cpu().contiguous().clone() for key, value in generator.state_dict().items()}
     try:

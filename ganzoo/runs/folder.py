@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import GanzooError, UsageError
+from ..errors import DataError, GanzooError, UsageError
 from ..files import write_text_atomic
 from .checkpoint import LAST
 
@@ -149,6 +149,32 @@ def upgrade_settings(saved: dict[str, Any]) -> dict[str, Any]:
     if settings.get("loss") in RENAMED_LOSSES:
         settings["loss"] = RENAMED_LOSSES[settings["loss"]]
     return settings
+
+
+def data_record(given: str | os.PathLike | None, root: Path, train_fingerprint: dict[str, Any]) -> dict[str, Any]:
+    """What config.yaml keeps of a run's training data: the folder as given (None: the
+    default), as an absolute path, and the training split's fingerprint."""
+    return {"given": str(given) if given is not None else None, "dir": str(Path(root).expanduser().resolve()),
+            "train": train_fingerprint}
+
+
+def recorded_data_dir(config: dict[str, Any], explicit: Path | None, where: str) -> Path | None:
+    """The data folder a command on a run uses: ``explicit`` (``--data-dir`` or
+    ``$GANZOO_DATA_DIR``) when given, else the folder the run was trained from (None for
+    runs that recorded none, or that used the default folder and find it gone). A folder
+    the user gave that is gone is one clear error."""
+    if explicit is not None:
+        return explicit
+    record = config.get("data")
+    if not isinstance(record, dict) or not record.get("dir"):
+        return None
+    folder = Path(record["dir"])
+    if not folder.is_dir() and record.get("given") is None:
+        return None  # trained on the default folder, which need not exist (a dataset made on the fly)
+    if not folder.is_dir():
+        raise DataError(f"{where} was trained on data from {folder}, which no longer exists; point --data-dir "
+                        "(or GANZOO_DATA_DIR) at a copy of that data")
+    return folder
 
 
 def runs_in(root: Path) -> Iterator[tuple[Path, dict[str, Any]]]:

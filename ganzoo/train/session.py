@@ -10,15 +10,15 @@ from typing import Any
 import torch
 
 from .. import __version__
-from ..data import default_data_dir, load_dataset
+from ..data import default_data_dir, describe_fingerprint, fingerprint, load_dataset
 from ..device import resolve_device
 from ..errors import CheckpointError, UsageError
 from ..models import build_model
 from ..plugins import get_host
 from ..recipes import load_recipe, load_tuning, parse_overrides, resolve
 from ..runs.checkpoint import load_checkpoint
-from ..runs.folder import (RunFolder, create_run, newest_run, now_iso, read_config, trim_metrics, upgrade_settings,
-                           write_config)
+from ..runs.folder import (RunFolder, create_run, data_record, newest_run, now_iso, read_config, recorded_data_dir,
+                           trim_metrics, upgrade_settings, write_config)
 from ..runs.folder import runs_dir as default_runs_dir
 from ..settings import RESUMABLE_SETTINGS
 from . import distributed
@@ -61,6 +61,7 @@ def train_run(
             "device": str(torch_device),
             "processes": context.world_size,
             "tuning": _tuning_name(tuning),
+            "data": data_record(data_dir, default_data_dir(data_dir), fingerprint(data)),
             "settings": settings,
         }
         evaluator = _evaluator(settings, data, data_dir, torch_device, progress) if context.is_main else None
@@ -99,9 +100,12 @@ def resume_run(
     runs_dir: Path | None = None,
     device: str = "auto",
     progress: bool = True,
+    allow_other_data: bool = False,
 ) -> Path:
     """Continue ``run`` (default: the newest run of ``model``) from its last checkpoint,
-    in its own folder, exactly as if it had never stopped."""
+    in its own folder, exactly as if it had never stopped: on the data it was trained on
+    (the folder its config.yaml records, unless ``data_dir`` names another), refusing
+    data with another fingerprint unless ``allow_other_data``."""
     host = get_host()
     spec = host.models.get(model)
     run_dir = run if run is not None else newest_run(default_runs_dir(runs_dir), model)
@@ -123,18 +127,28 @@ def resume_run(
     saved = upgrade_settings(config.get("settings") or {})
     settings = resolve(spec, str(config.get("recipe", "resumed")), saved, changes)
     check_logger(settings["logger"])
+    data_dir = recorded_data_dir(config, data_dir, str(run_dir))
     context, torch_device = distributed.init(resolve_device(device))
     try:
         data = _load_training_data(settings, data_dir)
         if list(data.class_names) != list(config.get("class_names", data.class_names)):
             raise UsageError(f"the data set's classes differ from those {run_dir} was trained on")
+        now = fingerprint(data)
+        trained_on = (config.get("data") or {}).get("train")
+        other_data = trained_on is not None and trained_on != now
+        if other_data and not allow_other_data:
+            raise UsageError(
+                f"{run_dir} was trained on {describe_fingerprint(trained_on)}; the data in "
+                f"{default_data_dir(data_dir)} is {describe_fingerprint(now)}; resume on the same data, or pass "
+                "--allow-other-data to continue on this data (the run's config records it)"
+            )
         built = build_model(model, settings, data.num_classes)
         run_config = {key: value for key, value in config.items() if key != "class_names"}
         run_config["settings"] = settings
         evaluator = _evaluator(settings, data, data_dir, torch_device, progress) if context.is_main else None
         trainer = Trainer(built, settings, data, device=torch_device, run_dir=run_dir, config=run_config,
                           progress=progress, evaluator=evaluator, context=context)
-        load_state(trainer, payload, checkpoint_path)
+        load_state(trainer, payload, checkpoint_path, other_data=other_data)
         if trainer.step >= trainer.total_steps:
             raise UsageError(
                 f"{run_dir} already finished its {trainer.total_steps} steps; "
@@ -142,9 +156,13 @@ def resume_run(
             )
         if context.is_main:
             trainer.history = trim_metrics(run_dir, trainer.step)
-        run_config.setdefault("resumed", []).append(
-            {"at_step": trainer.step, "when": now_iso(), "device": str(torch_device), "processes": context.world_size}
-        )
+        resumed = {"at_step": trainer.step, "when": now_iso(), "device": str(torch_device),
+                   "processes": context.world_size}
+        if other_data or "data" not in run_config:
+            run_config["data"] = data_record(data_dir, default_data_dir(data_dir), now)
+        if other_data:
+            resumed["other_data"] = {"was": trained_on, "now": now, "dir": run_config["data"]["dir"]}
+        run_config.setdefault("resumed", []).append(resumed)
         return _record_and_fit(trainer, run_config, data.class_names, context)
     finally:
         distributed.shutdown()

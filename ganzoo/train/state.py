@@ -75,8 +75,9 @@ def save_step_checkpoint(trainer: Trainer) -> None:
                         trainer.settings["keep_checkpoints"])
 
 
-def load_state(trainer: Trainer, payload: dict[str, Any], source: Path) -> None:
-    """Continue exactly where ``payload`` (a checkpoint of this run) stopped."""
+def load_state(trainer: Trainer, payload: dict[str, Any], source: Path, *, other_data: bool = False) -> None:
+    """Continue exactly where ``payload`` (a checkpoint of this run) stopped; on
+    ``other_data`` (allowed by the user), with a fresh data order over the new images."""
     context = trainer.context
     trained_with = int(payload.get("world_size", 1))
     if trained_with != context.world_size:
@@ -107,6 +108,8 @@ def load_state(trainer: Trainer, payload: dict[str, Any], source: Path) -> None:
         trainer.step = int(payload["step"])
         trainer.epoch = int(payload["epoch"])
         trainer.order = payload["data_order"].to(trainer.device)
+        if other_data:
+            trainer.order = trainer.order[:0]  # the loop draws a new permutation of the new images
         _restore_sums(trainer, payload)
         trainer.elapsed_s = float(payload.get("elapsed_s", 0.0))
         evaluation_callback(trainer).best_fid = float(payload.get("best_classifier_fid", math.inf))

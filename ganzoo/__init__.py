@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from importlib import metadata
 
-from .contracts import Discriminator, DiscriminatorOutput, Generator, Loss
 from .errors import GanzooError, UsageError
 from .hookspecs import hookimpl, hookspec
 from .models import BuiltModel, ModelSpec, get_loss, get_model, get_model_spec, list_models
@@ -20,17 +19,21 @@ except metadata.PackageNotFoundError:  # running from a source tree that is not 
     __version__ = "0.0.0+unknown"
 
 
+# Names that import torch (the contracts), the trainer or the evaluator load on first use,
+# so that `import ganzoo` stays light: the command line can set up its signal handling
+# before the seconds torch takes to import.
+_LAZY = {
+    "Discriminator": ".contracts", "DiscriminatorOutput": ".contracts", "Generator": ".contracts", "Loss": ".contracts",
+    "TrainStep": ".train.step", "AdversarialStep": ".train.step", "StepContext": ".train.step", "Batch": ".train.step",
+    "Metric": ".evaluate.metric_api",
+}
+
+
 def __getattr__(name: str):
-    # The training-step and metric classes import the trainer's and the evaluator's
-    # modules; they load on first use so that `import ganzoo` stays light.
-    if name in ("TrainStep", "AdversarialStep", "StepContext", "Batch"):
-        from .train import step
+    if name in _LAZY:
+        from importlib import import_module
 
-        return getattr(step, name)
-    if name == "Metric":
-        from .evaluate.metric_api import Metric
-
-        return Metric
+        return getattr(import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module 'ganzoo' has no attribute {name!r}")
 
 

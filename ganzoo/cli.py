@@ -39,7 +39,7 @@ def _raise_terminated(signum: int, frame: Any) -> None:
 
 def _say_error(message: str) -> None:
     """One line on stderr; under torchrun only rank 0 says it (every rank fails alike)."""
-    from .train.distributed import process_rank
+    from .ranks import process_rank
 
     if process_rank() == 0:
         typer.echo(f"ganzoo: error: {message}", err=True)
@@ -116,7 +116,10 @@ def _print_json(value: Any) -> None:
 @at_boundary
 def train(
     model: Annotated[str, typer.Argument(help="Registered model name (see 'ganzoo models').")],
-    recipe: Annotated[str, typer.Option("--recipe", "-r", help="Recipe name or path to a YAML file.")] = "mnist",
+    recipe: Annotated[
+        Optional[str],
+        typer.Option("--recipe", "-r", help="Recipe name or path to a YAML file.  [default: mnist]"),
+    ] = None,
     data_dir: DataDir = None,
     runs_dir: RunsDir = None,
     device: Device = "auto",
@@ -153,18 +156,21 @@ def train(
     ] = None,
 ) -> None:
     """Train MODEL on a recipe in a new run folder, or --resume a run."""
-    from .train.distributed import process_rank
+    from .ranks import process_rank
     from .train.session import resume_run, train_run
 
     overrides = list(set_ or []) + ([f"logger={logger}"] if logger is not None else [])
     common = dict(overrides=overrides, data_dir=data_dir, runs_dir=runs_dir, device=device, progress=not quiet)
     if resume is not None:
+        if recipe is not None:
+            raise UsageError("--recipe does not go with --resume: a resumed run keeps the recipe it was trained "
+                             "with; --set may change its budget, intervals and speed settings")
         run = None if resume == NEWEST_RUN and not Path(resume).is_dir() else Path(resume)
         run_dir = resume_run(model, run, allow_other_data=allow_other_data, **common)
     else:
         if allow_other_data:
             raise UsageError("--allow-other-data goes with --resume: a new run records the data it trains on")
-        run_dir = train_run(model, recipe, **common)
+        run_dir = train_run(model, recipe or "mnist", **common)
     if process_rank() == 0:
         typer.echo(f"run folder: {run_dir}")
 
@@ -188,14 +194,73 @@ def sample(
     ] = None,
     device: Device = "auto",
     force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    truncation: Annotated[
+        Optional[float],
+        typer.Option("--truncation", metavar="PSI", help="Truncation trick: noise pulled toward its mean, "
+                     "PSI * z (1: unchanged; smaller: more typical, less varied images; 0: the mean latent's image)."),
+    ] = None,
 ) -> None:
     """Generate images of one class (or every class) from a trained run."""
     from .sample import sample_to_file
 
     path, weights = sample_to_file(
-        model, class_, n=n, run=run, checkpoint=checkpoint, runs_dir=runs_dir, seed=seed, out=out, device=device, force=force
+        model, class_, n=n, run=run, checkpoint=checkpoint, runs_dir=runs_dir, seed=seed, out=out, device=device,
+        force=force, progress=not quiet, truncation=truncation,
     )
     typer.echo(f"samples: {path}" + (" (the EMA generator's weights)" if weights == "ema" else ""))
+
+
+@app.command()
+@at_boundary
+def interpolate(
+    model: Annotated[str, typer.Argument(help="Registered model name.")],
+    seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated noise seeds to walk between.")] = "0,1",
+    steps: Annotated[int, typer.Option("--steps", min=2, help="Frames from one seed to the next.")] = 8,
+    mode: Annotated[str, typer.Option("--mode", help="linear or spherical (keeps the noise's length).")] = "spherical",
+    class_: Annotated[
+        Optional[str], typer.Option("--class", "-c", help="One class (default: a row per class).")
+    ] = None,
+    across_classes: Annotated[
+        bool, typer.Option("--across-classes", help="One noise (the first seed), every class in turn.")
+    ] = False,
+    truncation: Annotated[Optional[float], typer.Option("--truncation", metavar="PSI", help="Truncation trick.")] = None,
+    run: Annotated[Optional[Path], typer.Option("--run", help="Run folder (default: the newest run of MODEL).")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="A checkpoint file instead of a run.")] = None,
+    runs_dir: RunsDir = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="The strip's .png (the GIF goes beside it, .gif).")
+    ] = None,
+    device: Device = "auto",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
+) -> None:
+    """Walk the latent space between seeds (or across classes): a PNG strip and an animated GIF."""
+    from .interpolate import interpolation_grid, write_strip_and_gif
+    from .sample import default_output, find_checkpoint, load_generator
+    from .runs.folder import runs_dir as default_runs_dir
+    from .device import resolve_device
+
+    try:
+        seed_list = [int(part) for part in seeds.split(",") if part.strip()]
+    except ValueError:
+        raise UsageError(f"--seeds takes whole numbers separated by commas, got {seeds!r}") from None
+    torch_device = resolve_device(device)
+    path = find_checkpoint(model, run, checkpoint, default_runs_dir(runs_dir))
+    generator, config = load_generator(path, model, torch_device)
+    label = "classes" if across_classes else "seeds-" + "-".join(map(str, seed_list))
+    png = out if out is not None else default_output(path, f"interpolation-{label}", seed_list[0] if seed_list else 0)
+    if png.suffix.lower() != ".png":
+        raise UsageError(f"--out must name a .png file (the GIF goes beside it), got {png}")
+    gif = png.with_suffix(".gif")
+    for target in (png, gif):
+        if target.exists() and not force:
+            raise UsageError(f"{target} already exists; choose another --out or pass --force to overwrite it")
+    grid = interpolation_grid(generator, list(config["class_names"]), seeds=seed_list, steps=steps, mode=mode,
+                              class_spec=class_, across_classes=across_classes, device=torch_device,
+                              truncation=truncation)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    write_strip_and_gif(grid, png, gif)
+    typer.echo(f"interpolation: {png} and {gif}")
 
 
 @app.command()
@@ -244,26 +309,40 @@ def evaluate(
 @at_boundary
 def export(
     model: Annotated[str, typer.Argument(help="Registered model name.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="The .safetensors file to write (and FILE.json beside it).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The .safetensors file to write (and FILE.json beside it); "
+                                      "with --format hub, a folder.")],
     run: Annotated[Optional[Path], typer.Option("--run", help="Run folder (default: the newest run of MODEL).")] = None,
     checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="A checkpoint file instead of a run.")] = None,
     runs_dir: RunsDir = None,
+    format_: Annotated[
+        str, typer.Option("--format", help="safetensors (one file), or hub: a Hugging Face Hub model folder "
+                          "(model.safetensors, config.json, a model card README.md, samples.png).")
+    ] = "safetensors",
+    license_id: Annotated[str, typer.Option("--license", help="With --format hub: the weights' license id.")] = "mit",
     force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
 ) -> None:
-    """Export a run's generator as safetensors plus the JSON config that rebuilds it
-    ('ganzoo sample MODEL --checkpoint FILE.safetensors' reads it)."""
+    """Export a run's generator as safetensors plus the JSON config that rebuilds it, or as
+    a Hub-ready folder ('ganzoo sample MODEL --checkpoint FILE|FOLDER' reads either)."""
     import torch
 
     from .runs.export import export_generator
     from .runs.folder import runs_dir as default_runs_dir
+    from .runs.hub import export_hub
     from .sample import find_checkpoint, load_generator
 
     if run is not None and checkpoint is not None:
         raise UsageError("give --run or --checkpoint, not both")
+    if format_ not in ("safetensors", "hub"):
+        raise UsageError(f"--format must be safetensors or hub, got {format_!r}")
     path = find_checkpoint(model, run, checkpoint, default_runs_dir(runs_dir))
     generator, config = load_generator(path, model, torch.device("cpu"))
-    written = export_generator(generator, {**config, "exported_from": str(path)}, model, out, force=force)
     weights = " (the EMA generator's weights)" if config.get("weights") == "ema" else ""
+    if format_ == "hub":
+        written = export_hub(generator, {**config, "exported_from": str(path)}, model, out, force=force,
+                             license_id=license_id)
+        typer.echo(f"hub folder: {written}{weights} (model card: {written / 'README.md'})")
+        return
+    written = export_generator(generator, {**config, "exported_from": str(path)}, model, out, force=force)
     typer.echo(f"generator: {written}{weights} (config: {written.with_suffix('.json')})")
 
 
@@ -331,7 +410,8 @@ def models(as_json: Json = False) -> None:
         _print_json([
             {"name": name, "conditional": spec.conditional, "plugin": host.models.owner(name), "loss": spec.loss,
              "description": spec.description, "settings": model_settings(spec), "train_defaults": spec.train_defaults,
-             "step": spec.step.__name__ if spec.step else "AdversarialStep", "tunings": host.tuned_recipes(name)}
+             "step": spec.step.__name__ if spec.step else "AdversarialStep", "tunings": host.tuned_recipes(name),
+             "presets": spec.presets}
             for name, spec in ((n, host.models.get(n)) for n in host.models)
         ])
         return
@@ -442,7 +522,7 @@ TORCHRUN_NPROC_WORDS = ("auto", "cpu", "gpu")
 def torchrun_command(args: list[str]) -> list[str] | None:
     """``train ... --nproc-per-node N`` outside torchrun -> the torchrun command that runs
     the same training in N processes; None when there is nothing to launch."""
-    from .train.distributed import launched_by_torchrun
+    from .ranks import launched_by_torchrun
 
     if "train" not in args[:1]:
         return None
@@ -463,10 +543,49 @@ def torchrun_command(args: list[str]) -> list[str] | None:
             "-m", "ganzoo", *rest]
 
 
+def _exit_at_once(signum: int, frame: Any) -> None:
+    """Outside a command (setting up, shutting down) a signal ends the process with one
+    line and 130 / 143, without unwinding into half-finished imports or atexit hooks."""
+    word = "interrupted" if signum == signal.SIGINT else "terminated"
+    try:
+        for stream in (sys.stdout, sys.stderr):  # what the command printed still gets out
+            stream.flush()
+        os.write(2, f"ganzoo: error: {word}\n".encode())
+    finally:
+        os._exit(128 + signum)
+
+
+def _signals(during_command: bool) -> None:
+    if during_command:  # commands turn these into one line themselves (at_boundary, the training loop)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _raise_terminated)
+    else:
+        signal.signal(signal.SIGINT, _exit_at_once)
+        signal.signal(signal.SIGTERM, _exit_at_once)
+
+
 def main() -> None:
     """Entry point: click's usage errors become one line too, like ganzoo's own."""
-    signal.signal(signal.SIGTERM, _raise_terminated)
-    args = expand_bare_resume(sys.argv[1:])
+    from .ranks import launched_by_torchrun
+
+    if launched_by_torchrun():  # a worker: torchrun's agent owns its signals and its exit
+        signal.signal(signal.SIGTERM, _raise_terminated)
+        _run(expand_bare_resume(sys.argv[1:]))
+        return
+    _signals(during_command=False)
+    try:
+        _run(expand_bare_resume(sys.argv[1:]))
+    finally:
+        _signals(during_command=False)  # the interpreter's exit: atexit hooks, module teardown
+
+
+def _run(args: list[str]) -> None:
+    from .ranks import launched_by_torchrun
+
+    if launched_by_torchrun():
+        import torch  # noqa: F401 - a worker imports torch first, as ganzoo 0.2 always did
+    else:
+        _signals(during_command=True)
     try:
         launch = torchrun_command(args)
     except UsageError as exc:
@@ -476,6 +595,12 @@ def main() -> None:
         os.execv(sys.executable, launch)  # becomes torchrun: its exit code is ours
     try:
         code = app(args=args, prog_name="ganzoo", standalone_mode=False)
+    except KeyboardInterrupt:  # between click's parsing and a command's own boundary
+        _say_error("interrupted")
+        sys.exit(130)
+    except Terminated:
+        _say_error("terminated")
+        sys.exit(143)
     except typer.Abort:
         _say_error("interrupted")
         sys.exit(130)

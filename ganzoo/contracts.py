@@ -5,7 +5,8 @@ A model is a pair of plain ``nn.Module`` subclasses plus a loss object:
 * :class:`Generator` maps noise ``z`` of shape ``(N, latent_dim)`` and, when the model is
   conditional, class labels ``(N,)`` to images ``(N, C, H, W)`` in ``[-1, 1]``.
 * :class:`Discriminator` maps images to :class:`DiscriminatorOutput`: source (real/fake)
-  logits ``(N,)`` and, for models with an auxiliary classifier, class logits ``(N, K)``.
+  logits ``(N,)``, for models with an auxiliary classifier class logits ``(N, K)``, and,
+  for losses that work in D's feature space, D's embedding of each image ``(N, F)``.
   A discriminator that reads the class label itself (a projection discriminator) sets
   ``uses_labels = True`` and is called as ``D(images, labels)``.
 * :class:`Loss` turns discriminator outputs into the D loss and the G loss. A loss may
@@ -26,10 +27,13 @@ from torch import nn
 
 
 class DiscriminatorOutput(NamedTuple):
-    """What a discriminator returns: logits, never probabilities."""
+    """What a discriminator returns: logits, never probabilities, and optionally the
+    features the heads read (for ReACGAN's data-to-data loss, TAC-GAN's twin classifier,
+    feature matching)."""
 
     source: torch.Tensor
     classes: torch.Tensor | None = None
+    features: torch.Tensor | None = None
 
 
 class Generator(nn.Module):

@@ -59,7 +59,8 @@ def _load_idx(cls: type[datasets.MNIST], name: str, root: Path, train: bool) -> 
     try:
         ds = cls(str(ready), train=train, download=False)
     except Exception as exc:
-        raise DataError(f"cannot read {name} in {ready / cls.__name__ / 'raw'}: {exc}") from None
+        raise DataError(f"cannot read {name} in {ready / cls.__name__ / 'raw'}: {first_line(exc)} (damaged or not "
+                        "IDX files)") from None
     images = ds.data.unsqueeze(1).contiguous()
     return ImageData(name, images, ds.targets.long(), list(ds.classes))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,3 +47,25 @@ def write_text_atomic(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
     with replaced_atomically(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+@contextmanager
+def folder_replaced_atomically(path: Path) -> Iterator[Path]:
+    """A fresh temporary folder beside ``path`` to fill; when the block succeeds it is
+    renamed to ``path`` (an existing ``path`` is moved aside first and removed after),
+    when it fails (an error, Ctrl-C) it is removed and ``path`` is untouched."""
+    path = Path(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    old = None
+    try:
+        yield tmp
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            os.replace(path, old / path.name)
+        os.replace(tmp, path)
+        _fsync(path.parent)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)

@@ -38,6 +38,9 @@ class ModelSpec:
       (default: the adversarial step, ``ganzoo.AdversarialStep``).
     * ``tunings``: recipe name -> settings applied when the model trains on that recipe.
     * ``optimizer``: ``optimizer(params, *, lr, betas)`` -> a torch optimizer (default: Adam).
+    * ``presets``: name -> settings, chosen with ``--set preset=NAME`` (e.g. acgan's
+      ``reference``: the seed article's configuration exactly); a preset applies over
+      the recipe and the model's tuning of it, under ``--set``.
     """
 
     name: str
@@ -50,6 +53,7 @@ class ModelSpec:
     step: type | None = None
     tunings: dict[str, dict[str, Any]] = field(default_factory=dict)
     optimizer: Callable[..., Any] | None = None
+    presets: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass

@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
@@ -75,6 +79,7 @@ class PluginHost:
     # -- loading -------------------------------------------------------------------
     def load_entry_points(self) -> None:
         blocked = _disabled_names()
+        gathered: dict[str, dict[str, list[tuple[str, Any]]]] = {}
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             info = PluginInfo(name=ep.name)
             if ep.dist is not None:
@@ -86,16 +91,23 @@ class PluginHost:
             try:
                 module = ep.load()
                 info.location = str(getattr(module, "__file__", "") or ep.value)
-                self.add_plugin(module, ep.name)
+                gathered[ep.name] = self._admit(module, ep.name)
             except Exception as exc:  # a broken plugin must not take the others down
                 info.status, info.reason = "failed", _describe(exc)
                 print(f"ganzoo: plugin {ep.name!r} skipped: {info.reason}", file=sys.stderr)
                 if os.environ.get("GANZOO_DEBUG"):
                     traceback.print_exc()
+        for name, found in self._settle_contests(gathered).items():
+            self._commit(name, found)
         disabled = sorted(info.name for info in self.plugins if info.status == "disabled")
         if disabled:
             for registry in self.registries():
                 registry.note = f" (plugins disabled by {DISABLE_ENV}: {', '.join(disabled)})"
+                registry.disabled_plugins = set(disabled)
+        unknown = sorted(blocked - {info.name for info in self.plugins})
+        if unknown:
+            print(f"ganzoo: {DISABLE_ENV} names no installed plugin: {', '.join(unknown)} "
+                  f"(installed: {', '.join(info.name for info in self.plugins) or 'none'})", file=sys.stderr)
 
     def add_plugin(self, plugin: object, name: str) -> None:
         """Register a plugin object (module or instance) and everything it registers.
@@ -103,6 +115,21 @@ class PluginHost:
         Raises :class:`PluginError` and leaves everything as it was when the plugin
         breaks a rule: an unknown hook, a wrong signature, a duplicate name.
         """
+        found = self._admit(plugin, name)
+        try:
+            clashes = [f"{kind} {key!r} (already {self._targets()[kind].owner(key) or 'taken'}'s)"
+                       for kind, entries in found.items() for key, _ in entries if key in self._targets()[kind]]
+            if clashes:
+                raise PluginError(f"plugin {name!r} registers names already taken: {', '.join(clashes)}")
+        except Exception:
+            self.pm.unregister(name=name)
+            raise
+        self._commit(name, found)
+
+    def _admit(self, plugin: object, name: str) -> dict[str, list[tuple[str, Any]]]:
+        """Register ``plugin`` with pluggy and gather what its hooks register, checked
+        against the plugin's own rules; nothing is committed yet. A plugin that breaks
+        one is unregistered again and PluginError raised."""
         try:
             self.pm.register(plugin, name=name)
         except ValueError as exc:  # pluggy: the same name or object registered twice
@@ -111,10 +138,42 @@ class PluginHost:
             raise PluginError(f"plugin {name!r}: {exc}") from None
         try:
             self._check_hook_names(name)
-            self._collect(name)
+            return self._collect(name)
         except Exception:
             self.pm.unregister(name=name)
             raise
+
+    def _settle_contests(self, gathered: dict[str, dict[str, list[tuple[str, Any]]]]):
+        """A name that two installed plugins register goes to neither, whatever their load
+        order, and each such name is reported in one line; a name the core itself holds
+        (a built-in recipe) stays the core's. Everything else of both plugins loads."""
+        targets = self._targets()
+        claims: dict[tuple[str, str], list[str]] = {}
+        for plugin, found in gathered.items():
+            for kind, entries in found.items():
+                for key, _ in entries:
+                    claims.setdefault((kind, key), []).append(plugin)
+        dropped: set[tuple[str, str]] = set()
+        for (kind, key), owners in sorted(claims.items()):
+            if kind == "tuning":
+                continue  # a tuning goes with its model (below)
+            if key in targets[kind]:
+                print(f"ganzoo: {kind} {key!r} is ganzoo's own; plugin(s) {', '.join(map(repr, owners))} "
+                      "cannot take it", file=sys.stderr)
+                dropped.add((kind, key))
+            elif len(owners) > 1:
+                print(f"ganzoo: {kind} {key!r} is registered by plugins {' and '.join(map(repr, owners))}; neither "
+                      f"gets it (disable one with {DISABLE_ENV})", file=sys.stderr)
+                targets[kind].contested[key] = owners
+                dropped.add((kind, key))
+        settled = {}
+        for plugin, found in gathered.items():
+            settled[plugin] = {
+                kind: [(key, entry) for key, entry in entries
+                       if (kind, key) not in dropped and not (kind == "tuning" and ("model", entry.model) in dropped)]
+                for kind, entries in found.items()
+            }
+        return settled
 
     def _check_hook_names(self, name: str) -> None:
         """pluggy's check_pending(), with the close spec names in the message."""
@@ -129,8 +188,8 @@ class PluginHost:
             ) from None
 
     # -- registration --------------------------------------------------------------
-    def _collect(self, name: str) -> None:
-        """Call the plugin's hooks and commit what it registers only if all of it is valid."""
+    def _collect(self, name: str) -> dict[str, list[tuple[str, Any]]]:
+        """Call the plugin's hooks; return what it registers, by kind, once all of it is valid."""
         from .evaluate.metric_api import Metric
 
         found: dict[str, list[tuple[str, Any]]] = {kind: [] for kind in ("model", "loss", "recipe", "tuning",
@@ -186,15 +245,18 @@ class PluginHost:
                 where = f"plugin {self.models.owner(source.model)!r}'s" if source.model in self.models else "no plugin's"
                 raise PluginError(f"plugin {name!r} ships a tuning of {source.model!r} for recipe {source.name!r}, "
                                   f"but {source.model!r} is {where} model, not one it registers")
-        targets = {"model": self.models, "loss": self.losses, "recipe": self.recipes, "tuning": self.tunings,
-                   "dataset": self.datasets, "metric": self.metrics, "logger": self.loggers}
-        clashes = [f"{kind} {key!r} (already {targets[kind].owner(key) or 'taken'}'s)"
-                   for kind, entries in found.items() for key, _ in entries if key in targets[kind]]
-        for kind, entries in found.items():
-            keys = [key for key, _ in entries]
-            clashes += [f"{kind} {key!r} (twice)" for key in sorted(set(keys)) if keys.count(key) > 1]
-        if clashes:
-            raise PluginError(f"plugin {name!r} registers names already taken: {', '.join(clashes)}")
+        twice = [f"{kind} {key!r} (twice)" for kind, entries in found.items()
+                 for key in sorted({k for k, _ in entries}) if [k for k, _ in entries].count(key) > 1]
+        if twice:
+            raise PluginError(f"plugin {name!r} registers names already taken: {', '.join(twice)}")
+        return found
+
+    def _targets(self) -> dict[str, Registry[Any]]:
+        return {"model": self.models, "loss": self.losses, "recipe": self.recipes, "tuning": self.tunings,
+                "dataset": self.datasets, "metric": self.metrics, "logger": self.loggers}
+
+    def _commit(self, name: str, found: dict[str, list[tuple[str, Any]]]) -> None:
+        targets = self._targets()
         for kind, entries in found.items():
             for key, entry in entries:
                 targets[kind].register(key, entry, owner=name)
@@ -238,9 +300,26 @@ def get_host() -> PluginHost:
     global _host
     if _host is None:
         host = PluginHost()
-        host.load_entry_points()
+        with _signals_deferred():
+            host.load_entry_points()
         _host = host
     return _host
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM while the plugins (and torch with them) import: a signal
+    that lands inside torch's import can leave it half-made (seen: a RecursionError on the
+    next import, the signal lost). A held signal arrives the moment the imports are done."""
+    held = (signal.SIGINT, signal.SIGTERM)
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def forget() -> None:

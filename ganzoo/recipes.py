@@ -4,11 +4,13 @@ Resolution order, later wins::
 
     core defaults < the model's settings (build()'s defaults) and train_defaults
       < recipe < the model's tuning of that recipe (from its plugin)
+      < the model's preset named by ``preset`` (wherever that is set)
       < the recipe's ``models: {MODEL: ...}`` section < --set key=value
 
 The schema is the core's training settings, the model's own settings and the options of
 the chosen loss; every key is typed and range-checked, an unknown key is an error that
-names close matches. YAML is only ever read with ``yaml.safe_load``.
+names close matches. YAML is only ever read with ``yaml.SafeLoader`` (``ganzoo.yamlfile``: a
+key given twice is an error).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from typing import Any
 
 import yaml
 
-from .errors import UsageError
+from . import yamlfile
+from .errors import UsageError, first_line
 from .models import ModelSpec, loss_options, model_settings
 from .registry import RecipeSource
 from .settings import TRAIN_SETTINGS, Setting, apply_layer, kind_of_default
@@ -42,14 +45,14 @@ def read_yaml(path: str | Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read recipe file {path}: {exc}") from None
     try:
-        return yaml.safe_load(text)
+        return yamlfile.load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         problem = exc.problem or exc.context or "malformed YAML"
         raise UsageError(f"{where}: malformed YAML: {problem}") from None
     except yaml.YAMLError as exc:
-        raise UsageError(f"{path}: malformed YAML: {exc}") from None
+        raise UsageError(f"{path}: malformed YAML: {first_line(exc)}") from None
 
 
 def load_recipe(name_or_path: str, recipes: Mapping[str, RecipeSource] | Any) -> tuple[str, dict[str, Any]]:
@@ -117,6 +120,21 @@ def schema_for(spec: ModelSpec, loss_factory: Any = None) -> dict[str, Setting]:
     return schema
 
 
+def _chosen_preset(spec: ModelSpec, layers: list[tuple[str, Mapping[str, Any]]]) -> tuple[str, dict[str, Any]] | None:
+    """The preset some layer names (the last one wins) and its settings, or None."""
+    from .errors import did_you_mean
+
+    name = None
+    for _, layer in layers:
+        if "preset" in layer:
+            name = layer["preset"]
+    if name is None:
+        return None
+    if not isinstance(name, str) or name not in spec.presets:
+        raise UsageError(f"model {spec.name!r} has no preset {name!r}{did_you_mean(str(name), spec.presets)}")
+    return name, dict(spec.presets[name])
+
+
 def _chosen_loss(spec: ModelSpec, layers: list[Mapping[str, Any]]) -> str:
     loss = spec.loss
     for layer in layers:
@@ -133,8 +151,12 @@ def resolve(
     recipe: Mapping[str, Any],
     overrides: Mapping[str, Any] | None = None,
     tuning: Mapping[str, Any] | None = None,
+    *,
+    apply_preset: bool = True,
 ) -> dict[str, Any]:
-    """Merge the layers for ``spec`` and validate every value; return the settings."""
+    """Merge the layers for ``spec`` and validate every value; return the settings. A
+    resumed run passes its saved settings as the recipe with ``apply_preset=False``: they
+    already hold what its preset gave, and anything set over it."""
     from .plugins import get_host
 
     top = {k: v for k, v in recipe.items() if k not in RECIPE_ONLY_KEYS}
@@ -146,6 +168,9 @@ def resolve(
         (f"recipe {recipe_name!r} section models.{spec.name}", section),
         ("--set", dict(overrides or {})),
     ]
+    preset = _chosen_preset(spec, layers) if apply_preset else None
+    if preset is not None:
+        layers.insert(3, (f"{spec.name}'s preset {preset[0]!r}", preset[1]))
     loss = _chosen_loss(spec, [layer for _, layer in layers])
     schema = schema_for(spec, get_host().losses.get(loss))
     settings = {key: setting.default for key, setting in schema.items()}

@@ -25,6 +25,8 @@ class Registry(Generic[T]):
         self._entries: dict[str, T] = {}
         self._owners: dict[str, str] = {}
         self.note = ""  # said after an unknown name, e.g. which plugins are disabled
+        self.disabled_plugins: set[str] = set()  # a name asked for that is one of them gets its own line
+        self.contested: dict[str, list[str]] = {}  # name -> the plugins that both registered it
 
     def register(self, name: str, entry: T, owner: str = "") -> None:
         if not isinstance(name, str) or not name:
@@ -41,6 +43,13 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except KeyError:
+            if name in self.contested:
+                owners = " and ".join(repr(owner) for owner in self.contested[name])
+                raise UsageError(f"{self.kind} {name!r} is registered by plugins {owners}, so by neither; disable "
+                                 "one with GANZOO_DISABLE_PLUGINS") from None
+            if name in self.disabled_plugins:
+                raise UsageError(f"{self.kind} {name!r} is not available: its plugin {name!r} is disabled by "
+                                 "GANZOO_DISABLE_PLUGINS") from None
             raise UsageError(f"unknown {self.kind} {name!r}{did_you_mean(name, self._entries)}{self.note}") from None
 
     def owner(self, name: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +13,14 @@ from .contracts import Generator
 from .data import resolve_class, slug
 from .device import resolve_device
 from .errors import CheckpointError, UsageError, first_line
+from .files import folder_replaced_atomically, replaced_atomically
 from .models import build_model
 from .runs.checkpoint import load_checkpoint
 from .runs.folder import RunFolder, newest_run, upgrade_settings
 from .runs.folder import runs_dir as default_runs_dir
 
 GRID_SUFFIXES = (".png", ".jpg", ".jpeg")
+MAX_CLASSES = 100_000  # a config declaring more is damaged, not a data set
 
 
 def find_checkpoint(model: str, run: Path | None, checkpoint: Path | None, runs_root: Path) -> Path:
@@ -37,6 +39,10 @@ def load_generator(path: Path, model: str, device: torch.device) -> tuple[Genera
     ``.safetensors`` generator); refuse one of another model. A run trained with ``ema``
     gives its EMA weights; the returned config says which (``weights``: ``ema`` or
     ``generator``)."""
+    from .runs.hub import WEIGHTS, is_hub_folder
+
+    if is_hub_folder(path):  # ganzoo export --format hub
+        path = path / WEIGHTS
     if path.suffix == ".safetensors":
         from .runs.export import read_exported
 
@@ -51,14 +57,20 @@ def load_generator(path: Path, model: str, device: torch.device) -> tuple[Genera
     config = payload["config"]
     try:
         settings = upgrade_settings(config["settings"])
-        class_names = list(config["class_names"])
-    except (KeyError, TypeError):
+        class_names = [str(name) for name in config["class_names"]]
+    except (KeyError, TypeError, AttributeError):
         raise CheckpointError(f"{path} has no usable run configuration") from None
-    built = build_model(model, settings, len(class_names))
+    if not 0 < len(class_names) <= MAX_CLASSES:
+        raise CheckpointError(f"{path} declares {len(class_names)} classes; a run has 1 to {MAX_CLASSES}")
+    try:
+        built = build_model(model, settings, len(class_names))
+    except (TypeError, ValueError, KeyError, RuntimeError, OverflowError, MemoryError) as exc:
+        raise CheckpointError(f"{path} holds settings that do not build {model!r} ({first_line(exc)})") from None
     state = payload["generator_ema"]["weights"] if weights == "ema" and "generator_ema" in payload else payload["generator"]
+    _check_dtypes(path, state, built.generator.state_dict())
     try:
         built.generator.load_state_dict(state)
-    except (RuntimeError, TypeError, AttributeError) as exc:
+    except (RuntimeError, TypeError, AttributeError, ValueError) as exc:
         raise CheckpointError(
             f"{path} does not fit {model!r} built from its own configuration ({first_line(exc)})"
         ) from None
@@ -66,18 +78,60 @@ def load_generator(path: Path, model: str, device: torch.device) -> tuple[Genera
     return generator, {**config, "settings": settings, "step": payload.get("step"), "weights": weights}
 
 
+def _check_dtypes(path: Path, state: Any, expected: dict[str, torch.Tensor]) -> None:
+    """Weights must be floating point where the model's are: loading int8 tensors into
+    float parameters would cast them silently and sample noise."""
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} holds no generator weights")
+    for key, tensor in state.items():
+        want = expected.get(key)
+        if isinstance(tensor, torch.Tensor) and want is not None and want.is_floating_point() \
+                and not tensor.is_floating_point():
+            raise CheckpointError(f"{path}: weight {key!r} is {str(tensor.dtype).replace('torch.', '')}, "
+                                  f"not floating point; the file is not a generator's weights")
+
+
+def latents(generator: Generator, n: int, *, rng: torch.Generator, device: torch.device,
+            truncation: float | None = None) -> torch.Tensor:
+    """``n`` draws of the generator's input; with ``truncation`` psi, the truncation trick
+    in StyleGAN's form (Karras et al. 2019): each draw pulled toward the mean latent,
+    ``mean + psi * (z - mean)``, the mean of Gaussian noise being 0. psi 1 changes
+    nothing, smaller psi gives more typical, less varied images, psi 0 the mean latent's
+    one image for every seed."""
+    z = generator.sample_latent(n, device=device, generator=rng)
+    if truncation is None:
+        return z
+    if type(generator).sample_latent is not Generator.sample_latent:
+        raise UsageError(f"{type(generator).__name__} draws its own kind of input (not plain Gaussian noise): "
+                         "the truncation trick does not apply to it")
+    if not truncation >= 0:
+        raise UsageError(f"truncation must be >= 0, got {truncation}")
+    return z * truncation
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] floats to 0..255 bytes, on the CPU."""
+    return images.float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu()
+
+
 @torch.no_grad()
 def generate(
-    generator: Generator, labels: torch.Tensor, *, seed: int, device: torch.device, batch_size: int = 500
+    generator: Generator, labels: torch.Tensor, *, seed: int, device: torch.device, batch_size: int = 500,
+    progress: bool = False, truncation: float | None = None,
 ) -> torch.Tensor:
-    """uint8 images (N, C, H, W) for the given labels, reproducible for a seed."""
+    """uint8 images (N, C, H, W) for the given labels, reproducible for a seed; with
+    ``progress``, a bar over the batches when there is more than one; ``truncation``: see
+    :func:`latents`."""
+    from tqdm import tqdm
+
     rng = torch.Generator(device=device).manual_seed(seed)
     chunks = []
-    for start in range(0, len(labels), batch_size):
+    starts = range(0, len(labels), batch_size)
+    for start in tqdm(starts, desc="generating", unit="batch", disable=not progress or len(starts) < 2,
+                      dynamic_ncols=True, leave=False):
         part = labels[start : start + batch_size].to(device)
-        z = generator.sample_latent(len(part), device=device, generator=rng)
-        images = generator(z, part if generator.conditional else None)
-        chunks.append(images.float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu())
+        z = latents(generator, len(part), rng=rng, device=device, truncation=truncation)
+        chunks.append(to_uint8(generator(z, part if generator.conditional else None)))
     return torch.cat(chunks)
 
 
@@ -94,6 +148,43 @@ def default_output(checkpoint: Path, class_label: str, seed: int) -> Path:
     return path
 
 
+def bytes_needed(out: Path, n_images: int, image_shape: tuple[int, ...], nrow: int) -> int:
+    """An upper estimate of what writing ``n_images`` to ``out`` takes on disk: the raw
+    pixels (PNG and npz compression only make it smaller) plus each file's overhead."""
+    channels, height, width = image_shape
+    pixels = channels * height * width
+    suffix = out.suffix.lower()
+    if suffix in GRID_SUFFIXES:
+        rows = -(-n_images // max(nrow, 1))
+        return channels * (rows * (height + 2) + 2) * (nrow * (width + 2) + 2) + 4096
+    if suffix == ".npz":
+        return n_images * (pixels + 8) + 4096
+    return n_images * max(pixels + 1024, 4096)  # a folder: a small file per image, at least a block each
+
+
+def check_room(out: Path, n_images: int, image_shape: tuple[int, ...], nrow: int) -> None:
+    """Refuse, before generating anything, an output the target's file system cannot hold."""
+    folder = out.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return  # nothing to measure with; writing will say what fails
+    needed = bytes_needed(out, n_images, image_shape, nrow)
+    if needed > free:
+        raise UsageError(f"{n_images} images for {out} need about {_size(needed)} and {folder} has {_size(free)} "
+                         "free; choose another --out, a smaller --n, or a .png grid")
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} bytes"
+
+
 def save_images(
     images: torch.Tensor, labels: torch.Tensor, out: Path, *, nrow: int, class_names: list[str], force: bool = False
 ) -> Path:
@@ -103,16 +194,22 @@ def save_images(
         raise UsageError(f"cannot write {out}: use a .png or .jpg grid, an .npz file, or a folder (no suffix)")
     if out.exists() and not force:
         raise UsageError(f"{out} already exists; choose another --out or pass --force to overwrite it")
+    # Every output is written beside its target and renamed into place when complete, so
+    # an interrupted or failed write leaves nothing behind (and nothing half-overwritten).
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         if suffix in GRID_SUFFIXES:
             from torchvision.utils import save_image
 
-            save_image(images.float() / 255.0, out, nrow=nrow, padding=2)
+            with replaced_atomically(out) as tmp:
+                save_image(images.float() / 255.0, tmp, nrow=nrow, padding=2,
+                           format="PNG" if suffix == ".png" else "JPEG")
         elif suffix == ".npz":
-            np.savez_compressed(out, images=images.numpy(), labels=labels.numpy())
+            with replaced_atomically(out) as tmp, open(tmp, "wb") as file:
+                np.savez_compressed(file, images=images.numpy(), labels=labels.numpy())
         else:
-            _save_folder(images, labels, out, class_names)
+            with folder_replaced_atomically(out) as tmp:
+                _save_folder(images, labels, tmp, class_names)
     except OSError as exc:
         raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
     return out
@@ -121,9 +218,18 @@ def save_images(
 def _save_folder(images: torch.Tensor, labels: torch.Tensor, out: Path, class_names: list[str]) -> None:
     from torchvision.utils import save_image
 
-    os.makedirs(out, exist_ok=True)
     for i, (image, label) in enumerate(zip(images, labels.tolist())):
-        save_image(image.float() / 255.0, out / f"{i:05d}_{slug(class_names[label]) or 'class'}.png")
+        save_image(image.float() / 255.0, out / f"{i:05d}_{slug(class_names[label]) or 'class'}.png", format="PNG")
+
+
+def _refuse_early(target: Path, n_images: int, image_shape: tuple[int, ...], nrow: int, force: bool) -> None:
+    """What save_images would refuse, refused before minutes of generating."""
+    if target.exists() and not force:
+        raise UsageError(f"{target} already exists; choose another --out or pass --force to overwrite it")
+    suffix = target.suffix.lower()
+    if suffix and suffix not in GRID_SUFFIXES + (".npz",):
+        raise UsageError(f"cannot write {target}: use a .png or .jpg grid, an .npz file, or a folder (no suffix)")
+    check_room(target, n_images, image_shape, nrow)
 
 
 def sample_to_file(
@@ -138,6 +244,8 @@ def sample_to_file(
     out: Path | None,
     device: str,
     force: bool,
+    progress: bool = False,
+    truncation: float | None = None,
 ) -> tuple[Path, str]:
     """Generate and write the samples; return the output path and which weights made
     them (``ema`` or ``generator``)."""
@@ -150,8 +258,9 @@ def sample_to_file(
             raise UsageError(f"{model} is unconditional (this run was trained without class labels): "
                              "it cannot generate a chosen class; leave out --class")
         labels = torch.zeros(n, dtype=torch.long)  # ignored by the generator; kept for .npz/folder outputs
-        images = generate(generator, labels, seed=seed, device=torch_device)
         target = out if out is not None else default_output(path, "unconditional", seed)
+        _refuse_early(target, len(labels), generator.image_shape, min(n, 10), force)
+        images = generate(generator, labels, seed=seed, device=torch_device, progress=progress, truncation=truncation)
         return save_images(images, labels, target, nrow=min(n, 10), class_names=["sample"], force=force), config["weights"]
     class_spec = "all" if class_spec is None else class_spec
     every_class = class_spec.strip().lower() == "all"
@@ -162,7 +271,8 @@ def sample_to_file(
         index = resolve_class(class_spec, class_names)
         labels = torch.full((n,), index, dtype=torch.long)
         label_text = class_names[index]
-    images = generate(generator, labels, seed=seed, device=torch_device)
     target = out if out is not None else default_output(path, label_text, seed)
     nrow = n if every_class else min(n, 10)  # one row per class, or rows of ten
+    _refuse_early(target, len(labels), generator.image_shape, nrow, force)
+    images = generate(generator, labels, seed=seed, device=torch_device, progress=progress, truncation=truncation)
     return save_images(images, labels, target, nrow=nrow, class_names=class_names, force=force), config["weights"]

@@ -75,6 +75,7 @@ TRAIN_SETTINGS: dict[str, Setting] = {
         "float", 0.0, "WGAN-GP gradient penalty weight on real/fake interpolates (0: off)",
         check=lambda v: v >= 0, rule=">= 0",
     ),
+    "preset": Setting("str", None, "a named configuration of the model (see 'ganzoo models --json')", optional=True),
     "seed": Setting("int", 0, "random seed of the run", check=lambda v: v >= 0, rule=">= 0"),
     "loss": Setting("str", None, "loss name (default: the model's; see 'ganzoo models --json')", optional=True),
     "log_every": Setting("int", 100, "steps between metrics lines", check=_positive, rule="> 0"),

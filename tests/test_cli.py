@@ -69,7 +69,7 @@ def test_sample_one_class_as_png_and_npz(trained_run, tmp_path):
     png = tmp_path / "three.png"
     result = run_cli("sample", "acgan", "--class", "3", "--n", "5", "--run", str(run_dir), "--out", str(png), env=env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"samples: {png}"
+    assert result.stdout.strip() == f"samples: {png} (the EMA generator's weights)"  # acgan's default ema
     assert Image.open(png).size == (5 * 30 + 2, 30 + 2)
 
     npz = tmp_path / "seven.npz"
@@ -88,9 +88,9 @@ def test_sample_all_classes_to_a_folder_and_default_output(trained_run, tmp_path
     assert len(list(folder.glob("*.png"))) == 20 and (folder / "00019_9-nine.png").is_file()
     default = run_cli("sample", "acgan", "--class", "1", "--run", str(run_dir), env=env)
     assert default.returncode == 0, default.stderr
-    assert default.stdout.strip() == f"samples: {run_dir / 'samples' / 'sample-1-one-seed0.png'}"
+    assert default.stdout.strip().startswith(f"samples: {run_dir / 'samples' / 'sample-1-one-seed0.png'} ")
     second = run_cli("sample", "acgan", "--class", "1", "--run", str(run_dir), env=env)
-    assert second.stdout.strip().endswith("sample-1-one-seed0-2.png")  # never overwritten
+    assert "sample-1-one-seed0-2.png " in second.stdout  # never overwritten
 
 
 def test_same_seed_same_images(trained_run, tmp_path):
@@ -152,7 +152,7 @@ def test_missing_data_offline_is_one_line(tmp_path, trained_run):
 
 def test_no_run_yet_is_explained(tmp_path):
     result = run_cli("sample", "acgan", "--runs-dir", str(tmp_path / "empty"))
-    _one_line_error(result, 2, "no run of 'acgan' in")
+    _one_line_error(result, 2, "no run of 'acgan' with a checkpoint in")
 
 
 def test_version_and_listings():
@@ -187,3 +187,23 @@ def test_corrupt_checkpoint_is_one_line(trained_run, tmp_path):
 )
 def test_command_line_mistakes_are_one_line_usage_errors(args, text):
     _one_line_error(run_cli(*args), 2, text)
+
+
+def test_resume_refuses_a_recipe(trained_run):
+    run_dir, env, _ = trained_run
+    before = sorted(p.name for p in run_dir.rglob("*"))
+    result = run_cli("train", "acgan", "--resume", str(run_dir), "--recipe", "fashion-mnist", env=env)
+    _one_line_error(result, 2, "--recipe does not go with --resume: a resumed run keeps the recipe it was trained with")
+    assert sorted(p.name for p in run_dir.rglob("*")) == before
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["train", "--help"], ["sample", "--help"]])
+def test_help_and_version_import_no_torch(args):
+    """They answer at once: torch (seconds to import) loads only inside a command that needs it."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "ganzoo", *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time")}
+    assert "torch" not in imported and "ganzoo.cli" in imported

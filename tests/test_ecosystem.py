@@ -86,7 +86,8 @@ def test_export_to_safetensors_and_sample_from_it(small_run, tmp_path):
                              image_size=s["image_size"], **own)
     model.generator.load_state_dict(load_file(out))
     checkpoint = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
-    for key, value in checkpoint["generator"].items():
+    assert config["weights"] == "ema"  # acgan keeps an EMA of G by default: that is what is exported
+    for key, value in checkpoint["generator_ema"]["weights"].items():
         assert torch.equal(model.generator.state_dict()[key], value), key
 
     from_export = tmp_path / "a.npz"
@@ -121,7 +122,8 @@ def test_json_listings():
     assert by_name["acgan"]["plugin"] == "acgan" and by_name["acgan"]["settings"]["latent_dim"] == 100
     assert by_name["acgan"]["tunings"] == ["fashion-mnist", "mnist"] and by_name["dcgan"]["step"] == "AdversarialStep"
     recipes = {r["name"]: r for r in json.loads(run_cli("recipes", "--json").stdout)}
-    assert set(recipes["mnist"]["tuned_by"]) == {"acgan"}
+    assert set(recipes["mnist"]["tuned_by"]) == {"acgan", "reacgan", "tacgan"}  # the ACGAN family shares its budget
+    assert by_name["acgan"]["presets"]["reference"]["bn_eps"] == 0.8
     assert Path(recipes["mnist"]["path"]).is_file()
     plugins = {p["name"]: p for p in json.loads(run_cli("plugins", "--json").stdout)}
     assert plugins["acgan"]["status"] == "ok" and plugins["acgan"]["distribution"] == "ganzoo-acgan"

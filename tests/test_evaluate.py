@@ -126,7 +126,8 @@ def test_report_files_with_inline_images_and_inception_unavailable_offline(tiny_
 
     page = (out / "report.html").read_text()
     images = re.findall(r'<img[^>]*src="([^"]+)"', page)
-    assert len(images) == 3 and all(src.startswith("data:image/png;base64,") for src in images)
+    assert len(images) == 4 and all(src.startswith("data:image/png;base64,") for src in images)  # + the latent walk
+    assert 'alt="latent interpolation"' in page
     assert not re.search(r'(src|href)="(?!data:)', page) and "<link" not in page and "<script" not in page
     assert "EvalClassifier" in page and "unavailable" in page
     assert "# Evaluation of acgan" in (out / "report.md").read_text()
@@ -173,7 +174,8 @@ def test_bad_metric_name_is_a_usage_error(tiny_run, tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "ganzoo: error: unknown metric 'acuracy'; did you mean 'accuracy'? "
-        "(metrics: classifier-fid, intra-fid, accuracy, class-distribution, inception-fid)"
+        "(metrics: classifier-fid, intra-fid, accuracy, class-distribution, kid, precision-recall, density-coverage, "
+        "classifier-score, inception-fid)"
     ]
 
 

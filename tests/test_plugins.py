@@ -39,7 +39,7 @@ class FakePlugin:
         register("fake-recipe", self.recipe_path)
 
 
-ZOO = ["acgan", "cgan", "dcgan", "wgan-gp"]  # the plugins this repository installs
+ZOO = ["acgan", "cgan", "dcgan", "reacgan", "sngan", "tacgan", "wgan-gp"]  # the plugins this repository installs
 ALL_OF_THEM = ",".join(ZOO)
 
 
@@ -119,15 +119,19 @@ def test_broken_plugins_are_reported_and_skipped(tmp_path, monkeypatch, capsys):
         plugins.forget()
 
 
-def test_disabled_plugins_leave_a_core_with_no_models(fresh_plugins, monkeypatch):
+def test_disabled_plugins_leave_a_core_with_no_models(fresh_plugins, monkeypatch, capsys):
     monkeypatch.setenv("GANZOO_DISABLE_PLUGINS", ALL_OF_THEM.replace(",", ", ") + ", other")
     from ganzoo import plugins
 
     host = plugins.reload()
     assert len(host.models) == 0
     assert [(p.name, p.status) for p in host.plugins if p.name in ZOO] == [(name, "disabled") for name in ZOO]
-    with pytest.raises(UsageError, match="unknown model 'acgan'"):
+    assert capsys.readouterr().err.startswith("ganzoo: GANZOO_DISABLE_PLUGINS names no installed plugin: other (")
+    with pytest.raises(UsageError, match="model 'acgan' is not available: its plugin 'acgan' is disabled by "
+                                         "GANZOO_DISABLE_PLUGINS"):
         ganzoo.get_model("acgan")
+    with pytest.raises(UsageError, match=r"unknown model 'bigan' \(none available\) \(plugins disabled by"):
+        ganzoo.get_model("bigan")
 
 
 def test_cli_without_plugins_lists_no_models_and_trains_none():
@@ -139,5 +143,60 @@ def test_cli_without_plugins_lists_no_models_and_trains_none():
     assert "disabled: blocked by GANZOO_DISABLE_PLUGINS" in plugins.stdout
     train = run_cli("train", "acgan", "--recipe", "mnist", env=env)
     assert train.returncode == 2
-    assert train.stderr.strip() == ("ganzoo: error: unknown model 'acgan' (none available) "
-                                    "(plugins disabled by GANZOO_DISABLE_PLUGINS: acgan, cgan, dcgan, wgan-gp)")
+    assert train.stderr.strip() == ("ganzoo: error: model 'acgan' is not available: its plugin 'acgan' is disabled "
+                                    "by GANZOO_DISABLE_PLUGINS")
+
+
+class _EntryPoint:
+    """Stands in for an installed entry point whose module is ``plugin``."""
+
+    def __init__(self, name, plugin):
+        self.name, self.value, self.dist, self._plugin = name, f"{name}_module", None, plugin
+
+    def load(self):
+        return self._plugin
+
+
+def _plugin_registering(*models, loss=None):
+    class Plugin:
+        @hookimpl
+        def register_models(self, register):
+            for model in models:
+                register(ModelSpec(name=model, build=_tiny_build, loss="non-saturating", tunings={"mnist": {"epochs": 2}}))
+
+        @hookimpl
+        def register_losses(self, register):
+            if loss:
+                register(loss, object)
+
+    return Plugin()
+
+
+@pytest.mark.parametrize("order", [("alpha", "beta"), ("beta", "alpha")])
+def test_a_name_two_plugins_register_goes_to_neither_whatever_the_order(monkeypatch, capsys, order):
+    from importlib import metadata
+
+    from ganzoo import plugins
+
+    made = {"alpha": _plugin_registering("shared-gan", "alpha-gan", loss="shared-loss"),
+            "beta": _plugin_registering("shared-gan", "beta-gan", loss="shared-loss")}
+    entry_points = [_EntryPoint(name, made[name]) for name in order]
+    monkeypatch.setattr(metadata, "entry_points", lambda group=None: entry_points)
+    try:
+        host = plugins.reload()
+        assert ganzoo.list_models() == ["alpha-gan", "beta-gan"]  # the uncontested models of both load
+        assert host.tuned_recipes("alpha-gan") == ["mnist"] and host.tuned_recipes("shared-gan") == []
+        err = capsys.readouterr().err.splitlines()
+        assert err == ["ganzoo: loss 'shared-loss' is registered by plugins 'alpha' and 'beta'; neither gets it "
+                       "(disable one with GANZOO_DISABLE_PLUGINS)",
+                       "ganzoo: model 'shared-gan' is registered by plugins 'alpha' and 'beta'; neither gets it "
+                       "(disable one with GANZOO_DISABLE_PLUGINS)"]
+        with pytest.raises(UsageError, match="model 'shared-gan' is registered by plugins 'alpha' and 'beta', so by "
+                                             "neither; disable one with GANZOO_DISABLE_PLUGINS"):
+            ganzoo.get_model("shared-gan")
+        monkeypatch.setenv("GANZOO_DISABLE_PLUGINS", "beta")
+        plugins.reload()
+        assert ganzoo.list_models() == ["alpha-gan", "shared-gan"]  # the user's choice settles it
+    finally:
+        monkeypatch.undo()
+        plugins.forget()

@@ -21,10 +21,11 @@ def test_builtin_recipes_are_registered():
     assert {"mnist", "fashion-mnist", "cifar10"} <= set(get_host().recipes)
 
 
-def test_mnist_reproduces_the_reference_configuration():
-    s = resolved()
+def test_mnist_with_the_reference_preset_reproduces_the_reference_configuration():
+    s = resolved(overrides=["preset=reference"])
     assert s["dataset"] == "mnist" and s["image_size"] == 28 and s["channels"] == 1
     assert s["batch_size"] == 64 and s["lr"] == 2e-4 and s["betas"] == [0.5, 0.999]
+    assert s["lr_g"] is None and s["lr_d"] is None and s["ema"] == 0
     assert s["epochs"] == 100 and s["sample_every"] == 400 and s["max_steps"] is None
     assert s["latent_dim"] == 100 and s["bn_eps"] == 0.8 and s["reference_init"] is True
     assert s["loss"] == "acgan"
@@ -87,6 +88,16 @@ def test_malformed_yaml_names_file_and_line(tmp_path):
     path = tmp_path / "broken.yaml"
     path.write_text("dataset: mnist\nepochs: [1, 2\nlr: 3\n")
     with pytest.raises(UsageError, match=rf"{path}:3: malformed YAML"):
+        resolved(str(path))
+
+
+def test_a_key_given_twice_is_an_error_not_the_last_one_winning(tmp_path):
+    path = tmp_path / "twice.yaml"
+    path.write_text("dataset: mnist\nlr: 1e-4\nmodels:\n  acgan: {epochs: 1, epochs: 2}\n")
+    with pytest.raises(UsageError, match=rf"{path}:4: malformed YAML: duplicate key 'epochs' \(first given on line 4\)"):
+        resolved(str(path))
+    path.write_text("dataset: mnist\nlr: 1e-4\nbatch_size: 32\nlr: 2e-4\n")
+    with pytest.raises(UsageError, match=rf"{path}:4: malformed YAML: duplicate key 'lr' \(first given on line 2\)"):
         resolved(str(path))
 
 

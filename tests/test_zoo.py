@@ -190,7 +190,8 @@ def test_listings_show_every_model_and_the_tunings():
     result = run_cli("models")
     assert result.returncode == 0
     kinds = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()}
-    assert kinds == {"acgan": "conditional", "cgan": "conditional", "dcgan": "unconditional", "wgan-gp": "optional"}
+    assert kinds == {"acgan": "conditional", "cgan": "conditional", "dcgan": "unconditional", "reacgan": "conditional",
+                     "sngan": "unconditional", "tacgan": "conditional", "wgan-gp": "optional"}
     recipes = run_cli("recipes").stdout
     assert re.search(r"fashion-mnist .*tuned by plugins for: acgan", recipes)
     assert re.search(r"^mnist .*tuned by plugins for: acgan", recipes, re.M)
@@ -236,7 +237,8 @@ def test_leaderboard_evaluates_the_newest_run_of_each_model_the_same_way(mnist_l
     assert "accuracy" in acgan and "accuracy" not in dcgan and "class-distribution" not in acgan
     assert dcgan["class-distribution"]["headline"] <= 10 and rows["acgan"]["train_seconds"] > 0
     assert [c["metric"] for c in board["columns"]] == ["classifier-fid", "intra-fid", "accuracy", "class-distribution",
-                                                       "inception-fid"]
+                                                       "kid", "precision-recall", "density-coverage",
+                                                       "classifier-score", "inception-fid"]
     fids = [row["metrics"]["classifier-fid"]["headline"] for row in board["rows"]]
     assert fids == sorted(fids)  # ranked by classifier FID
     for model in rows:

@@ -10,6 +10,7 @@ from .classifier import FEATURE_DIM, classify
 from .metric_api import Metric, MetricInputs
 from .metrics import class_accuracy, class_distribution, feature_statistics, frechet_between, frechet_distance
 from .metrics import intra_class_fid
+from .set_metrics import density_coverage, inception_style_score, kid, precision_recall
 
 CLASSIFIER_EXTRACTOR = f"ganzoo EvalClassifier penultimate layer ({FEATURE_DIM}-d)"
 INCEPTION_EXTRACTOR = "pytorch-fid InceptionV3, pool3 (2048-d), TF FID weights"
@@ -67,6 +68,51 @@ def inception_fid(inputs: MetricInputs) -> dict[str, Any]:
             "reference_stats_cached": cached}
 
 
+def kernel_distance(inputs: MetricInputs) -> dict[str, Any]:
+    return {**kid(inputs.fake_features, inputs.real_features), "feature_extractor": CLASSIFIER_EXTRACTOR,
+            "sets": _sets(inputs)}
+
+
+def precision_and_recall(inputs: MetricInputs) -> dict[str, Any]:
+    return {**precision_recall(inputs.fake_features, inputs.real_features), "feature_extractor": CLASSIFIER_EXTRACTOR,
+            "sets": _sets(inputs)}
+
+
+def density_and_coverage(inputs: MetricInputs) -> dict[str, Any]:
+    return {**density_coverage(inputs.fake_features, inputs.real_features), "feature_extractor": CLASSIFIER_EXTRACTOR,
+            "sets": _sets(inputs)}
+
+
+def classifier_score(inputs: MetricInputs) -> dict[str, Any]:
+    """The Inception Score's formula on the judge's class probabilities (TF-GAN's
+    "classifier score" for MNIST)."""
+    head = inputs.reference.judge.model.head.eval()
+    weight = next(head.parameters())
+
+    def probabilities(features: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return head(features.to(device=weight.device, dtype=weight.dtype)).float().softmax(1).cpu()
+
+    real = inception_style_score(probabilities(inputs.real_features))
+    return {**inception_style_score(probabilities(inputs.fake_features)), "real_test_split": real["value"],
+            "classifier": "ganzoo EvalClassifier (the judge)", "images": len(inputs.generated)}
+
+
+def _pair(first: str, second: str):
+    def summary(result: dict[str, Any]) -> str:
+        if result.get(first) is None:
+            return "-"
+        return f"{result[first]:.3f} / {result[second]:.3f}"
+
+    return summary
+
+
+def _plus_minus(result: dict[str, Any], scale: float = 1.0, digits: int = 2) -> str:
+    if result.get("value") is None:
+        return "-"
+    return f"{result['value'] * scale:.{digits}f} ± {result['std'] * scale:.{digits}f}"
+
+
 def _percent(value: float | None) -> str:
     return "-" if value is None or value != value else f"{value:.1%}"
 
@@ -87,6 +133,22 @@ BUILTIN_METRICS = (
     Metric("class-distribution", distribution, label="classes covered", better="higher", applies="unconditional",
            description="classes that get at least half their fair share of the samples, by the judge",
            summary=lambda r: f"{r['classes_covered']}/{len(r['per_class'])}"),
+    Metric("kid", kernel_distance, label="KID x 10^3",
+           description="kernel distance (unbiased MMD^2, cubic polynomial kernel) of generated and real test images "
+           "in the judge's feature space, over 100 subsets; x 1000, mean ± std",
+           summary=lambda r: _plus_minus(r, 1000.0)),
+    Metric("precision-recall", precision_and_recall, label="precision / recall", better="higher",
+           description="share of generated images inside the real images' k=3 nearest-neighbour manifold (precision) "
+           "and of real images inside the generated one (recall), in the judge's feature space",
+           summary=_pair("precision", "recall")),
+    Metric("density-coverage", density_and_coverage, label="density / coverage", better="higher",
+           description="how many real k=5 neighbourhoods hold a generated image, over k (density, 1 when alike), "
+           "and the share of real neighbourhoods holding one (coverage), in the judge's feature space",
+           headline=lambda r: r.get("coverage"), summary=_pair("density", "coverage")),
+    Metric("classifier-score", classifier_score, label="classifier score", better="higher",
+           description="the Inception Score's formula on the judge's class probabilities, 10 splits, mean ± std "
+           "(1 to the number of classes; the real test split's own score beside it)",
+           summary=lambda r: f"{_plus_minus(r)} (real {r['real_test_split']:.2f})"),
     Metric("inception-fid", inception_fid, label="Inception FID",
            description="FID in pytorch-fid's InceptionV3 feature space (needs its weights file)",
            headline=lambda r: r["value"] if r.get("status") == "ok" else None, summary=_inception_summary),

@@ -27,6 +27,8 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
         # a near-singular product is expected for small sets; pytorch-fid corrects it itself
         warnings.simplefilter("ignore", category=LinAlgWarning)
         warnings.filterwarnings("ignore", message=".*disp.*deprecated", category=DeprecationWarning)
+        # a constant generator's covariance is all zeros: sqrtm's error estimate divides 0 by 0
+        warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"scipy\.linalg.*")
         return float(fid_score.calculate_frechet_distance(mu1, sigma1, mu2, sigma2))
 
 

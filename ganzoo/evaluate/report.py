@@ -205,6 +205,9 @@ def to_html(report: dict[str, Any], figures: dict[str, str | None]) -> str:
         f"<p><b>Judge:</b> {e(r['judge']['name'])}; its accuracy on the real test split is "
         f"<b>{r['judge']['test_accuracy']:.2%}</b> (a per-class accuracy can be no more reliable than this).</p>",
         "<h2>Samples (one row per class)</h2>", img("samples", "sample grid"),
+        *(["<h2>A walk through the latent space</h2><p class='note'>from the noise of seed 0 to seed 1 to "
+            "seed 2 along great circles (<code>ganzoo interpolate --seeds 0,1,2 --steps 5</code>), one row per "
+            "class</p>", img("interpolation", "latent interpolation")] if figures.get("interpolation") else []),
         "<h2>Metrics</h2>",
         "<table><tr><th>metric</th><th>value</th><th>direction</th><th>what it measures</th></tr>"
         f"{table(summary_rows(r))}</table>",

@@ -16,6 +16,7 @@ from .. import __version__
 from ..data import default_data_dir, describe_fingerprint, fingerprint, load_dataset
 from ..device import resolve_device
 from ..errors import UsageError, did_you_mean
+from ..interpolate import interpolation_grid
 from ..runs.folder import RunFolder, metric_records, now_iso, recorded_data_dir
 from ..runs.folder import runs_dir as default_runs_dir
 from ..sample import find_checkpoint, load_generator
@@ -122,6 +123,9 @@ class Reference:
         return self._inception
 
 
+WALK_SEEDS, WALK_STEPS = (0, 1, 2), 5  # the report's latent walk: seed 0 -> 1 -> 2, 11 frames
+
+
 def evaluate_generator(
     generator: torch.nn.Module,
     config: dict[str, Any],
@@ -180,8 +184,11 @@ def evaluate_generator(
         "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
         "wall_time_s": 0.0,
     }
+    walk = interpolation_grid(generator, class_names, seeds=list(WALK_SEEDS), steps=WALK_STEPS, mode="spherical",
+                              class_spec=None, across_classes=False, device=device)
     figures = {
         "samples": sample_grid_png(_grid_images(samples.images, len(class_names), n_per_class), rows=len(class_names)),
+        "interpolation": sample_grid_png(walk.flatten(0, 1), rows=walk.shape[0], columns=walk.shape[1]),
         "confusion": confusion_png(results["accuracy"]["confusion"], class_names) if "accuracy" in results else None,
         "losses": loss_curve_png(metric_records(run_dir)),
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +59,23 @@ def keep_checkpoint(folder: Path, name: str, payload: dict[str, Any], keep: int)
     return path
 
 
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since PyTorch 1.6
+PICKLE_PROTO = b"\x80"  # the legacy format: a pickle stream
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a ganzoo checkpoint safely; every failure becomes one clear CheckpointError."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        with open(path, "rb") as file:
+            head = file.read(4)
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
+    if not (head.startswith(ZIP_MAGIC) or head[:1] == PICKLE_PROTO):
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint file (it starts with neither a zip archive's "
+                              "header nor a pickle's)" if head else f"checkpoint {path} is empty")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -72,8 +85,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
                 "and unpickling them could run code"
             ) from None
         raise CheckpointError(f"checkpoint {path} is corrupt ({first_line(exc, '')})") from None
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError) as exc:
-        raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({first_line(exc)})") from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, struct.error, AttributeError,
+            TypeError) as exc:
+        reason = first_line(exc).split(". ")[0]  # torch appends paragraphs of advice to the cause
+        raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({reason})") from None
     if not isinstance(payload, dict) or any(key not in payload for key in REQUIRED_KEYS):
         raise CheckpointError(f"{path} is not a ganzoo checkpoint")
     if payload["format"] != FORMAT:

@@ -32,9 +32,19 @@ def export_generator(generator: torch.nn.Module, config: dict[str, Any], model: 
     for path in (out, sidecar):
         if path.exists() and not force:
             raise UsageError(f"{path} already exists; choose another --out or pass --force to overwrite it")
-    from safetensors.torch import save_file
+    rebuild = rebuild_config(config, model)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_weights(generator, rebuild, out)
+        write_text_atomic(sidecar, json.dumps(rebuild, indent=2) + "\n")
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
+    return out
 
-    rebuild = {
+
+def rebuild_config(config: dict[str, Any], model: str) -> dict[str, Any]:
+    """What rebuilds the generator, and where it came from."""
+    return {
         "format": FORMAT,
         "model": model,
         "recipe": config.get("recipe"),
@@ -46,20 +56,21 @@ def export_generator(generator: torch.nn.Module, config: dict[str, Any], model: 
         "weights": config.get("weights", "generator"),
         "data": config.get("data"),
     }
+
+
+def write_weights(generator: torch.nn.Module, rebuild: dict[str, Any], out: Path) -> None:
+    """The generator's state dict as safetensors, the rebuild config in its metadata."""
+    from safetensors.torch import save_file
+
     tensors = {key: value.detach().cpu().contiguous().clone() for key, value in generator.state_dict().items()}
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with replaced_atomically(out) as tmp:
-            save_file(tensors, str(tmp), metadata={"format": FORMAT, "model": model, "config": json.dumps(rebuild)})
-        write_text_atomic(sidecar, json.dumps(rebuild, indent=2) + "\n")
-    except OSError as exc:
-        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
-    return out
+    with replaced_atomically(out) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": FORMAT, "model": rebuild["model"],
+                                               "config": json.dumps(rebuild)})
 
 
 def read_exported(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """``(config, state dict)`` of an exported generator; a damaged file is one clear error."""
-    from safetensors import SafetensorError, safe_open
+    from safetensors import safe_open
 
     try:
         with safe_open(str(path), framework="pt") as f:
@@ -67,12 +78,14 @@ def read_exported(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
             state = {key: f.get_tensor(key) for key in f.keys()}
     except FileNotFoundError:
         raise CheckpointError(f"{path} does not exist") from None
-    except (SafetensorError, OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - the parser's own errors vary with the damage (header, offsets, dtypes)
         raise CheckpointError(f"{path} is not a readable safetensors file ({first_line(exc)})") from None
-    if metadata.get("format") != FORMAT:
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a generator exported by ganzoo (no '{FORMAT}' metadata)")
     try:
         config = json.loads(metadata["config"])
-    except (KeyError, json.JSONDecodeError):
+    except (KeyError, TypeError, ValueError, RecursionError):
         raise CheckpointError(f"{path} has no readable configuration in its metadata") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path} has no readable configuration in its metadata")
     return config, state

@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from ..errors import DataError, GanzooError, UsageError
+from .. import yamlfile
 from ..files import write_text_atomic
 from .checkpoint import LAST
 
@@ -133,8 +134,8 @@ def write_config(folder: Path, config: dict[str, Any]) -> None:
 def read_config(folder: Path) -> dict[str, Any]:
     path = RunFolder(folder).config
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        data = yamlfile.load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise GanzooError(f"{folder} is not a readable run folder ({path.name}: {first})") from None
     if not isinstance(data, dict) or "model" not in data:
@@ -196,15 +197,18 @@ def creation_order(folder: Path, config: dict[str, Any]) -> tuple[str, str]:
 
 
 def newest_run(root: Path, model: str) -> Path:
-    """The most recently created run of ``model`` under ``root``."""
+    """The most recently created run of ``model`` under ``root`` that holds a checkpoint
+    (a run that failed before its first checkpoint is no run to sample or resume)."""
     candidates = [(creation_order(folder, config), folder) for folder, config in runs_in(root)
                   if config.get("model") == model]
-    if not candidates:
+    usable = [(order, folder) for order, folder in candidates if any(RunFolder(folder).checkpoints.glob("*.pt"))]
+    if not usable:
+        without = f" ({len(candidates)} without a checkpoint)" if candidates else ""
         raise UsageError(
-            f"no run of {model!r} in {root}; train one with 'ganzoo train {model} --recipe mnist' "
-            "or pass --run / --checkpoint"
+            f"no run of {model!r} with a checkpoint in {root}{without}; train one with 'ganzoo train {model} "
+            "--recipe mnist' or pass --run / --checkpoint"
         )
-    return max(candidates)[1]
+    return max(usable)[1]
 
 
 # -- metrics.jsonl ----------------------------------------------------------------------

@@ -18,6 +18,7 @@ import torch
 import torch.distributed as dist
 
 from ..errors import UsageError
+from ..ranks import launched_by_torchrun
 
 
 @dataclass(frozen=True)
@@ -38,18 +39,6 @@ class Context:
 
 
 SINGLE = Context()
-
-
-def launched_by_torchrun() -> bool:
-    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
-
-
-def process_rank() -> int:
-    """This process's rank as the launcher set it (0 when not launched by torchrun)."""
-    try:
-        return int(os.environ.get("RANK", "0"))
-    except ValueError:
-        return 0
 
 
 def init(device: torch.device) -> tuple[Context, torch.device]:

@@ -4,6 +4,7 @@ and ``--resume``: a run folder -> the same loop, exactly where it stopped."""
 from __future__ import annotations
 
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +42,16 @@ def train_run(
     runs_dir: Path | None = None,
     device: str = "auto",
     progress: bool = True,
+    settings: dict[str, Any] | None = None,
 ) -> Path:
-    """Validate everything, then train in a fresh run folder; return that folder."""
+    """Validate everything, then train in a fresh run folder; return that folder.
+    ``overrides`` are ``--set`` strings; ``settings`` the same as typed values (the
+    Python API's), applied after them."""
     host = get_host()
     spec = host.models.get(model)
     recipe_name, raw = load_recipe(recipe, host.recipes)
     tuning = host.tuning(model, recipe_name) if recipe in host.recipes else None  # not for a file of one's own
-    settings = resolve(spec, recipe_name, raw, parse_overrides(overrides), load_tuning(tuning))
+    settings = resolve(spec, recipe_name, raw, {**parse_overrides(overrides), **(settings or {})}, load_tuning(tuning))
     check_logger(settings["logger"])
     context, torch_device = distributed.init(resolve_device(device))
     try:
@@ -70,7 +74,7 @@ def train_run(
         run_dir = create_run(default_runs_dir(runs_dir), model, recipe_name) if context.is_main else None
         run_dir = Path(distributed.broadcast_object(str(run_dir) if run_dir else None, context))
         trainer.run_dir = run_dir
-        return _record_and_fit(trainer, config, data.class_names, context)
+        return _record_and_fit(trainer, config, data.class_names, context, fresh=True)
     finally:
         distributed.shutdown()
 
@@ -125,7 +129,7 @@ def resume_run(
             "start a new run instead"
         )
     saved = upgrade_settings(config.get("settings") or {})
-    settings = resolve(spec, str(config.get("recipe", "resumed")), saved, changes)
+    settings = resolve(spec, str(config.get("recipe", "resumed")), saved, changes, apply_preset=False)
     check_logger(settings["logger"])
     data_dir = recorded_data_dir(config, data_dir, str(run_dir))
     context, torch_device = distributed.init(resolve_device(device))
@@ -168,14 +172,23 @@ def resume_run(
         distributed.shutdown()
 
 
-def _record_and_fit(trainer: Trainer, config: dict, class_names: list[str], context: Context) -> Path:
+def _record_and_fit(trainer: Trainer, config: dict, class_names: list[str], context: Context,
+                    fresh: bool = False) -> Path:
     """Write the run's config.yaml (rank 0), start the extra logger, train."""
     config["speed"] = trainer.plan.describe()
     trainer.config = config
     if context.is_main:
         write_config(trainer.run_dir, {**config, "class_names": class_names})
         trainer.logger = make_logger(trainer.settings["logger"], trainer.run_dir, trainer.settings)
-    trainer.fit()
+    try:
+        trainer.fit()
+    except BaseException:
+        # A run that failed before its first step holds nothing worth keeping: leave no
+        # folder that would pass for "the newest run". (One that failed later keeps its
+        # logs; runs without a checkpoint are never picked as the newest run.)
+        if fresh and context.is_main and trainer.step == 0:
+            shutil.rmtree(trainer.run_dir, ignore_errors=True)
+        raise
     return trainer.run_dir
 
 

@@ -166,8 +166,10 @@ class AdversarialStep(TrainStep):
     With ``augment`` set, everything D sees passes through DiffAugment. A discriminator
     with a class head also logs how often it names the class (``d_class_accuracy``).
 
-    Subclasses change one part by overriding :meth:`discriminator_losses` or
-    :meth:`generator_losses`.
+    Subclasses change one part by overriding :meth:`discriminator_terms` /
+    :meth:`generator_terms` (terms computed from D's outputs, which the step computes
+    once) or :meth:`discriminator_losses` / :meth:`generator_losses` (the whole of one
+    update's loss).
     """
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
@@ -212,7 +214,7 @@ class AdversarialStep(TrainStep):
             seen_real = seen_real.detach().requires_grad_(True)
         d_real = ctx.critic(seen_real, labels)
         d_fake = ctx.critic(seen_fake, fake_labels)
-        terms = {"d_loss": ctx.loss.discriminator_loss(d_real, d_fake, labels, fake_labels)}
+        terms = self.discriminator_terms(d_real, d_fake, labels, fake_labels)
         own_penalty = getattr(ctx.loss, "discriminator_penalty", None)
         if callable(own_penalty):
             terms["d_penalty"] = own_penalty(ctx.critic, seen_real, seen_fake, labels, fake_labels)
@@ -230,7 +232,18 @@ class AdversarialStep(TrainStep):
         itself, not through DDP; ``fake`` was made from ``z`` and ``fake_labels``."""
         ctx = self.context
         scores = ctx.discriminator.critic(ctx.augment(fake), fake_labels)
-        return {"g_loss": ctx.loss.generator_loss(scores, fake_labels)}
+        return self.generator_terms(scores, fake_labels)
+
+    def discriminator_terms(
+        self, real: DiscriminatorOutput, fake: DiscriminatorOutput, labels: torch.Tensor, fake_labels: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """D's loss terms from its outputs on one real and one fake batch (the run loss's
+        ``d_loss``); a model adds terms of its own heads here (a twin classifier)."""
+        return {"d_loss": self.context.loss.discriminator_loss(real, fake, labels, fake_labels)}
+
+    def generator_terms(self, fake: DiscriminatorOutput, fake_labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """G's loss terms from the frozen D's outputs on the fakes (the run loss's ``g_loss``)."""
+        return {"g_loss": self.context.loss.generator_loss(fake, fake_labels)}
 
 
 LOG_ORDER = ("d_loss", "g_loss", "d_class_accuracy", "d_penalty", "d_gp", "d_r1")

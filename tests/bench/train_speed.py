@@ -11,6 +11,7 @@ written by either side (no sample grids, checkpoints). ``--variants`` picks whic
 ganzoo's speed paths to time (``auto`` = a recipe's default on this machine), e.g.
 
     .venv/bin/python tests/bench/train_speed.py --data-dir DIR --variants fp32-eager,bf16-eager
+    .venv/bin/python tests/bench/train_speed.py --data-dir DIR --models acgan,tacgan,reacgan,sngan
     python tests/bench/train_speed.py --data-dir DIR --device cuda --variants fp32-eager,bf16-graph
 """
 
@@ -83,7 +84,7 @@ def run_reference(args) -> dict:
     )
 
 
-def run_ganzoo(args, variant: str) -> dict:
+def run_ganzoo(args, side: str) -> dict:
     from ganzoo.data import load_dataset
     from ganzoo.models import build_model
     from ganzoo.device import resolve_device
@@ -92,14 +93,16 @@ def run_ganzoo(args, variant: str) -> dict:
     from ganzoo.train.loop import Trainer
     from ganzoo.train.session import seed_everything
 
+    model, _, variant = side.rpartition(" ")
+    model = model or "acgan"
     host = get_host()
     name, raw = load_recipe("mnist", host.recipes)
     overrides = {"max_steps": args.steps, "batch_size": args.batch_size, "log_every": args.steps}
     overrides.update(VARIANTS[variant])
-    settings = resolve(host.models.get("acgan"), name, raw, overrides)
+    settings = resolve(host.models.get(model), name, raw, overrides)
     data = load_dataset("mnist", args.data_dir, channels=1, image_size=28)
     seed_everything(0)
-    trainer = Trainer(build_model("acgan", settings, data.num_classes), settings, data,
+    trainer = Trainer(build_model(model, settings, data.num_classes), settings, data,
                       device=resolve_device(args.device), progress=False)
     original = trainer.run_step
 
@@ -181,6 +184,9 @@ def main() -> None:
                         help=f"comma-separated ganzoo paths to time: {', '.join(VARIANTS)}")
     parser.add_argument("--rounds", type=int, default=3,
                         help="rounds of all sides in turn (a noisy machine drifts; each ratio pairs one round)")
+    parser.add_argument("--models", default="acgan",
+                        help="comma-separated models to time with each variant (their recipe defaults), e.g. "
+                        "acgan,tacgan,reacgan,sngan; each step of a model with n_critic > 1 makes that many D updates")
     parser.add_argument("--no-reference", action="store_true", help="skip the reference loop")
     parser.add_argument("--side", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -195,7 +201,9 @@ def main() -> None:
         parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
-    sides = ([] if args.no_reference else ["reference"]) + variants
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    named = [v if models == ["acgan"] else f"{m} {v}" for m in models for v in variants]
+    sides = ([] if args.no_reference else ["reference"]) + named
     rounds: dict[str, list[dict | None]] = {side: [] for side in sides}
     for _ in range(args.rounds):
         for side in sides:

@@ -3,9 +3,10 @@ size, channels, latent size and number of classes, and the combined source/class
 
 Fixed defects of the reference (see docs/models/acgan.md): both discriminator heads emit
 logits (no Sigmoid, no Softmax); the loss applies BCE-with-logits and cross-entropy.
-BatchNorm eps stays 0.8, the reference's ``BatchNorm2d(C, 0.8)`` (its second positional
-argument is eps, not momentum), so that the faithful ACGAN trains like the reference;
-``bn_eps`` changes it.
+The reference's ``BatchNorm2d(C, 0.8)`` passes 0.8 as eps (its second positional
+argument), not momentum: ganzoo's default is BatchNorm's usual 1e-5, which with an EMA of
+G and G's learning rate doubled lifts the demo from 80% to 95% per-class accuracy;
+``--set preset=reference`` trains the seed article's configuration exactly.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class ACGANGenerator(Generator):
     """noise * embedding(label) -> Linear -> 128 x s/4 x s/4 -> two upsampling conv blocks -> tanh."""
 
     def __init__(self, *, latent_dim: int = 100, num_classes: int = 10, channels: int = 1, image_size: int = 28,
-                 bn_eps: float = 0.8):
+                 bn_eps: float = 1e-5):
         super().__init__(latent_dim=latent_dim, num_classes=num_classes, image_shape=(channels, image_size, image_size))
         _check_image_size(image_size)
         self.init_size = image_size // 4
@@ -70,7 +71,7 @@ def _down_block(in_channels: int, out_channels: int, bn_eps: float, batch_norm: 
 class ACGANDiscriminator(Discriminator):
     """Four stride-2 conv blocks, then a source head (1 logit) and a class head (K logits)."""
 
-    def __init__(self, *, num_classes: int = 10, channels: int = 1, image_size: int = 28, bn_eps: float = 0.8):
+    def __init__(self, *, num_classes: int = 10, channels: int = 1, image_size: int = 28, bn_eps: float = 1e-5):
         super().__init__(num_classes=num_classes, image_shape=(channels, image_size, image_size))
         _check_image_size(image_size)
         self.features = nn.Sequential(
@@ -87,7 +88,7 @@ class ACGANDiscriminator(Discriminator):
 
     def forward(self, images: torch.Tensor) -> DiscriminatorOutput:
         features = self.features(images).flatten(1)
-        return DiscriminatorOutput(self.source_head(features).squeeze(1), self.class_head(features))
+        return DiscriminatorOutput(self.source_head(features).squeeze(1), self.class_head(features), features)
 
 
 class ACGANLoss:
@@ -112,14 +113,27 @@ class ACGANLoss:
 
 
 def build(*, latent_dim: int = 100, num_classes: int = 10, channels: int = 1, image_size: int = 28,
-          bn_eps: float = 0.8, reference_init: bool = True) -> tuple[ACGANGenerator, ACGANDiscriminator]:
+          bn_eps: float = 1e-5, reference_init: bool = True) -> tuple[ACGANGenerator, ACGANDiscriminator]:
     generator = ACGANGenerator(latent_dim=latent_dim, num_classes=num_classes, channels=channels,
                                image_size=image_size, bn_eps=bn_eps)
     discriminator = ACGANDiscriminator(num_classes=num_classes, channels=channels, image_size=image_size, bn_eps=bn_eps)
-    if reference_init:  # the reference's: conv weights N(0, 0.02) (biases kept), BatchNorm N(1, 0.02) and 0
-        for network in (generator, discriminator):
-            network.apply(lambda m: normal_init(m, layers=(nn.Conv2d,), zero_bias=False))
-    return generator, discriminator
+    return reference_initialised(generator, discriminator) if reference_init else (generator, discriminator)
+
+
+def reference_initialised(*networks: nn.Module) -> tuple[nn.Module, ...]:
+    """The reference's initialisation: conv weights N(0, 0.02) (biases kept), BatchNorm
+    N(1, 0.02) and 0; linear and embedding layers keep PyTorch's defaults."""
+    for network in networks:
+        network.apply(lambda m: normal_init(m, layers=(nn.Conv2d,), zero_bias=False))
+    return networks
+
+
+# What ganzoo's acgan changes from the seed article, each measured on mnist-5k at the demo
+# budget (docs/models/acgan.md): BatchNorm eps 1e-5 (build's default) instead of 0.8, an EMA
+# of G's weights, and a faster G. The preset "reference" undoes all three.
+TRAIN_DEFAULTS = {"ema": 0.99, "lr_g": 4e-4}
+TUNINGS = {"mnist": {"epochs": 100}, "fashion-mnist": {"epochs": 50}}  # the reference's budget on MNIST
+REFERENCE = {"bn_eps": 0.8, "ema": 0.0, "lr_g": None}
 
 
 @hookimpl
@@ -130,7 +144,9 @@ def register_models(register):
         loss="acgan",
         description="Auxiliary-classifier GAN (Odena et al. 2017), the reference networks with logit heads",
         conditional=True,
-        tunings={"mnist": {"epochs": 100}, "fashion-mnist": {"epochs": 50}},  # the reference's budget on MNIST
+        tunings={recipe: dict(settings) for recipe, settings in TUNINGS.items()},
+        train_defaults=dict(TRAIN_DEFAULTS),
+        presets={"reference": dict(REFERENCE)},
     ))
 
 

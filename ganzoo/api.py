@@ -1,0 +1,199 @@
+"""ganzoo as a library: the same operations as the command line, as Python calls.
+
+    import ganzoo.api as gz
+
+    run = gz.train("acgan", recipe="mnist", settings={"max_steps": 200})
+    generator = gz.load(run)                        # a run folder, a checkpoint or an exported .safetensors
+    sevens = generator.sample("seven", n=16, seed=0)  # uint8 tensor (16, C, H, W)
+    report = gz.evaluate("acgan", run=run, n_per_class=100)
+
+Everything here is documented in docs/python-api.md and follows the stability promise
+there; the command line calls the same functions underneath (``train_run``,
+``load_generator``, ``generate``, ``evaluate``). Errors are ganzoo's own
+(``ganzoo.UsageError`` for bad input, ``ganzoo.GanzooError`` for the rest), one line each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import torch
+
+from .contracts import Generator
+from .data import resolve_class
+from .device import resolve_device
+from .errors import UsageError
+
+__all__ = ["LoadedGenerator", "datasets", "evaluate", "load", "metrics", "models", "recipes", "train"]
+
+
+@dataclass
+class LoadedGenerator:
+    """A trained generator ready to sample: the network (eval mode, on ``device``) and
+    what its run recorded."""
+
+    model: str
+    generator: Generator
+    class_names: list[str]
+    settings: dict[str, Any]
+    step: int | None
+    weights: str  # "ema" (the moving average of G) or "generator"
+    source: Path
+    device: torch.device
+
+    @property
+    def conditional(self) -> bool:
+        return self.generator.conditional
+
+    def sample(
+        self,
+        class_: int | str | None = None,
+        *,
+        n: int = 10,
+        seed: int = 0,
+        truncation: float | None = None,
+        output: Literal["uint8", "float", "pil"] = "uint8",
+    ) -> torch.Tensor | list[Any]:
+        """``n`` images of one class (an index, a name such as ``"seven"`` or
+        ``"7 - seven"``), or of every class in turn with ``class_="all"`` (``n`` each);
+        an unconditional model takes ``class_=None``. The same seed gives the same images,
+        as ``ganzoo sample --seed`` does; ``truncation`` psi is the truncation trick
+        (``--truncation``). ``output``: ``uint8`` (N, C, H, W) in 0..255,
+        ``float`` in [-1, 1], or ``pil`` (a list of PIL images)."""
+        from .sample import generate
+
+        if n < 1:
+            raise UsageError(f"n must be at least 1, got {n}")
+        labels = self._labels(class_, n)
+        images = generate(self.generator, labels, seed=seed, device=self.device, truncation=truncation)
+        if output == "uint8":
+            return images
+        if output == "float":
+            return images.float() / 127.5 - 1
+        if output == "pil":
+            from torchvision.transforms.functional import to_pil_image
+
+            return [to_pil_image(image) for image in images]
+        raise UsageError(f"output must be 'uint8', 'float' or 'pil', got {output!r}")
+
+    def _labels(self, class_: int | str | None, n: int) -> torch.Tensor:
+        if not self.conditional:
+            if class_ is not None:
+                raise UsageError(f"{self.model} is unconditional: sample it with class_=None")
+            return torch.zeros(n, dtype=torch.long)
+        if class_ is None or (isinstance(class_, str) and class_.strip().lower() == "all"):
+            return torch.arange(len(self.class_names)).repeat_interleave(n)
+        return torch.full((n,), resolve_class(str(class_), self.class_names), dtype=torch.long)
+
+
+def load(source: str | Path, *, model: str | None = None, device: str = "auto") -> LoadedGenerator:
+    """A run folder (its last checkpoint), a checkpoint file (.pt), an exported generator
+    (.safetensors) or a Hub folder (``ganzoo export --format hub``); ``model`` is read
+    from it when not given."""
+    from .runs.folder import RunFolder, read_config
+    from .sample import find_checkpoint, load_generator
+
+    from .runs.hub import is_hub_folder
+
+    path = Path(source)
+    if not path.exists():
+        raise UsageError(f"{path} does not exist")
+    if is_hub_folder(path):
+        model = model or _model_in(path / "model.safetensors")
+    elif path.is_dir():
+        model = model or read_config(path).get("model")
+        path = find_checkpoint(str(model), path, None, path.parent)
+    elif model is None:
+        model = _model_in(path)
+    torch_device = resolve_device(device)
+    generator, config = load_generator(path, str(model), torch_device)
+    return LoadedGenerator(model=str(model), generator=generator, class_names=list(config["class_names"]),
+                           settings=dict(config["settings"]), step=config.get("step"), weights=config["weights"],
+                           source=RunFolder.of_checkpoint(path).root if RunFolder.of_checkpoint(path) else path,
+                           device=torch_device)
+
+
+def _model_in(path: Path) -> str:
+    if path.suffix == ".safetensors":
+        from .runs.export import read_exported
+
+        return str(read_exported(path)[0].get("model"))
+    from .runs.checkpoint import load_checkpoint
+
+    return str(load_checkpoint(path).get("model"))
+
+
+def train(
+    model: str,
+    *,
+    recipe: str = "mnist",
+    settings: Mapping[str, Any] | None = None,
+    data_dir: str | Path | None = None,
+    runs_dir: str | Path | None = None,
+    device: str = "auto",
+    progress: bool = False,
+) -> Path:
+    """Train ``model`` on ``recipe`` (a name or a YAML path) in a new run folder and return
+    it; ``settings`` are what ``--set`` would give (``{"max_steps": 200, "lr": 1e-4}``)."""
+    from .train.session import train_run
+
+    return train_run(model, recipe, overrides=[], settings=dict(settings or {}), data_dir=_path(data_dir),
+                     runs_dir=_path(runs_dir), device=device, progress=progress)
+
+
+def evaluate(
+    model: str,
+    *,
+    run: str | Path | None = None,
+    checkpoint: str | Path | None = None,
+    runs_dir: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    n_per_class: int = 1000,
+    metrics: str | None = None,
+    out: str | Path | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    force: bool = False,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Evaluate a run (the newest of ``model`` by default) as ``ganzoo evaluate`` does;
+    return the report (report.json's content, with ``folder``: where it was written)."""
+    import json
+
+    from .evaluate.run import evaluate as evaluate_run
+
+    folder = evaluate_run(model, run=_path(run), checkpoint=_path(checkpoint), runs_dir=_path(runs_dir),
+                          data_dir=_path(data_dir), n_per_class=n_per_class, metrics=metrics, out=_path(out),
+                          seed=seed, device=device, force=force, progress=progress)
+    return {**json.loads((folder / "report.json").read_text(encoding="utf-8")), "folder": str(folder)}
+
+
+def models() -> list[str]:
+    """The registered models' names."""
+    from .plugins import get_host
+
+    return list(get_host().models)
+
+
+def recipes() -> list[str]:
+    from .plugins import get_host
+
+    return list(get_host().recipes)
+
+
+def datasets() -> list[str]:
+    from .plugins import get_host
+
+    return list(get_host().datasets)
+
+
+def metrics() -> list[str]:
+    from .plugins import get_host
+
+    return list(get_host().metrics)
+
+
+def _path(value: str | Path | None) -> Path | None:
+    return None if value is None else Path(value)

@@ -1,0 +1,103 @@
+"""``ganzoo interpolate``: walks through a generator's latent space, as a PNG strip and an
+animated GIF.
+
+Between seeds: the noise of each seed (the very noise ``ganzoo sample --seed S`` draws
+first), joined by straight lines (``linear``) or great circles (``spherical``, which keeps
+Gaussian noise at its typical length); a conditional model gets one row per class, or
+the class asked for. Across classes: one noise, every class in turn.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import torch
+
+from .contracts import Generator
+from .data import resolve_class
+from .errors import UsageError
+from .files import replaced_atomically
+from .sample import latents, to_uint8
+
+MODES = ("linear", "spherical")
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation of the rows of ``a`` and ``b`` (flattened) at fractions
+    ``t``; falls back to a straight line where the two are (nearly) parallel."""
+    a_flat, b_flat = a.flatten(1), b.flatten(1)
+    cos = (a_flat * b_flat).sum(1) / (a_flat.norm(dim=1) * b_flat.norm(dim=1)).clamp_min(1e-12)
+    omega = cos.clamp(-1, 1).acos()[:, None]
+    t = t[:, None]
+    small = omega.abs() < 1e-4
+    sin = omega.sin().where(~small, torch.ones_like(omega))
+    curved = ((1 - t) * omega).sin() / sin * a_flat + (t * omega).sin() / sin * b_flat
+    straight = (1 - t) * a_flat + t * b_flat
+    return torch.where(small, straight, curved).view_as(a)
+
+
+def seed_path(generator: Generator, seeds: list[int], steps: int, mode: str, device: torch.device,
+              truncation: float | None = None) -> torch.Tensor:
+    """Noise for ``steps`` frames from each seed to the next (the last seed's own noise
+    ends the path): ``(frames, ...)``."""
+    if len(seeds) < 2:
+        raise UsageError("--seeds needs at least two seeds to go between, e.g. --seeds 0,1")
+    if mode not in MODES:
+        raise UsageError(f"--mode must be linear or spherical, got {mode!r}")
+    if steps < 2:
+        raise UsageError(f"--steps must be at least 2, got {steps}")
+    ends = [latents(generator, 1, rng=torch.Generator(device=device).manual_seed(seed), device=device,
+                    truncation=truncation)[0] for seed in seeds]
+    frames = []
+    for a, b in zip(ends, ends[1:]):
+        t = torch.arange(steps, device=device, dtype=a.dtype) / steps  # b itself starts the next leg
+        pair_a, pair_b = a.expand(steps, *a.shape), b.expand(steps, *b.shape)
+        frames.append(slerp(pair_a, pair_b, t) if mode == "spherical" else pair_a + t.view(-1, *[1] * a.dim())
+                      * (pair_b - pair_a))
+    frames.append(ends[-1][None])
+    return torch.cat(frames)
+
+
+@torch.no_grad()
+def interpolation_grid(generator: Generator, class_names: list[str], *, seeds: list[int], steps: int, mode: str,
+                       class_spec: str | None, across_classes: bool, device: torch.device,
+                       truncation: float | None = None) -> torch.Tensor:
+    """uint8 images ``(rows, frames, C, H, W)``."""
+    if across_classes:
+        if not generator.conditional:
+            raise UsageError("--across-classes needs a conditional model; this one is unconditional")
+        z = latents(generator, 1, rng=torch.Generator(device=device).manual_seed(seeds[0]), device=device,
+                    truncation=truncation)
+        labels = torch.arange(len(class_names), device=device)
+        return to_uint8(generator(z.expand(len(labels), *z.shape[1:]), labels))[None]
+    z = seed_path(generator, seeds, steps, mode, device, truncation)
+    if not generator.conditional:
+        if class_spec is not None:
+            raise UsageError("this model is unconditional: leave out --class")
+        return to_uint8(generator(z, None))[None]
+    rows = range(len(class_names)) if class_spec is None or class_spec.lower() == "all" else [
+        resolve_class(class_spec, class_names)]
+    return torch.stack([to_uint8(generator(z, torch.full((len(z),), k, device=device))) for k in rows])
+
+
+def write_strip_and_gif(grid: torch.Tensor, png: Path, gif: Path, *, frame_ms: int = 120) -> None:
+    """The rows side by side as one PNG; the frames, each showing every row, as a looping GIF."""
+    from PIL import Image
+    from torchvision.utils import make_grid
+
+    rows, frames = grid.shape[:2]
+    strip = make_grid(grid.flatten(0, 1).float() / 255, nrow=frames, padding=2)
+    pictures = [make_grid(grid[:, i].float() / 255, nrow=1, padding=2) for i in range(frames)]
+
+    def to_pil(tensor: torch.Tensor) -> Image.Image:
+        return Image.fromarray(tensor.mul(255).round().byte().permute(1, 2, 0).numpy()).convert("RGB")
+
+    with replaced_atomically(png) as tmp:
+        to_pil(strip).save(tmp, format="PNG")
+    images = [to_pil(p) for p in pictures]
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:] + images[-2:0:-1],
+                   duration=frame_ms, loop=0)  # there and back again
+    with replaced_atomically(gif) as tmp:
+        tmp.write_bytes(buffer.getvalue())

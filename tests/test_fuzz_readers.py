@@ -1,0 +1,215 @@
+"""Every reader of untrusted input turns every failure into ganzoo's own error (one line
+at the CLI's boundary, exit 1 or 2), never another exception, and changes no file:
+checkpoints, exported safetensors generators, recipe YAML, a run's config.yaml and IDX
+data files, each fed generated damage (random bytes, truncations, bit flips, wrong types,
+deep nesting, huge declared sizes) by hypothesis. The last test checks the boundary
+itself with real processes."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import struct
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from ganzoo.errors import GanzooError
+from ganzoo.recipes import load_recipe, resolve
+from ganzoo.plugins import get_host
+from ganzoo.runs.checkpoint import load_checkpoint
+from ganzoo.runs.folder import read_config
+from ganzoo.sample import load_generator
+from ganzoo.train.session import train_run
+
+from conftest import run_cli, write_mnist_like
+
+# No shrinking (it can take minutes on these inputs): a failure reports the input as generated.
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
+                database=None, phases=(Phase.explicit, Phase.generate), report_multiple_bugs=False)
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def real_files(tmp_path_factory):
+    """A real checkpoint and a real exported generator of a tiny acgan run."""
+    root = tmp_path_factory.mktemp("fuzz")
+    data = write_mnist_like(root / "data", per_class=4)
+    run = train_run("acgan", "mnist", overrides=["max_steps=1", "batch_size=8", "latent_dim=8", "precision=fp32"],
+                    data_dir=data, runs_dir=root / "runs", device="cpu", progress=False)
+    exported = root / "g.safetensors"
+    assert run_cli("export", "acgan", "--run", str(run), "--out", str(exported)).returncode == 0
+    return Originals(checkpoint=run / "checkpoints" / "last.pt", safetensors=exported, config=run / "config.yaml",
+                     data=data)
+
+
+class Originals(dict):
+    """The real files' paths; short in hypothesis's report of a failing case."""
+
+    def __init__(self, **paths: Path):
+        super().__init__(paths)
+
+    def __repr__(self) -> str:
+        return "Originals(...)"
+
+    def bytes(self, name: str) -> bytes:
+        return self[name].read_bytes()
+
+
+def damaged(original: bytes):
+    """Random bytes, a truncation, or a few flipped bits of ``original``."""
+    flips = st.lists(st.tuples(st.integers(0, len(original) - 1), st.integers(0, 7)), min_size=1, max_size=8)
+    return st.one_of(
+        st.binary(max_size=4096),
+        st.integers(0, len(original) - 1).map(lambda n: original[:n]),
+        flips.map(lambda fs: _flip(original, fs)),
+    )
+
+
+def _flip(original: bytes, flips) -> bytes:
+    data = bytearray(original)
+    for at, bit in flips:
+        data[at] ^= 1 << bit
+    return bytes(data)
+
+
+def reads_cleanly(read, path: Path) -> None:
+    """``read(path)`` returns or raises a GanzooError; anything else fails the test, as
+    does a change to the file."""
+    before = path.read_bytes()
+    try:
+        read(path)
+    except GanzooError as exc:
+        assert str(exc) and "\n" not in str(exc).strip(), repr(exc)
+    assert path.read_bytes() == before
+
+
+@given(data=st.data())
+@FUZZ
+def test_checkpoints(real_files, tmp_path_factory, data):
+    path = tmp_path_factory.mktemp("ckpt") / "c.pt"
+    path.write_bytes(data.draw(damaged(real_files.bytes("checkpoint"))))
+    reads_cleanly(lambda p: load_checkpoint(p), path)
+    reads_cleanly(lambda p: load_generator(p, "acgan", CPU), path)
+
+
+def _safetensors(header: object, body: bytes = b"") -> bytes:
+    raw = json.dumps(header).encode()
+    return struct.pack("<Q", len(raw)) + raw + body
+
+
+headers = st.fixed_dictionaries({
+    "__metadata__": st.one_of(st.none(), st.dictionaries(st.sampled_from(["format", "config", "model"]),
+                                                         st.one_of(st.text(max_size=20),
+                                                                   st.just("ganzoo-generator-v1"),
+                                                                   st.just(json.dumps([1, 2])),
+                                                                   st.just(json.dumps({"settings": None}))))),
+    "w": st.fixed_dictionaries({"dtype": st.sampled_from(["F32", "I8", "BF16", "XX"]),
+                                "shape": st.lists(st.integers(-2, 2**40), max_size=3),
+                                "data_offsets": st.lists(st.integers(-5, 2**62), min_size=2, max_size=2)}),
+})
+
+
+@given(data=st.data())
+@FUZZ
+def test_exported_generators(real_files, tmp_path_factory, data):
+    path = tmp_path_factory.mktemp("st") / "g.safetensors"
+    content = data.draw(st.one_of(damaged(real_files.bytes("safetensors")),
+                                  headers.map(lambda h: _safetensors(h, b"\0" * 64))))
+    path.write_bytes(content)
+    reads_cleanly(lambda p: load_generator(p, "acgan", CPU), path)
+
+
+def test_exported_int8_weights_are_refused_not_cast(real_files, tmp_path):
+    from safetensors.torch import load_file, save_file
+    from safetensors import safe_open
+
+    good = tmp_path / "good.safetensors"
+    good.write_bytes(real_files.bytes("safetensors"))
+    with safe_open(str(good), framework="pt") as f:
+        metadata = f.metadata()
+    tensors = {k: (v.to(torch.int8) if v.is_floating_point() else v) for k, v in load_file(str(good)).items()}
+    bad = tmp_path / "int8.safetensors"
+    save_file(tensors, str(bad), metadata=metadata)
+    with pytest.raises(GanzooError, match="is int8, not floating point"):
+        load_generator(bad, "acgan", CPU)
+
+
+yaml_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=12)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)),
+    max_leaves=20,
+)
+recipe_like = st.dictionaries(
+    st.sampled_from(["dataset", "epochs", "lr", "betas", "batch_size", "models", "preset", "loss", "image_size",
+                     "channels", "max_steps", "ema", "augment", "unknown"]), yaml_values, max_size=6)
+
+
+@given(text=st.one_of(st.text(max_size=300), recipe_like.map(lambda d: yaml.safe_dump(d)),
+                      st.integers(1, 3000).map(lambda n: "a: " + "[" * n + "]" * n),
+                      st.just("a: &x [*x]"), st.just("dataset: mnist\ndataset: cifar10\n")))
+@FUZZ
+def test_recipes(tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("recipe") / "r.yaml"
+    path.write_text(text, encoding="utf-8")
+    host = get_host()
+
+    def read(p):
+        name, raw = load_recipe(str(p), host.recipes)
+        resolve(host.models.get("acgan"), name, raw, {})
+
+    reads_cleanly(read, path)
+
+
+@given(data=st.data())
+@FUZZ
+def test_run_configs(real_files, tmp_path_factory, data):
+    folder = tmp_path_factory.mktemp("run")
+    text = data.draw(st.one_of(damaged(real_files.bytes("config")),
+                               recipe_like.map(lambda d: yaml.safe_dump(d).encode())))
+    (folder / "config.yaml").write_bytes(text)
+    reads_cleanly(lambda p: read_config(p.parent), folder / "config.yaml")
+
+
+@given(data=st.data())
+@FUZZ
+def test_idx_files(real_files, tmp_path_factory, data):
+    from ganzoo.data import load_dataset
+
+    root = tmp_path_factory.mktemp("idx")
+    shutil.copytree(real_files["data"], root, dirs_exist_ok=True)
+    raw = root / "MNIST" / "raw"
+    name = data.draw(st.sampled_from(sorted(p.name for p in raw.iterdir())))
+    original = (raw / name).read_bytes()
+    plain = gzip.decompress(original) if name.endswith(".gz") else original
+    damage = data.draw(st.one_of(
+        damaged(plain),
+        st.just(struct.pack(">IIII", 0x803, 2**31 - 1, 28, 28) + plain[16:]),  # a huge declared count
+        st.just(b""),
+    ))
+    (raw / name).write_bytes(gzip.compress(damage) if name.endswith(".gz") else damage)
+    reads_cleanly(lambda p: load_dataset("mnist", root, train="train" in name), raw / name)
+
+
+@pytest.mark.parametrize("command", [
+    ["sample", "acgan", "--checkpoint", "{bad}"],
+    ["sample", "acgan", "--checkpoint", "{bad_st}"],
+    ["train", "acgan", "--recipe", "{bad_yaml}"],
+])
+def test_the_cli_says_one_line(tmp_path, command):
+    files = {"bad": tmp_path / "x.pt", "bad_st": tmp_path / "x.safetensors", "bad_yaml": tmp_path / "x.yaml"}
+    files["bad"].write_bytes(b"\x80\x02garbage" * 10)
+    files["bad_st"].write_bytes(_safetensors({"__metadata__": None, "w": {"dtype": "F32", "shape": [2**40],
+                                                                         "data_offsets": [0, 4]}}))
+    files["bad_yaml"].write_text("dataset: mnist\nlr: [1, 2\n")
+    result = run_cli(*[part.format(**files) for part in command], "--runs-dir", str(tmp_path / "runs"))
+    assert result.returncode in (1, 2), result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ganzoo: error: "), result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()

@@ -1,0 +1,52 @@
+"""docs/python-api.md runs: every ```python block of the page, in order, in one session,
+against a small MNIST-format data set; and the API's errors are ganzoo's own."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import ganzoo
+import ganzoo.api as gz
+
+from conftest import REPO, write_mnist_like
+
+PAGE = REPO / "docs" / "python-api.md"
+
+
+def test_every_example_of_the_page_runs(tmp_path, monkeypatch):
+    data = write_mnist_like(tmp_path / "data", per_class=10)
+    monkeypatch.setenv("GANZOO_DATA_DIR", str(data))
+    monkeypatch.setenv("GANZOO_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("GANZOO_JUDGE_STEPS", "30")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    blocks = re.findall(r"```python\n(.*?)```", PAGE.read_text(encoding="utf-8"), re.S)
+    assert len(blocks) >= 4
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, str(PAGE), "exec"), namespace)  # noqa: S102 - our own documentation
+    generator, sevens = namespace["generator"], namespace["sevens"]
+    assert generator.weights == "ema" and generator.step == 20
+    assert namespace["grid"].shape == (40, 1, 28, 28)
+    assert len(namespace["pictures"]) == 2 and namespace["pictures"][0].size == (28, 28)
+    assert namespace["values"].min() >= -1 and namespace["values"].max() <= 1
+    assert Path(namespace["report"]["folder"]).is_dir()
+    exported = tmp_path / "g.safetensors"
+    from conftest import run_cli
+
+    assert run_cli("export", "acgan", "--run", str(namespace["run"]), "--out", str(exported)).returncode == 0
+    assert (gz.load(exported).sample("seven", n=16, seed=0) == sevens).all()  # the same weights, the same images
+    checkpoint = namespace["run"] / "checkpoints" / "last.pt"
+    assert (gz.load(checkpoint).sample(7, n=16, seed=0) == sevens).all()
+
+
+def test_api_errors_are_ganzoos_own(tmp_path):
+    with pytest.raises(ganzoo.UsageError, match="does not exist"):
+        gz.load(tmp_path / "nothing")
+    with pytest.raises(ganzoo.UsageError, match="unknown model 'acgn'"):
+        gz.train("acgn")
+    with pytest.raises(ganzoo.UsageError, match="unknown setting 'max_step'"):
+        gz.train("acgan", settings={"max_step": 3})

@@ -1,0 +1,98 @@
+"""KID, precision / recall, density / coverage and the classifier score on cases whose
+answers are known from their papers' definitions."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from ganzoo.evaluate.set_metrics import (density_coverage, inception_style_score, kid, knn_radii, mmd2_unbiased,
+                                         polynomial_kernel, precision_recall)
+
+
+def test_mmd2_unbiased_matches_its_definition_term_by_term():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(5, 3, generator=g, dtype=torch.float64), torch.randn(4, 3, generator=g, dtype=torch.float64) + 1
+    k = lambda a, b: (float(a @ b) / 3 + 1) ** 3  # noqa: E731
+    within_x = sum(k(x[i], x[j]) for i, j in itertools.permutations(range(5), 2)) / (5 * 4)
+    within_y = sum(k(y[i], y[j]) for i, j in itertools.permutations(range(4), 2)) / (4 * 3)
+    across = sum(k(a, b) for a in x for b in y) / (5 * 4)
+    assert mmd2_unbiased(x, y) == pytest.approx(within_x + within_y - 2 * across, rel=1e-12)
+    assert polynomial_kernel(x, y).shape == (5, 4)
+
+
+def test_kid_is_near_zero_for_one_distribution_and_grows_with_a_shift():
+    g = torch.Generator().manual_seed(1)
+    real = torch.randn(2000, 16, generator=g, dtype=torch.float64)
+    same = torch.randn(2000, 16, generator=g, dtype=torch.float64)
+    same_kid = kid(same, real, subsets=20, subset_size=500)
+    shifted_kid = kid(same + 0.5, real, subsets=20, subset_size=500)
+    assert abs(same_kid["value"]) < 3 * same_kid["std"] + 1e-3  # unbiased: centred on 0
+    assert shifted_kid["value"] > 10 * abs(same_kid["value"]) and shifted_kid["value"] > 0.05
+    assert kid(same, real, subsets=3, subset_size=100)["subset_size"] == 100
+    assert kid(same[:1], real)["value"] is None
+
+
+def test_knn_radius_leaves_the_point_itself_out():
+    points = torch.tensor([[0.0], [1.0], [3.0], [7.0]], dtype=torch.float64)
+    assert knn_radii(points, 1).tolist() == [1.0, 1.0, 2.0, 4.0]
+    assert knn_radii(points, 2).tolist() == [3.0, 2.0, 3.0, 6.0]
+
+
+def test_precision_and_recall_tell_fidelity_from_diversity():
+    g = torch.Generator().manual_seed(2)
+    real = torch.randn(600, 8, generator=g, dtype=torch.float64)
+    alike = precision_recall(torch.randn(600, 8, generator=g, dtype=torch.float64), real)
+    assert alike["precision"] > 0.7 and alike["recall"] > 0.7
+    collapsed = precision_recall(real[:1].repeat(600, 1) + 1e-3 * torch.randn(600, 8, generator=g, dtype=torch.float64),
+                                 real)
+    assert collapsed["precision"] == 1.0 and collapsed["recall"] < 0.05  # faithful, not diverse
+    far = precision_recall(real + 100, real)
+    assert far["precision"] == 0.0 and far["recall"] == 0.0
+
+
+def test_density_and_coverage_on_a_worked_case():
+    real = torch.tensor([[0.0], [1.0], [2.0], [10.0], [11.0], [12.0]], dtype=torch.float64)
+    # k = 1: every real ball has radius 1 (its nearest real neighbour)
+    fake = torch.tensor([[0.5], [0.5], [50.0], [50.0], [50.0], [50.0]], dtype=torch.float64)  # as many as real
+    result = density_coverage(fake, real, k=1)
+    # 0.5 lies in the balls of 0 and 1 (2 each), 50 in none: density = (2 + 2 + 0 + 0 + 0 + 0) / (1 * 6)
+    assert result["density"] == pytest.approx(4 / 6)
+    assert result["coverage"] == pytest.approx(2 / 6)  # the balls of 0 and 1 hold a fake
+    assert result["images_per_set"] == 6
+    larger = density_coverage(torch.cat([fake, fake]), real, k=1)  # cut to the real set's size first
+    assert larger["images_per_set"] == 6
+    assert density_coverage(real, real, k=2)["coverage"] == 1.0
+
+
+def test_classifier_score_runs_from_one_to_the_number_of_classes():
+    confident_all_classes = torch.eye(10).repeat(100, 1)
+    assert inception_style_score(confident_all_classes, splits=1)["value"] == pytest.approx(10, rel=1e-6)
+    one_class = torch.zeros(1000, 10)
+    one_class[:, 3] = 1
+    assert inception_style_score(one_class)["value"] == pytest.approx(1, rel=1e-6)
+    unsure = torch.full((1000, 10), 0.1)
+    assert inception_style_score(unsure)["value"] == pytest.approx(1, rel=1e-6)
+    # in class order, as an evaluation makes them: the splits are shuffled, so each still sees all classes
+    ordered = torch.eye(10).repeat_interleave(100, dim=0)
+    result = inception_style_score(ordered)
+    assert result["value"] > 9 and result["splits"] == 10 and math.isfinite(result["std"])
+
+
+def test_a_constant_generator_is_scored_without_warnings():
+    """A collapsed generator (every image alike) gets numbers, not lines of scipy warnings."""
+    import warnings
+
+    from ganzoo.evaluate.metrics import frechet_between
+
+    constant = torch.ones(300, 32, dtype=torch.float64)
+    real = torch.randn(1000, 32, generator=torch.Generator().manual_seed(0), dtype=torch.float64).abs()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fid = frechet_between(constant, real)
+        pr = precision_recall(constant, real)
+        kid(constant, real, subsets=3, subset_size=100)
+    assert caught == [] and fid > 0 and pr["recall"] == 0.0

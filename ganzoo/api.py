@@ -172,27 +172,25 @@ def evaluate(
 
 def models() -> list[str]:
     """The registered models' names."""
-    from .plugins import get_host
-
-    return list(get_host().models)
+    return _names("models")
 
 
 def recipes() -> list[str]:
-    from .plugins import get_host
-
-    return list(get_host().recipes)
+    return _names("recipes")
 
 
 def datasets() -> list[str]:
-    from .plugins import get_host
-
-    return list(get_host().datasets)
+    return _names("datasets")
 
 
 def metrics() -> list[str]:
+    return _names("metrics")
+
+
+def _names(registry: str) -> list[str]:
     from .plugins import get_host
 
-    return list(get_host().metrics)
+    return list(getattr(get_host(), registry))
 
 
 def _path(value: str | Path | None) -> Path | None:

@@ -566,13 +566,7 @@ def _signals(during_command: bool) -> None:
 
 def main() -> None:
     """Entry point: click's usage errors become one line too, like ganzoo's own."""
-    from .ranks import launched_by_torchrun
-
-    if launched_by_torchrun():  # a worker: torchrun's agent owns its signals and its exit
-        signal.signal(signal.SIGTERM, _raise_terminated)
-        _run(expand_bare_resume(sys.argv[1:]))
-        return
-    _signals(during_command=False)
+    _signals(during_command=True)
     try:
         _run(expand_bare_resume(sys.argv[1:]))
     finally:
@@ -580,12 +574,6 @@ def main() -> None:
 
 
 def _run(args: list[str]) -> None:
-    from .ranks import launched_by_torchrun
-
-    if launched_by_torchrun():
-        import torch  # noqa: F401 - a worker imports torch first, as ganzoo 0.2 always did
-    else:
-        _signals(during_command=True)
     try:
         launch = torchrun_command(args)
     except UsageError as exc:

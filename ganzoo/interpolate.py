@@ -37,6 +37,12 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return torch.where(small, straight, curved).view_as(a)
 
 
+def seed_noise(generator: Generator, seed: int, device: torch.device, truncation: float | None) -> torch.Tensor:
+    """``(1, ...)``: the first noise ``ganzoo sample --seed SEED`` draws."""
+    return latents(generator, 1, rng=torch.Generator(device=device).manual_seed(seed), device=device,
+                   truncation=truncation)
+
+
 def seed_path(generator: Generator, seeds: list[int], steps: int, mode: str, device: torch.device,
               truncation: float | None = None) -> torch.Tensor:
     """Noise for ``steps`` frames from each seed to the next (the last seed's own noise
@@ -47,8 +53,7 @@ def seed_path(generator: Generator, seeds: list[int], steps: int, mode: str, dev
         raise UsageError(f"--mode must be linear or spherical, got {mode!r}")
     if steps < 2:
         raise UsageError(f"--steps must be at least 2, got {steps}")
-    ends = [latents(generator, 1, rng=torch.Generator(device=device).manual_seed(seed), device=device,
-                    truncation=truncation)[0] for seed in seeds]
+    ends = [seed_noise(generator, seed, device, truncation)[0] for seed in seeds]
     frames = []
     for a, b in zip(ends, ends[1:]):
         t = torch.arange(steps, device=device, dtype=a.dtype) / steps  # b itself starts the next leg
@@ -67,8 +72,7 @@ def interpolation_grid(generator: Generator, class_names: list[str], *, seeds: l
     if across_classes:
         if not generator.conditional:
             raise UsageError("--across-classes needs a conditional model; this one is unconditional")
-        z = latents(generator, 1, rng=torch.Generator(device=device).manual_seed(seeds[0]), device=device,
-                    truncation=truncation)
+        z = seed_noise(generator, seeds[0], device, truncation)
         labels = torch.arange(len(class_names), device=device)
         return to_uint8(generator(z.expand(len(labels), *z.shape[1:]), labels))[None]
     z = seed_path(generator, seeds, steps, mode, device, truncation)

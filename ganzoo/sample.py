@@ -189,11 +189,8 @@ def save_images(
     images: torch.Tensor, labels: torch.Tensor, out: Path, *, nrow: int, class_names: list[str], force: bool = False
 ) -> Path:
     """Write ``images`` as a grid (.png/.jpg), an .npz, or a folder of PNGs (no suffix)."""
+    check_output(out, force)
     suffix = out.suffix.lower()
-    if suffix and suffix not in GRID_SUFFIXES + (".npz",):
-        raise UsageError(f"cannot write {out}: use a .png or .jpg grid, an .npz file, or a folder (no suffix)")
-    if out.exists() and not force:
-        raise UsageError(f"{out} already exists; choose another --out or pass --force to overwrite it")
     # Every output is written beside its target and renamed into place when complete, so
     # an interrupted or failed write leaves nothing behind (and nothing half-overwritten).
     try:
@@ -222,13 +219,18 @@ def _save_folder(images: torch.Tensor, labels: torch.Tensor, out: Path, class_na
         save_image(image.float() / 255.0, out / f"{i:05d}_{slug(class_names[label]) or 'class'}.png", format="PNG")
 
 
+def check_output(out: Path, force: bool) -> None:
+    """A known kind of output, and no existing one overwritten without ``force``."""
+    suffix = out.suffix.lower()
+    if suffix and suffix not in GRID_SUFFIXES + (".npz",):
+        raise UsageError(f"cannot write {out}: use a .png or .jpg grid, an .npz file, or a folder (no suffix)")
+    if out.exists() and not force:
+        raise UsageError(f"{out} already exists; choose another --out or pass --force to overwrite it")
+
+
 def _refuse_early(target: Path, n_images: int, image_shape: tuple[int, ...], nrow: int, force: bool) -> None:
     """What save_images would refuse, refused before minutes of generating."""
-    if target.exists() and not force:
-        raise UsageError(f"{target} already exists; choose another --out or pass --force to overwrite it")
-    suffix = target.suffix.lower()
-    if suffix and suffix not in GRID_SUFFIXES + (".npz",):
-        raise UsageError(f"cannot write {target}: use a .png or .jpg grid, an .npz file, or a folder (no suffix)")
+    check_output(target, force)
     check_room(target, n_images, image_shape, nrow)
 
 

@@ -68,19 +68,14 @@ def inception_fid(inputs: MetricInputs) -> dict[str, Any]:
             "reference_stats_cached": cached}
 
 
-def kernel_distance(inputs: MetricInputs) -> dict[str, Any]:
-    return {**kid(inputs.fake_features, inputs.real_features), "feature_extractor": CLASSIFIER_EXTRACTOR,
-            "sets": _sets(inputs)}
+def on_judge_features(formula):
+    """A set metric of the generated and real test images in the judge's feature space."""
 
+    def compute(inputs: MetricInputs) -> dict[str, Any]:
+        return {**formula(inputs.fake_features, inputs.real_features), "feature_extractor": CLASSIFIER_EXTRACTOR,
+                "sets": _sets(inputs)}
 
-def precision_and_recall(inputs: MetricInputs) -> dict[str, Any]:
-    return {**precision_recall(inputs.fake_features, inputs.real_features), "feature_extractor": CLASSIFIER_EXTRACTOR,
-            "sets": _sets(inputs)}
-
-
-def density_and_coverage(inputs: MetricInputs) -> dict[str, Any]:
-    return {**density_coverage(inputs.fake_features, inputs.real_features), "feature_extractor": CLASSIFIER_EXTRACTOR,
-            "sets": _sets(inputs)}
+    return compute
 
 
 def classifier_score(inputs: MetricInputs) -> dict[str, Any]:
@@ -133,15 +128,15 @@ BUILTIN_METRICS = (
     Metric("class-distribution", distribution, label="classes covered", better="higher", applies="unconditional",
            description="classes that get at least half their fair share of the samples, by the judge",
            summary=lambda r: f"{r['classes_covered']}/{len(r['per_class'])}"),
-    Metric("kid", kernel_distance, label="KID x 10^3",
+    Metric("kid", on_judge_features(kid), label="KID x 10^3",
            description="kernel distance (unbiased MMD^2, cubic polynomial kernel) of generated and real test images "
            "in the judge's feature space, over 100 subsets; x 1000, mean ± std",
            summary=lambda r: _plus_minus(r, 1000.0)),
-    Metric("precision-recall", precision_and_recall, label="precision / recall", better="higher",
+    Metric("precision-recall", on_judge_features(precision_recall), label="precision / recall", better="higher",
            description="share of generated images inside the real images' k=3 nearest-neighbour manifold (precision) "
            "and of real images inside the generated one (recall), in the judge's feature space",
            summary=_pair("precision", "recall")),
-    Metric("density-coverage", density_and_coverage, label="density / coverage", better="higher",
+    Metric("density-coverage", on_judge_features(density_coverage), label="density / coverage", better="higher",
            description="how many real k=5 neighbourhoods hold a generated image, over k (density, 1 when alike), "
            "and the share of real neighbourhoods holding one (coverage), in the judge's feature space",
            headline=lambda r: r.get("coverage"), summary=_pair("density", "coverage")),

@@ -64,14 +64,18 @@ def training_seconds(run: Path) -> float | None:
 
 
 def has_run(recipe: str, model: str, seed: int, args) -> bool:
-    _, report = newest_report(Path(args.runs_dir) / recipe / model / f"seed-{seed}")
+    return _done(newest_report(Path(args.runs_dir) / recipe / model / f"seed-{seed}")[1], args)
+
+
+def _done(report: dict | None, args) -> bool:
+    """A report of this budget and N exists."""
     return report is not None and report["step"] == args.steps and report["samples"]["n_per_class"] == args.n
 
 
 def run_one(recipe: str, data_dir: str, model: str, seed: int, args) -> dict:
     runs = Path(args.runs_dir) / recipe / model / f"seed-{seed}"
     run, report = newest_report(runs)
-    if report is None or report["step"] != args.steps or report["samples"]["n_per_class"] != args.n:
+    if not _done(report, args):
         print(f"{recipe} {model} seed {seed}: training {args.steps} steps", file=sys.stderr, flush=True)
         ganzoo("train", model, "--recipe", recipe, "--data-dir", data_dir, "--runs-dir", str(runs), "-q",
                "--set", f"max_steps={args.steps}", "--set", f"seed={seed}", "--set", f"checkpoint_every={args.steps}",

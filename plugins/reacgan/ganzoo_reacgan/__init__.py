@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganzoo import DiscriminatorOutput, ModelSpec, hookimpl
+from ganzoo.losses import NonSaturatingLoss
 from ganzoo_acgan import TRAIN_DEFAULTS, TUNINGS, ACGANDiscriminator, ACGANGenerator, reference_initialised
 
 
@@ -59,7 +60,7 @@ def d2d_cross_entropy(embeddings: torch.Tensor, proxy_cosines: torch.Tensor, lab
     return (torch.logsumexp(torch.cat([positive, negatives], dim=1), dim=1) - positive.squeeze(1)).mean()
 
 
-class ReACGANLoss:
+class ReACGANLoss(NonSaturatingLoss):
     """BCE-on-logits adversarial terms (ACGAN's) plus ``d2d_weight`` x D2D-CE: on real
     images for D, on generated ones (with the classes they were made for) for G."""
 
@@ -75,12 +76,11 @@ class ReACGANLoss:
             return self.weight * d2d_cross_entropy(out.features.float(), out.classes.float(), labels, **self.options)
 
     def discriminator_loss(self, real: DiscriminatorOutput, fake: DiscriminatorOutput, real_labels, fake_labels):
-        source = (F.binary_cross_entropy_with_logits(real.source, torch.ones_like(real.source))
-                  + F.binary_cross_entropy_with_logits(fake.source, torch.zeros_like(fake.source)))
+        source = super().discriminator_loss(real, fake, real_labels, fake_labels)
         return source + self._d2d(real, real_labels)
 
     def generator_loss(self, fake: DiscriminatorOutput, fake_labels):
-        source = F.binary_cross_entropy_with_logits(fake.source, torch.ones_like(fake.source))
+        source = super().generator_loss(fake, fake_labels)
         return source + self._d2d(fake, fake_labels)
 
 

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganzoo import AdversarialStep, DiscriminatorOutput, ModelSpec, hookimpl
+from ganzoo.losses import NonSaturatingLoss
 from ganzoo_acgan import TRAIN_DEFAULTS, TUNINGS, ACGANDiscriminator, ACGANGenerator, reference_initialised
 
 
@@ -33,7 +34,7 @@ class TACGANDiscriminator(ACGANDiscriminator):
         self.twin_head = nn.Linear(self.class_head.in_features, num_classes)
 
 
-class TACGANLoss:
+class TACGANLoss(NonSaturatingLoss):
     """The adversarial term and C's term; the twin's terms are the step's (they need the
     twin head, which is D's)."""
 
@@ -41,12 +42,11 @@ class TACGANLoss:
         self.aux_weight = aux_weight
 
     def discriminator_loss(self, real: DiscriminatorOutput, fake: DiscriminatorOutput, real_labels, fake_labels):
-        source = (F.binary_cross_entropy_with_logits(real.source, torch.ones_like(real.source))
-                  + F.binary_cross_entropy_with_logits(fake.source, torch.zeros_like(fake.source)))
+        source = super().discriminator_loss(real, fake, real_labels, fake_labels)
         return source + self.aux_weight * F.cross_entropy(real.classes.float(), real_labels)
 
     def generator_loss(self, fake: DiscriminatorOutput, fake_labels):
-        source = F.binary_cross_entropy_with_logits(fake.source, torch.ones_like(fake.source))
+        source = super().generator_loss(fake, fake_labels)
         return source + self.aux_weight * F.cross_entropy(fake.classes.float(), fake_labels)
 
 

@@ -26,7 +26,8 @@ from .data import resolve_class
 from .device import resolve_device
 from .errors import UsageError
 
-__all__ = ["LoadedGenerator", "datasets", "evaluate", "load", "metrics", "models", "recipes", "train"]
+__all__ = ["LoadedGenerator", "datasets", "evaluate", "evaluate_images", "load", "metrics", "models", "recipes",
+           "train"]
 
 
 @dataclass
@@ -167,6 +168,28 @@ def evaluate(
     folder = evaluate_run(model, run=_path(run), checkpoint=_path(checkpoint), runs_dir=_path(runs_dir),
                           data_dir=_path(data_dir), n_per_class=n_per_class, metrics=metrics, out=_path(out),
                           seed=seed, device=device, force=force, progress=progress)
+    return {**json.loads((folder / "report.json").read_text(encoding="utf-8")), "folder": str(folder)}
+
+
+def evaluate_images(
+    images: str | Path,
+    *,
+    dataset: str,
+    data_dir: str | Path | None = None,
+    metrics: str | None = None,
+    out: str | Path | None = None,
+    device: str = "auto",
+    force: bool = False,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Score images ganzoo did not make (an .npz or a folder of PNGs) against ``dataset``'s
+    real test split, as ``ganzoo evaluate --images`` does; return the report."""
+    import json
+
+    from .evaluate.run import evaluate_images as evaluate_image_set
+
+    folder = evaluate_image_set(Path(images), dataset=dataset, data_dir=_path(data_dir), metrics=metrics,
+                                out=_path(out), device=device, force=force, progress=progress)
     return {**json.loads((folder / "report.json").read_text(encoding="utf-8")), "folder": str(folder)}
 
 

@@ -56,6 +56,7 @@ def at_boundary(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            _heavy_imports()
             return command(*args, **kwargs)
         except typer.Exit:
             raise
@@ -73,6 +74,19 @@ def at_boundary(command: Callable[..., Any]) -> Callable[..., Any]:
             ) from None
 
     return wrapper
+
+
+def _heavy_imports() -> None:
+    """torch, torchvision and the plugins, imported with SIGINT and SIGTERM held (they
+    arrive right after). Seen without it: an interrupt inside torch's import printed the
+    one line, then the process died by SIGINT (exit -2, not 130), about 1 time in 16 at
+    0.8-1 s; CPython ends a process that way when it took an interrupt for unhandled."""
+    from .plugins import _signals_deferred, get_host
+
+    with _signals_deferred():
+        import torch  # noqa: F401
+        import torchvision  # noqa: F401
+    get_host()
 
 
 def _version(value: bool) -> None:
@@ -266,9 +280,19 @@ def interpolate(
 @app.command()
 @at_boundary
 def evaluate(
-    model: Annotated[str, typer.Argument(help="Registered model name.")],
+    model: Annotated[
+        Optional[str], typer.Argument(help="Registered model name (leave out with --images).", show_default=False)
+    ] = None,
     run: Annotated[Optional[Path], typer.Option("--run", help="Run folder (default: the newest run of MODEL).")] = None,
     checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="A checkpoint file instead of a run.")] = None,
+    images: Annotated[
+        Optional[Path],
+        typer.Option("--images", help="Score images ganzoo did not make: an .npz (uint8 'images', optional 'labels') "
+                     "or a folder of PNGs (one sub-folder per class for labels). Needs --dataset."),
+    ] = None,
+    dataset: Annotated[
+        Optional[str], typer.Option("--dataset", help="With --images: the dataset whose real test split they are compared to.")
+    ] = None,
     data_dir: DataDir = None,
     runs_dir: RunsDir = None,
     n: Annotated[int, typer.Option("--n", "-n", min=2, help="Generated images per class.")] = 1000,
@@ -277,7 +301,8 @@ def evaluate(
         str, typer.Option("--metrics", help="Comma-separated metric names (see 'ganzoo metrics'), or all.")
     ] = "all",
     out: Annotated[
-        Optional[Path], typer.Option("--out", "-o", help="Report folder (default: RUN/reports/step_N).")
+        Optional[Path], typer.Option("--out", "-o", help="Report folder (default: RUN/reports/step_N, or "
+                                     "./reports/images-NAME with --images).")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Noise seed of the generated images.")] = 0,
     device: Device = "auto",
@@ -285,16 +310,30 @@ def evaluate(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     as_json: Json = False,
 ) -> None:
-    """Evaluate a trained MODEL: per-class accuracy, classifier / intra-class / Inception FID,
+    """Evaluate a trained MODEL (or, with --images, images from anywhere): per-class accuracy,
+    classifier / intra-class / Inception FID, KID, precision / recall, density / coverage,
     written as report.json, report.md and a self-contained report.html."""
     from .evaluate.run import evaluate as run_evaluation
+    from .evaluate.run import evaluate_images
 
-    if run is not None and checkpoint is not None:
-        raise UsageError("give --run or --checkpoint, not both")
-    folder = run_evaluation(
-        model, run=run, checkpoint=checkpoint, runs_dir=runs_dir, data_dir=data_dir, n_per_class=n, fid_n=fid_n,
-        metrics=metrics, out=out, seed=seed, device=device, force=force, progress=not quiet,
-    )
+    if images is not None:
+        if model is not None or run is not None or checkpoint is not None:
+            raise UsageError("--images scores a set of images, not a model: leave out MODEL, --run and --checkpoint")
+        if not dataset:
+            raise UsageError("--images needs --dataset: the dataset whose real test split the images are compared to")
+        folder = evaluate_images(images, dataset=dataset, data_dir=data_dir, fid_n=fid_n, metrics=metrics, out=out,
+                                 device=device, force=force, progress=not quiet)
+    else:
+        if model is None:
+            raise UsageError("name the MODEL to evaluate (see 'ganzoo models'), or give --images PATH --dataset NAME")
+        if dataset is not None:
+            raise UsageError("--dataset goes with --images; a model's run knows its own dataset")
+        if run is not None and checkpoint is not None:
+            raise UsageError("give --run or --checkpoint, not both")
+        folder = run_evaluation(
+            model, run=run, checkpoint=checkpoint, runs_dir=runs_dir, data_dir=data_dir, n_per_class=n, fid_n=fid_n,
+            metrics=metrics, out=out, seed=seed, device=device, force=force, progress=not quiet,
+        )
     if as_json:
         import json
 
@@ -357,6 +396,12 @@ def leaderboard(
     data_dir: DataDir = None,
     n: Annotated[int, typer.Option("--n", "-n", min=2, help="Generated images per class, for every model.")] = 1000,
     fid_n: Annotated[int, typer.Option("--fid-n", min=2, help="Generated images for Inception FID.")] = 10000,
+    metrics: Annotated[
+        str, typer.Option("--metrics", help="Comma-separated metric names (see 'ganzoo metrics'), or all.")
+    ] = "all",
+    rank_by: Annotated[
+        Optional[str], typer.Option("--rank-by", help="The metric that orders the table (default: classifier-fid).")
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Noise seed, the same for every model.")] = 0,
     device: Device = "auto",
     force: Annotated[bool, typer.Option("--force", help="Overwrite a leaderboard already in --out.")] = False,
@@ -367,7 +412,8 @@ def leaderboard(
     from .evaluate.leaderboard import leaderboard as make_leaderboard
 
     folder = make_leaderboard(recipe, runs_dir=runs_dir, out=out, data_dir=data_dir, n_per_class=n, fid_n=fid_n,
-                              seed=seed, device=device, force=force, progress=not quiet)
+                              seed=seed, device=device, force=force, progress=not quiet, metrics=metrics,
+                              rank_by=rank_by)
     typer.echo(f"leaderboard: {folder / 'leaderboard.html'}")
     typer.echo(_table_of(folder / "leaderboard.md"))
 
@@ -395,6 +441,25 @@ def summary_lines(path: Path) -> list[str]:
             text += " (see report)"
         lines.append(text)
     return lines
+
+
+@app.command()
+@at_boundary
+def ui(
+    runs_dir: RunsDir = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 7860,
+    device: Device = "auto",
+    open_browser: Annotated[bool, typer.Option("--open", help="Open the page in a browser.")] = False,
+) -> None:
+    """A local page to sample the runs and exported models under the runs folder: pick one,
+    a class, a seed and a truncation; see samples and a latent walk (needs 'ganzoo[ui]')."""
+    from .device import resolve_device
+    from .runs.folder import runs_dir as default_runs_dir
+    from .ui import serve
+
+    serve(default_runs_dir(runs_dir), host=host, port=port, device=str(resolve_device(device)),
+          open_browser=open_browser)
 
 
 @app.command()

@@ -69,3 +69,17 @@ def folder_replaced_atomically(path: Path) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def new_folder_whole(folder: Path) -> Iterator[Path]:
+    """Where to write a folder's files: a new ``folder`` is built beside it and appears
+    whole when the block succeeds (nothing when it fails); an existing one (the user's own,
+    or ``--force``) is written in place, leaving its other files alone."""
+    folder = Path(folder)
+    if folder.exists():
+        yield folder
+        return
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with folder_replaced_atomically(folder) as building:
+        yield building

@@ -24,7 +24,11 @@ MAX_CLASSES = 100_000  # a config declaring more is damaged, not a data set
 
 
 def find_checkpoint(model: str, run: Path | None, checkpoint: Path | None, runs_root: Path) -> Path:
-    """``--checkpoint`` as given, else ``RUN/checkpoints/last.pt`` of ``--run`` or the newest run."""
+    """``--checkpoint`` as given, else ``RUN/checkpoints/last.pt`` of ``--run`` or the newest run.
+    An unknown (or disabled) model name is refused first, with close matches."""
+    from .plugins import get_host
+
+    get_host().models.get(model)
     if checkpoint is not None:
         return checkpoint
     run = run if run is not None else newest_run(runs_root, model)

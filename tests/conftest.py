@@ -146,3 +146,25 @@ def pip_install(pyproject: str, files: dict[str, str], folder: Path) -> Path:
     )
     assert installed.returncode == 0, installed.stderr
     return site
+
+
+def headless_chromium(window: str = "1280,1000"):
+    """A selenium driver of headless Chromium, or a skip with the reason: the browser tests
+    need Debian's chromium and chromium-driver (.ci/run installs them where it can) and
+    selenium (the [test] extra)."""
+    import shutil
+
+    import pytest
+
+    browser = next((found for name in ("chromium", "chromium-browser", "google-chrome") if (found := shutil.which(name))),
+                   None)
+    driver = shutil.which("chromedriver")
+    if browser is None or driver is None:
+        pytest.skip("no headless Chromium and chromedriver here (Debian: apt-get install chromium chromium-driver)")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium (the [test] extra) is not installed")
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     f"--window-size={window}"):
+        options.add_argument(argument)
+    return webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver))

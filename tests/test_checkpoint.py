@@ -34,6 +34,39 @@ def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
 
 
+@pytest.fixture
+def small_file_system(tmp_path):
+    """A real 256 KB file system (tmpfs), where root may mount one; skipped elsewhere."""
+    import os
+    import subprocess
+
+    folder = tmp_path / "small"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("a real full disk needs root to mount a small tmpfs")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def test_a_real_full_disk_is_said_in_words_and_keeps_what_was_saved(small_file_system):
+    first = small_file_system / "step_1.pt"
+    big = {**_payload(2), "generator": {"w": torch.zeros(200_000)}}  # 800 KB: more than the disk
+    with pytest.raises(GanzooError, match=r"the file system is full \(\d+ KB free\); no checkpoint of this run was "
+                                          "written yet"):
+        ckpt.save_checkpoint(first, big)
+    assert list(small_file_system.iterdir()) == []  # no partial file, no temporary
+    ckpt.save_checkpoint(first, _payload(1))
+    with pytest.raises(GanzooError, match="the file system is full .*; the previous checkpoint is intact"):
+        ckpt.save_checkpoint(small_file_system / "step_2.pt", big)
+    assert ckpt.load_checkpoint(first)["step"] == 1
+    assert [p.name for p in small_file_system.iterdir()] == ["step_1.pt"]
+
+
 def test_truncated_checkpoint_is_one_clear_error(tmp_path):
     path = tmp_path / "last.pt"
     ckpt.save_checkpoint(path, _payload(1))

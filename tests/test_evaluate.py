@@ -123,6 +123,20 @@ def test_report_files_with_inline_images_and_inception_unavailable_offline(tiny_
     assert len(m["intra_class_fid"]["per_class"]) == 10
     assert report["step"] == 6 and report["samples"]["n_total"] == 200
     assert {"torch", "pytorch-fid"} <= set(report["packages"]) and report["wall_time_s"] > 0
+    # every number names its protocol: code, features and their weights, resize, N, split, seed
+    judge_sha = report["judge"]["sha256"]
+    assert len(judge_sha) == 64 and report["judge"]["source"] == "trained on this machine"
+    for key in ("classifier_fid", "intra_class_fid", "accuracy", "kid", "precision_recall", "density_coverage"):
+        made = m[key]["provenance"]
+        assert made["weights_sha256"] == judge_sha and made["n_generated"] == 200 and made["n_real"] == 60, key
+        assert made["real_split"]["sha256"] == report["real_split"]["sha256"] and made["seed"] == 0, key
+        assert made["resize"] == "none: images at their own size (1x28x28)", key
+    assert m["kid"]["provenance"]["implementation"].endswith("ganzoo.evaluate.set_metrics.kid")
+    assert m["cas"]["provenance"]["n_generated"] == 200 and "weights_sha256" not in m["cas"]["provenance"]
+    # 6 real images of a class (60 in all) cannot fill a 128-d covariance, and nearest-neighbour metrics depend on N
+    assert any(w.startswith("intra-class FID from as few as 6 images") for w in report["warnings"]), report["warnings"]
+    assert any(w.startswith("precision / recall from 60 images per set") for w in report["warnings"])
+    assert any(w.startswith("classifier FID from 60 images of one set") for w in report["warnings"])
 
     page = (out / "report.html").read_text()
     images = re.findall(r'<img[^>]*src="([^"]+)"', page)
@@ -154,18 +168,45 @@ def test_inception_fid_through_pytorch_fid_with_stand_in_weights(tiny_run, tmp_p
 
     monkeypatch.setattr(inception, "inception_features", counted)
     first = evaluate("acgan", run=run, data_dir=data, n_per_class=4, fid_n=40, out=tmp_path / "a",
-                     metrics="inception-fid", device="cpu", progress=False)
-    entry = json.loads((first / "report.json").read_text())["metrics"]["inception_fid"]
+                     metrics="inception-fid,inception-score", device="cpu", progress=False)
+    metrics = json.loads((first / "report.json").read_text())["metrics"]
+    entry = metrics["inception_fid"]
     assert entry["status"] == "ok" and entry["value"] > 0 and not entry["reference_stats_cached"]
-    assert calls["n"] == 2  # the real test images, then the generated ones
+    assert calls["n"] == 2  # the real test images, then the generated ones (shared by FID and IS)
+    score = metrics["inception_score"]
+    assert score["status"] == "ok" and 1.0 <= score["value"] <= 1008 and score["splits"] == 10
+    with np.load(entry["reference_stats"]) as stats:
+        real = np.load(str(entry["reference_stats"]).replace("-inception.npz", "-inception-features.npy"))
+        assert real.shape == (60, 2048)  # the real features are cached beside the statistics
+        np.testing.assert_allclose(stats["mu"], real.astype(np.float64).mean(0), rtol=1e-4, atol=1e-5)
+
+    third = evaluate("acgan", run=run, data_dir=data, n_per_class=4, fid_n=40, out=tmp_path / "c",
+                     metrics="inception-kid,inception-precision-recall,inception-density-coverage", device="cpu",
+                     progress=False)
+    on_inception = json.loads((third / "report.json").read_text())["metrics"]
+    assert calls["n"] == 3  # the real features came from the cache; the generated ones once for all three
+    assert on_inception["inception_kid"]["status"] == "ok" and on_inception["inception_kid"]["subset_size"] == 40
+    assert 0 <= on_inception["inception_precision_recall"]["recall"] <= 1
+    assert on_inception["inception_density_coverage"]["provenance"]["feature_extractor"].startswith("pytorch-fid")
     with np.load(entry["reference_stats"]) as stats:  # pytorch-fid's own .npz layout
         assert stats["mu"].shape == (2048,) and stats["sigma"].shape == (2048, 2048)
 
     second = evaluate("acgan", run=run, data_dir=data, n_per_class=4, fid_n=40, out=tmp_path / "b",
                       metrics="inception-fid", device="cpu", progress=False)
     again = json.loads((second / "report.json").read_text())["metrics"]["inception_fid"]
-    assert again["reference_stats_cached"] and calls["n"] == 3  # only the generated images this time
+    assert again["reference_stats_cached"] and calls["n"] == 4  # only the generated images this time
     assert again["value"] == pytest.approx(entry["value"], rel=1e-6)
+
+
+def test_the_inception_score_uses_the_weights_files_own_final_layer():
+    path = _stand_in_inception_weights()
+    state = torch.load(path, weights_only=True)
+    features = np.random.default_rng(0).random((5, 2048))
+    expected = torch.from_numpy(features) @ state["fc.weight"].double().T + state["fc.bias"].double()
+    torch.testing.assert_close(inception.logits_of(features), expected)
+    torch.save({k: v for k, v in state.items() if not k.startswith("fc.")}, path)
+    with pytest.raises(inception.InceptionUnavailable, match="no readable final layer"):
+        inception.logits_of(features)
 
 
 def test_bad_metric_name_is_a_usage_error(tiny_run, tmp_path):
@@ -175,7 +216,8 @@ def test_bad_metric_name_is_a_usage_error(tiny_run, tmp_path):
     assert result.stderr.strip().splitlines() == [
         "ganzoo: error: unknown metric 'acuracy'; did you mean 'accuracy'? "
         "(metrics: classifier-fid, intra-fid, accuracy, class-distribution, kid, precision-recall, density-coverage, "
-        "classifier-score, inception-fid)"
+        "classifier-score, cas, inception-fid, inception-kid, inception-precision-recall, inception-density-coverage, "
+        "inception-score)"
     ]
 
 
@@ -218,3 +260,17 @@ def test_sigterm_outside_training_is_one_line_and_exit_143(tiny_run, tmp_path):
     lines = log.read_text().splitlines()
     assert lines.count("ganzoo: error: terminated") == 1 and "Traceback" not in log.read_text()
     assert not (tmp_path / "r").exists()
+
+
+def test_quiet_mode_still_says_what_a_long_pass_waits_for(capsys):
+    import time
+
+    from ganzoo.waiting import said_if_slow
+
+    with said_if_slow("training the evaluation classifier (2,000 steps)", quiet=True, after=0.05):
+        time.sleep(0.3)
+    with said_if_slow("a quick pass", quiet=True, after=0.5):
+        pass
+    with said_if_slow("a pass with its own progress bar", quiet=False, after=0.0):
+        time.sleep(0.1)
+    assert capsys.readouterr().err == "ganzoo: training the evaluation classifier (2,000 steps) ...\n"

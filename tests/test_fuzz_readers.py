@@ -1,6 +1,6 @@
 """Every reader of untrusted input turns every failure into ganzoo's own error (one line
 at the CLI's boundary, exit 1 or 2), never another exception, and changes no file:
-checkpoints, exported safetensors generators, recipe YAML, a run's config.yaml and IDX
+checkpoints, exported safetensors generators, recipe YAML, a run's config.yaml, IDX
 data files, each fed generated damage (random bytes, truncations, bit flips, wrong types,
 deep nesting, huge declared sizes) by hypothesis. The last test checks the boundary
 itself with real processes."""
@@ -194,6 +194,72 @@ def test_idx_files(real_files, tmp_path_factory, data):
     ))
     (raw / name).write_bytes(gzip.compress(damage) if name.endswith(".gz") else damage)
     reads_cleanly(lambda p: load_dataset("mnist", root, train="train" in name), raw / name)
+
+
+def _npz_bytes(**arrays) -> bytes:
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def good_npz() -> bytes:
+    import numpy as np
+
+    images = np.random.default_rng(0).integers(0, 256, (20, 16, 16), dtype=np.uint8)
+    return _npz_bytes(images=images, labels=np.arange(20) % 10)
+
+
+arrays = st.one_of(
+    st.tuples(st.sampled_from(["uint8", "float32", "int64", "bool"]),
+              st.lists(st.integers(0, 12), min_size=0, max_size=4)),
+)
+
+
+@given(data=st.data())
+@FUZZ
+def test_npz_image_sets(good_npz, tmp_path_factory, data):
+    import numpy as np
+
+    from ganzoo.evaluate.images import read_image_set
+
+    path = tmp_path_factory.mktemp("npz") / "x.npz"
+    made = data.draw(st.one_of(
+        damaged(good_npz),
+        st.builds(lambda image, label: _npz_bytes(images=np.zeros(image[1], image[0]), labels=np.zeros(label[1], label[0])),
+                  arrays, arrays),
+        st.just(_npz_bytes(images=np.array([1, "x"], dtype=object))),
+    ))
+    path.write_bytes(made)
+    names = [str(k) for k in range(10)]
+    reads_cleanly(lambda p: read_image_set(p, progress=False).labels_for(names), path)
+
+
+@given(data=st.data())
+@FUZZ
+def test_image_folders(good_npz, tmp_path_factory, data):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from ganzoo.evaluate.images import read_image_set
+
+    folder = tmp_path_factory.mktemp("pngs")
+    picture = io.BytesIO()
+    Image.fromarray(np.full((16, 16), 200, np.uint8)).save(picture, format="PNG")
+    good = picture.getvalue()
+    names = data.draw(st.lists(st.sampled_from(["0", "1", "9", "10", "seven", "x"]), min_size=1, max_size=3, unique=True))
+    for name in names:
+        (folder / name).mkdir()
+        (folder / name / "a.png").write_bytes(good)
+        (folder / name / "b.png").write_bytes(data.draw(damaged(good)))
+    reads_cleanly(lambda p: read_image_set(p.parent, progress=False).labels_for([str(k) for k in range(10)]),
+                  folder / names[0] / "b.png")
 
 
 @pytest.mark.parametrize("command", [

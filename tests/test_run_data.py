@@ -43,7 +43,8 @@ def test_resume_evaluate_and_leaderboard_find_the_recorded_data(tmp_path):
     evaluated = run_cli("evaluate", "acgan", "--run", str(broken), "--n", "10", "--json", "-q", env=env)
     assert evaluated.returncode == 0, evaluated.stderr
     report = json.loads(evaluated.stdout)
-    assert report["data_dir"] == str(data.resolve()) and report["real_split"]["images"] == 50 and not report["warnings"]
+    assert report["data_dir"] == str(data.resolve()) and report["real_split"]["images"] == 50
+    assert not [w for w in report["warnings"] if "split" in w]  # (the tiny N has warnings of its own)
     board = run_cli("leaderboard", "--recipe", "mnist", "--runs-dir", str(runs), "--out", str(tmp_path / "board"),
                     "--n", "10", "-q", env=env)
     assert board.returncode == 0, board.stderr
@@ -55,7 +56,8 @@ def test_resume_evaluate_and_leaderboard_find_the_recorded_data(tmp_path):
     again = run_cli("evaluate", "acgan", "--run", str(broken), "--data-dir", str(other), "--n", "10", "--json", "-q", env=env)
     assert again.returncode == 0, again.stderr
     warnings = json.loads(again.stdout)["warnings"]
-    assert len(warnings) == 1 and "the real test split differs from the one of step_0000009" in warnings[0]
+    split_warnings = [w for w in warnings if "split" in w]
+    assert len(split_warnings) == 1 and "the real test split differs from the one of step_0000009" in split_warnings[0]
 
 
 def test_a_resume_on_other_data_is_refused_and_changes_nothing(tmp_path):

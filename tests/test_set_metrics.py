@@ -96,3 +96,107 @@ def test_a_constant_generator_is_scored_without_warnings():
         pr = precision_recall(constant, real)
         kid(constant, real, subsets=3, subset_size=100)
     assert caught == [] and fid > 0 and pr["recall"] == 0.0
+
+
+def test_cas_of_the_real_training_data_is_the_real_data_classifiers_accuracy(tmp_path, monkeypatch):
+    """CAS trains the judge's architecture with the judge's recipe on the given images: on
+    the real training split itself it is the judge, so its accuracy is the judge's."""
+    from conftest import write_mnist_like
+    from ganzoo.evaluate.builtin_metrics import classification_accuracy_score
+    from ganzoo.evaluate.classifier import classify
+    from ganzoo.evaluate.metric_api import MetricInputs
+    from ganzoo.evaluate.run import Reference
+
+    monkeypatch.setenv("GANZOO_JUDGE_STEPS", "60")
+    data = write_mnist_like(tmp_path / "data", per_class=12)
+    reference = Reference({"dataset": "mnist", "channels": 1, "image_size": 28}, data, torch.device("cpu"), False)
+
+    def inputs(images, labels):
+        predicted, features = classify(reference.judge.model, images, reference.device)
+        return MetricInputs(images, labels, features, predicted, reference.test.images, reference.test.labels,
+                            reference.real.features, reference.class_names, reference.device, reference)
+
+    real = classification_accuracy_score(inputs(reference.train.images, reference.train.labels))
+    assert real["value"] == pytest.approx(reference.judge.test_accuracy, abs=1e-6)
+    assert real["real_data_accuracy"] == reference.judge.test_accuracy and real["steps"] == 60
+    assert real["ratio_to_real"] == pytest.approx(1.0, abs=1e-6)
+    # labels that say nothing about the images: the classifier learns nothing of the real classes
+    shuffled = reference.train.labels[torch.randperm(len(reference.train.labels), generator=torch.Generator().manual_seed(1))]
+    noise = classification_accuracy_score(inputs(reference.train.images, shuffled))
+    assert noise["value"] < 0.5 * real["value"]
+
+
+# -- agreement with the reference implementations, on the same features --------------------
+
+
+def _torch_fidelity():
+    return pytest.importorskip("torch_fidelity", reason="torch-fidelity (the [test] extra) is not installed")
+
+
+def _features(n: int, d: int, seed: int, shift: float = 0.0) -> torch.Tensor:
+    return torch.randn(n, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) + shift
+
+
+def test_kid_agrees_with_torch_fidelity_on_the_same_features():
+    _torch_fidelity()
+    from torch_fidelity.metric_kid import kid_features_to_metric
+
+    fake, real = _features(300, 16, 1, 0.3), _features(300, 16, 2)
+    # subsets as large as the sets: every subset is the whole set, so no random draw differs
+    theirs = kid_features_to_metric(fake, real, kid_subsets=3, kid_subset_size=300, verbose=False, rng_seed=0,
+                                    kid_kernel="poly", kid_kernel_poly_degree=3, kid_kernel_poly_gamma=None,
+                                    kid_kernel_poly_coef0=1)
+    ours = kid(fake, real, subsets=3, subset_size=300)
+    assert ours["value"] == pytest.approx(theirs["kernel_inception_distance_mean"], rel=1e-9, abs=1e-12)
+
+
+def test_precision_recall_agree_with_torch_fidelity_on_the_same_features():
+    _torch_fidelity()
+    from torch_fidelity.metric_prc import prc_features_to_metric
+
+    fake, real = _features(400, 8, 3, 0.5), _features(400, 8, 4)
+    theirs = prc_features_to_metric(fake, real, prc_neighborhood=3, prc_batch_size=10000, save_cpu_ram=False,
+                                    verbose=False)
+    ours = precision_recall(fake, real, k=3)
+    # torch-fidelity averages in float32: the same count of images, to float32's precision
+    assert ours["precision"] == pytest.approx(theirs["precision"], abs=1e-6)
+    assert ours["recall"] == pytest.approx(theirs["recall"], abs=1e-6)
+
+
+def test_inception_score_agrees_with_torch_fidelity_on_the_same_logits():
+    _torch_fidelity()
+    from torch_fidelity.metric_isc import isc_features_to_metric
+
+    logits = _features(1000, 20, 5) * 3
+    theirs = isc_features_to_metric(logits, splits=10, shuffle=False)
+    ours = inception_style_score(logits.softmax(1), splits=10, shuffle=False)
+    assert ours["value"] == pytest.approx(theirs["inception_score_mean"], rel=1e-9)
+    assert ours["std"] == pytest.approx(theirs["inception_score_std"], rel=1e-6)
+
+
+def test_fid_agrees_with_torch_fidelity_on_the_same_statistics():
+    _torch_fidelity()
+    from torch_fidelity.metric_fid import fid_statistics_to_metric
+
+    from ganzoo.evaluate.metrics import feature_statistics, frechet_distance
+
+    a, b = _features(500, 12, 6), _features(500, 12, 7, 0.2) * 1.3
+    (mu1, sigma1), (mu2, sigma2) = feature_statistics(a), feature_statistics(b)
+    theirs = fid_statistics_to_metric({"mu": mu1, "sigma": sigma1}, {"mu": mu2, "sigma": sigma2}, verbose=False)
+    assert frechet_distance(mu1, sigma1, mu2, sigma2) == pytest.approx(theirs["frechet_inception_distance"], rel=1e-6)
+
+
+def test_density_and_coverage_agree_with_a_direct_numpy_implementation():
+    """Naeem et al. 2020's formulas written out with NumPy (their reference code's form)."""
+    import numpy as np
+
+    fake, real = _features(200, 6, 8, 0.4), _features(200, 6, 9)
+    f, r, k = fake.numpy(), real.numpy(), 5
+    real_real = np.linalg.norm(r[:, None] - r[None], axis=-1)
+    radii = np.sort(real_real, axis=1)[:, k]  # column 0 is the point itself
+    real_fake = np.linalg.norm(r[:, None] - f[None], axis=-1)
+    density = (1 / k) * (real_fake < radii[:, None]).sum(0).mean()
+    coverage = (real_fake.min(1) < radii).mean()
+    ours = density_coverage(fake, real, k=k)
+    assert ours["density"] == pytest.approx(density, abs=1e-12)
+    assert ours["coverage"] == pytest.approx(coverage, abs=1e-12)

@@ -29,22 +29,54 @@ def interrupted(args: list[str], delay: float, signum: int, env: dict) -> subpro
     return subprocess.CompletedProcess(args, process.returncode, out, err)
 
 
-@pytest.mark.parametrize("command", ["models", "sample"])
+def _arguments(command: str, run_dir, tmp_path, i: int) -> tuple[list[str], object]:
+    """The command line and its output path (None when it writes nothing)."""
+    if command == "models":
+        return ["models"], None
+    if command == "sample":
+        out = tmp_path / f"s{i}.png"
+        return ["sample", "acgan", "--run", str(run_dir), "--n", "200", "--class", "all", "--out", str(out)], out
+    if command == "export":
+        out = tmp_path / f"g{i}.safetensors"
+        return ["export", "acgan", "--run", str(run_dir), "--out", str(out)], out
+    if command == "evaluate":
+        out = tmp_path / f"report{i}"
+        return ["evaluate", "acgan", "--run", str(run_dir), "--n", "20", "-q", "--out", str(out)], out
+    runs = tmp_path / f"runs{i}"
+    return ["train", "acgan", "--recipe", "mnist", "--runs-dir", str(runs), "--set", "max_steps=400",
+            "--set", "batch_size=16", "--set", "checkpoint_every=1000"], runs
+
+
+def _whole_or_absent(command: str, out) -> None:
+    if out is None or not out.exists():
+        return
+    if command == "evaluate":
+        assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.json", "report.md"]
+    elif command == "train":  # a run folder is there only with a checkpoint to resume from
+        assert all((run / "checkpoints" / "last.pt").is_file() for run in out.iterdir() if run.is_dir()), \
+            [list(run.rglob("*")) for run in out.iterdir()]
+    else:
+        assert out.stat().st_size > 100
+
+
+@pytest.mark.parametrize("command", ["models", "sample", "export", "evaluate", "train"])
 def test_a_signal_at_any_moment_is_one_line(trained_run, tmp_path, command):  # noqa: F811
     run_dir, env, _ = trained_run
+    env = {**env, "GANZOO_JUDGE_STEPS": "30"}
     for i, delay in enumerate(DELAYS):
         signum = (signal.SIGINT, signal.SIGTERM)[i % 2]
-        out = tmp_path / f"s{i}.png"
-        args = ["models"] if command == "models" else ["sample", "acgan", "--run", str(run_dir), "--n", "200",
-                                                       "--class", "all", "--out", str(out)]
+        args, out = _arguments(command, run_dir, tmp_path, i)
         result = interrupted(args, delay, signum, env)
         assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr, (delay, result.stderr)
         if result.returncode == 0:  # it had finished
-            assert command == "models" or out.is_file()
+            assert out is None or out.exists()
+            _whole_or_absent(command, out)
             continue
         word = "interrupted" if signum == signal.SIGINT else "terminated"
         assert result.returncode == 128 + signum, (delay, result.returncode, result.stderr)
-        assert result.stderr.strip().splitlines()[-1] == f"ganzoo: error: {word}", (delay, result.stderr)
-        assert len(result.stderr.strip().splitlines()) == 1, (delay, result.stderr)
-        assert not out.exists() or out.stat().st_size > 100  # whole or absent
-        assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and (lines[0] == f"ganzoo: error: {word}"
+                                    or lines[0].startswith(f"ganzoo: error: interrupted by {signal.Signals(signum).name}")
+                                    ), (delay, result.stderr)
+        _whole_or_absent(command, out)
+        assert [p.name for p in tmp_path.rglob(".*")] == []  # no temporary left

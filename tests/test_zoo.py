@@ -238,9 +238,12 @@ def test_leaderboard_evaluates_the_newest_run_of_each_model_the_same_way(mnist_l
     assert dcgan["class-distribution"]["headline"] <= 10 and rows["acgan"]["train_seconds"] > 0
     assert [c["metric"] for c in board["columns"]] == ["classifier-fid", "intra-fid", "accuracy", "class-distribution",
                                                        "kid", "precision-recall", "density-coverage",
-                                                       "classifier-score", "inception-fid"]
+                                                       "classifier-score", "cas", "inception-fid",
+                                                       "inception-kid", "inception-precision-recall",
+                                                       "inception-density-coverage", "inception-score"]
     fids = [row["metrics"]["classifier-fid"]["headline"] for row in board["rows"]]
-    assert fids == sorted(fids)  # ranked by classifier FID
+    assert fids == sorted(fids) and board["ranked_by"] == {"metric": "classifier-fid", "better": "lower"}
+    assert len(board["judge"]["sha256"]) == 64 and board["real_split"]["images"] == 50  # its provenance
     for model in rows:
         report = json.loads((out / model / "report.json").read_text())
         assert report["samples"] == {"n_per_class": 20, "n_total": 200, "seed": 0}  # same N and seed for all
@@ -253,6 +256,13 @@ def test_leaderboard_evaluates_the_newest_run_of_each_model_the_same_way(mnist_l
 
     again = run_cli("leaderboard", "--recipe", "mnist", *common, "--out", str(out), "-q", env=env)
     assert again.returncode == 2 and "--force" in again.stderr
+    chosen = run_cli("leaderboard", "--recipe", "mnist", *common, "--out", str(tmp_path / "chosen"), "--n", "20",
+                     "--metrics", "kid,class-distribution,accuracy", "--rank-by", "accuracy", "-q", env=env)
+    assert chosen.returncode == 0, chosen.stderr
+    picked = json.loads((tmp_path / "chosen" / "leaderboard.json").read_text())
+    assert [c["metric"] for c in picked["columns"]] == ["accuracy", "class-distribution", "kid"]
+    assert [row["model"] for row in picked["rows"]] == ["acgan", "dcgan"]  # dcgan has no accuracy: last
+    assert "cas" not in json.loads((tmp_path / "chosen" / "acgan" / "report.json").read_text())["metrics"]
     none = run_cli("leaderboard", "--recipe", "fashion-mnist", *common, env=env)
     assert none.returncode == 2 and none.stderr.count("\n") == 1 and "no run of recipe 'fashion-mnist'" in none.stderr
 

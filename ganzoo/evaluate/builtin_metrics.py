@@ -45,27 +45,88 @@ def intra_fid(inputs: MetricInputs) -> dict[str, Any]:
     return {**result, "feature_extractor": CLASSIFIER_EXTRACTOR}
 
 
-def inception_fid(inputs: MetricInputs) -> dict[str, Any]:
+def _inception_subset(inputs: MetricInputs) -> torch.Tensor:
+    """Indices of up to ``fid_n`` generated images, evenly spread so every class keeps its share."""
+    fid_n = int(inputs.options.get("fid_n", 10000))
+    return torch.linspace(0, len(inputs.generated) - 1, steps=min(fid_n, len(inputs.generated))).round().long().unique()
+
+
+def _inception_entry(inputs: MetricInputs) -> dict[str, Any]:
+    n = len(_inception_subset(inputs))
+    return {"feature_extractor": INCEPTION_EXTRACTOR, "n_generated": n,
+            "sets": f"{n} generated vs {len(inputs.real_images)} real test images", "value": None}
+
+
+def generated_inception_features(inputs: MetricInputs):
+    """Inception pool features of the generated subset, computed once per evaluation and
+    shared by Inception FID and the Inception Score; or the reason they are unavailable."""
     from .inception import inception_features
 
-    fake, reference = inputs.generated, inputs.reference
-    fid_n = int(inputs.options.get("fid_n", 10000))
-    # an even spread over the generated set, so every class keeps its share
-    index = torch.linspace(0, len(fake) - 1, steps=min(fid_n, len(fake))).round().long().unique()
-    entry: dict[str, Any] = {
-        "feature_extractor": INCEPTION_EXTRACTOR,
-        "sets": f"{len(index)} generated vs {len(inputs.real_images)} real test images",
-        "value": None,
-    }
+    reference = inputs.reference
     inception = reference.inception()
     if isinstance(inception, str):
-        return {**entry, "status": "unavailable", "reason": inception}
-    model, mu_real, sigma_real, stats_path, cached = inception
-    features = inception_features(model, fake[index], inputs.device, progress=reference.progress,
-                                  what="generated images")
+        return inception
+    memo = getattr(reference, "generated_inception", None)
+    if memo is None or memo[0] is not inputs.generated:
+        index = _inception_subset(inputs)
+        features = inception_features(inception[0], inputs.generated[index], inputs.device,
+                                      progress=reference.progress, what="generated images")
+        memo = (inputs.generated, features)
+        reference.generated_inception = memo
+    return memo[1]
+
+
+def inception_fid(inputs: MetricInputs) -> dict[str, Any]:
+    entry = _inception_entry(inputs)
+    features = generated_inception_features(inputs)
+    if isinstance(features, str):
+        return {**entry, "status": "unavailable", "reason": features}
+    _, mu_real, sigma_real, stats_path, cached = inputs.reference.inception()
     value = frechet_distance(*feature_statistics(features), mu_real, sigma_real)
     return {**entry, "status": "ok", "value": value, "reason": None, "reference_stats": str(stats_path),
             "reference_stats_cached": cached}
+
+
+def inception_score(inputs: MetricInputs) -> dict[str, Any]:
+    """The Inception Score (Salimans et al. 2016, 10 splits) on the 1008-way logits of the
+    same TF Inception weights as FID (as torch-fidelity computes it)."""
+    from .inception import InceptionUnavailable, logits_of
+
+    entry = {**_inception_entry(inputs), "classifier": "pytorch-fid InceptionV3 (TF FID weights), 1008 logits"}
+    entry.pop("feature_extractor")
+    features = generated_inception_features(inputs)
+    if isinstance(features, str):
+        return {**entry, "status": "unavailable", "reason": features}
+    try:
+        logits = logits_of(features)
+    except InceptionUnavailable as exc:
+        return {**entry, "status": "unavailable", "reason": str(exc)}
+    return {**entry, **inception_style_score(logits.softmax(1)), "status": "ok", "reason": None}
+
+
+def classification_accuracy_score(inputs: MetricInputs) -> dict[str, Any]:
+    """CAS (Ravuri & Vinyals 2019): the judge's architecture, trained with the judge's own
+    recipe but only on the generated, labelled images, tested on the real test split;
+    beside it the same classifier trained on the real training split (the judge: the
+    ceiling)."""
+    from ..data import ImageData
+    from .classifier import train_classifier
+
+    reference, judge = inputs.reference, inputs.reference.judge
+    generated = ImageData("generated", inputs.generated, inputs.labels, inputs.class_names)
+    # the machine's fast precision (bf16 where it is native), as a judge trained here; a pinned
+    # judge trained in fp32 on one thread for bit-exactness, which would make CAS 2-3x slower
+    precision = "auto"
+    model = train_classifier(generated, inputs.device, steps=judge.steps, progress=reference.progress,
+                             what="the CAS classifier on generated images", precision=precision)
+    predicted, _ = classify(model, inputs.real_images, inputs.device)
+    per_class = class_accuracy(predicted, inputs.real_labels, len(inputs.class_names))
+    value = float((predicted == inputs.real_labels).double().mean())
+    return {"value": value, "per_class": per_class["per_class"], "min": per_class["min"],
+            "real_data_accuracy": judge.test_accuracy, "ratio_to_real": value / judge.test_accuracy
+            if judge.test_accuracy else None, "train_images": len(inputs.generated), "steps": judge.steps,
+            "precision": precision,
+            "classifier": "ganzoo EvalClassifier (the judge's architecture and training recipe)"}
 
 
 def on_judge_features(formula):
@@ -75,6 +136,22 @@ def on_judge_features(formula):
         return {**formula(inputs.fake_features, inputs.real_features), "feature_extractor": CLASSIFIER_EXTRACTOR,
                 "sets": _sets(inputs)}
 
+    compute.__module__, compute.__qualname__ = formula.__module__, formula.__qualname__  # its provenance
+    return compute
+
+
+def on_inception_features(formula):
+    """The same set metric in Inception's feature space (the ``--fid-n`` generated subset vs
+    the real test split), where the weights exist."""
+
+    def compute(inputs: MetricInputs) -> dict[str, Any]:
+        entry = _inception_entry(inputs)
+        fake, real = generated_inception_features(inputs), inputs.reference.real_inception_features()
+        if isinstance(fake, str) or isinstance(real, str):
+            return {**entry, "status": "unavailable", "reason": fake if isinstance(fake, str) else real}
+        return {**entry, **formula(torch.from_numpy(fake), torch.from_numpy(real)), "status": "ok", "reason": None}
+
+    compute.__module__, compute.__qualname__ = formula.__module__, formula.__qualname__
     return compute
 
 
@@ -144,9 +221,33 @@ BUILTIN_METRICS = (
            description="the Inception Score's formula on the judge's class probabilities, 10 splits, mean ± std "
            "(1 to the number of classes; the real test split's own score beside it)",
            summary=lambda r: f"{_plus_minus(r)} (real {r['real_test_split']:.2f})"),
-    Metric("inception-fid", inception_fid, label="Inception FID",
+    Metric("cas", classification_accuracy_score, label="CAS (real ceiling)", better="higher", applies="conditional",
+           features="none",
+           description="classification accuracy score: the judge's classifier trained only on the generated images, "
+           "accuracy on the real test split; in brackets the same classifier trained on real images",
+           summary=lambda r: f"{_percent(r['value'])} ({_percent(r['real_data_accuracy'])})"),
+    Metric("inception-fid", inception_fid, label="Inception FID", features="inception",
            description="FID in pytorch-fid's InceptionV3 feature space (needs its weights file)",
            headline=lambda r: r["value"] if r.get("status") == "ok" else None, summary=_inception_summary),
+    Metric("inception-kid", on_inception_features(kid), label="Inception KID x 10^3", features="inception",
+           description="KID as above, on Inception's pool features (needs the Inception weights)",
+           headline=lambda r: r["value"] if r.get("status") == "ok" else None,
+           summary=lambda r: _plus_minus(r, 1000.0) if r.get("status") == "ok" else "unavailable"),
+    Metric("inception-precision-recall", on_inception_features(precision_recall), label="Inception precision / recall",
+           better="higher", features="inception",
+           description="precision and recall as above, on Inception's pool features (needs the Inception weights)",
+           headline=lambda r: r["value"] if r.get("status") == "ok" else None,
+           summary=lambda r: _pair("precision", "recall")(r) if r.get("status") == "ok" else "unavailable"),
+    Metric("inception-density-coverage", on_inception_features(density_coverage),
+           label="Inception density / coverage", better="higher", features="inception",
+           description="density and coverage as above, on Inception's pool features (needs the Inception weights)",
+           headline=lambda r: r.get("coverage") if r.get("status") == "ok" else None,
+           summary=lambda r: _pair("density", "coverage")(r) if r.get("status") == "ok" else "unavailable"),
+    Metric("inception-score", inception_score, label="Inception Score", better="higher", features="inception",
+           description="the Inception Score on the TF Inception weights' 1008 logits, 10 splits, mean ± std "
+           "(needs the same weights file as Inception FID)",
+           headline=lambda r: r["value"] if r.get("status") == "ok" else None,
+           summary=lambda r: _plus_minus(r) if r.get("status") == "ok" else "unavailable"),
 )
 
 

@@ -25,6 +25,8 @@ from ..data import ImageData, cache_dir, slug
 from ..errors import CheckpointError, UsageError
 from ..runs.checkpoint import load_checkpoint, save_checkpoint
 from ..train.speed import plan_speed
+from ..waiting import said_if_slow
+from .pinned import PinnedJudge, pinned_judge_for, weights_sha256
 
 CLASSIFIER_VERSION = 1
 FEATURE_DIM = 128
@@ -67,15 +69,25 @@ class Judge:
     key: str
     path: Path | None
     trained_now: bool
+    steps: int = TRAIN_STEPS  # how long it trained: CAS trains its classifier as long
+    sha256: str = ""  # its name in reports (pinned.weights_sha256)
+    pinned: dict[str, Any] | None = None  # the manifest entry of a judge shipped with ganzoo
 
     def describe(self) -> dict[str, Any]:
-        return {
+        described = {
             "name": f"ganzoo EvalClassifier v{CLASSIFIER_VERSION}",
+            "sha256": self.sha256,
+            "source": "pinned (shipped with ganzoo)" if self.pinned else "trained on this machine",
             "feature_dim": FEATURE_DIM,
             "test_accuracy": self.test_accuracy,
             "cache_key": self.key,
+            "training_steps": self.steps,
             "file": str(self.path) if self.path else None,
         }
+        if self.pinned:
+            described["pinned"] = {k: self.pinned[k] for k in ("file", "trained_on", "test_accuracy", "test_split",
+                                                                "precision", "torch") if k in self.pinned}
+        return described
 
 
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:
@@ -101,7 +113,8 @@ def _shift(images: torch.Tensor, generator: torch.Generator, pixels: int = 2) ->
 
 
 def train_classifier(
-    train: ImageData, device: torch.device, *, steps: int = TRAIN_STEPS, seed: int = 0, progress: bool = True
+    train: ImageData, device: torch.device, *, steps: int = TRAIN_STEPS, seed: int = 0, progress: bool = True,
+    what: str = "the evaluation classifier", precision: str = "auto",
 ) -> EvalClassifier:
     torch.manual_seed(seed)
     _, c, h, _ = train.images.shape
@@ -113,23 +126,24 @@ def train_classifier(
     order = torch.randperm(len(train), generator=rng)
     position = 0
     # bf16 where the hardware has it (the judge is used in fp32 afterwards).
-    plan = plan_speed({"precision": "auto", "channels_last": "off", "cuda_graph": "off"}, device)
+    plan = plan_speed({"precision": precision, "channels_last": "off", "cuda_graph": "off"}, device)
     autocast = plan.autocast()
     model.train()
-    for _ in tqdm(range(steps), desc="training the evaluation classifier", disable=not progress, file=sys.stderr,
-                      mininterval=0.1 if sys.stderr.isatty() else 30.0):
-        if position + BATCH_SIZE > len(order):
-            order, position = torch.randperm(len(train), generator=rng), 0
-        index = order[position : position + BATCH_SIZE].to(device)
-        position += BATCH_SIZE
-        x = _shift(to_unit_range(images[index]), rng)
-        with autocast:
-            logits, _ = model(x)
-        loss = F.cross_entropy(logits.float(), labels[index], label_smoothing=0.05)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
+    with said_if_slow(f"training {what} ({steps:,} steps)", quiet=not progress):
+        for _ in tqdm(range(steps), desc=f"training {what}", disable=not progress, file=sys.stderr,
+                          mininterval=0.1 if sys.stderr.isatty() else 30.0):
+            if position + BATCH_SIZE > len(order):
+                order, position = torch.randperm(len(train), generator=rng), 0
+            index = order[position : position + BATCH_SIZE].to(device)
+            position += BATCH_SIZE
+            x = _shift(to_unit_range(images[index]), rng)
+            with autocast:
+                logits, _ = model(x)
+            loss = F.cross_entropy(logits.float(), labels[index], label_smoothing=0.05)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
     return model.eval()
 
 
@@ -165,7 +179,13 @@ def judge_steps() -> int:
 def get_judge(
     train: ImageData, test: ImageData, device: torch.device, *, steps: int | None = None, progress: bool = True
 ) -> Judge:
-    """The cached classifier for this training set, trained (and cached) if missing."""
+    """The pinned judge of this dataset and shape when ganzoo ships one (and no step count
+    is asked for), else the cached classifier for this training set, trained (and cached)
+    if missing."""
+    if steps is None and not os.environ.get(JUDGE_STEPS_ENV, "").strip():
+        pinned = pinned_judge_for(train, CLASSIFIER_VERSION)
+        if pinned is not None:
+            return _pinned_judge(pinned, train, test, device)
     steps = steps or judge_steps()
     key = data_key(train) + ("" if steps == TRAIN_STEPS else f"-s{steps}")
     path = cache_dir() / "classifiers" / f"{key}.pt"
@@ -175,7 +195,8 @@ def get_judge(
             payload = load_checkpoint(path)
             model = EvalClassifier(channels=c, image_size=h, num_classes=train.num_classes)
             model.load_state_dict(payload["generator"])
-            return Judge(model.to(device).eval(), float(payload["test_accuracy"]), train.class_names, key, path, False)
+            return Judge(model.to(device).eval(), float(payload["test_accuracy"]), train.class_names, key, path, False,
+                         steps, weights_sha256(model.state_dict()))
         except (CheckpointError, RuntimeError, KeyError, ValueError):
             print(f"ganzoo: cached classifier {path} is unreadable; training a new one", file=sys.stderr)
     model = train_classifier(train, device, steps=steps, progress=progress)
@@ -191,6 +212,15 @@ def get_judge(
         save_checkpoint(path, payload)
     except OSError:
         path = None  # an unwritable cache costs a retrain next time, nothing else
-    return Judge(model, accuracy, train.class_names, key, path, True)
+    return Judge(model, accuracy, train.class_names, key, path, True, steps, weights_sha256(model.state_dict()))
 
 
+def _pinned_judge(pinned: PinnedJudge, train: ImageData, test: ImageData, device: torch.device) -> Judge:
+    """The shipped judge, its accuracy measured on this machine's test split."""
+    _, c, h, _ = train.images.shape
+    model = EvalClassifier(channels=c, image_size=h, num_classes=train.num_classes)
+    model.load_state_dict(pinned.load())
+    model = model.to(device).eval()
+    entry = pinned.entry
+    return Judge(model, accuracy_of(model, test, device), train.class_names, f"pinned-{pinned.path.stem}",
+                 pinned.path, False, int(entry["steps"]), entry["sha256"], entry)

@@ -33,7 +33,7 @@ class RealFeatures:
 class GeneratedSet:
     images: torch.Tensor  # uint8 (N, C, H, W)
     labels: torch.Tensor | None  # conditioning labels, None for unconditional models
-    seed: int
+    seed: int | None  # None for images ganzoo did not make
 
 
 def generate_set(generator: Generator, num_classes: int, n_per_class: int, *, seed: int, device: torch.device) -> GeneratedSet:

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from ..data import cache_dir
 from ..errors import first_line
+from ..waiting import said_if_slow
 from .metrics import feature_statistics
 
 FEATURE_DIM = 2048
@@ -58,6 +59,22 @@ def load_inception(device: torch.device):
     return model.to(device).eval()
 
 
+def logits_of(features: np.ndarray) -> torch.Tensor:
+    """The 1008-way logits of Inception pool features: the weights file's own final layer
+    (``fc``), which pytorch-fid's feature extractor leaves out."""
+    path = weights_path()
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        weight, bias = state["fc.weight"].double(), state["fc.bias"].double()
+    except (OSError, RuntimeError, EOFError, ValueError, KeyError, AttributeError) as exc:
+        raise InceptionUnavailable(f"the Inception weights at {path} have no readable final layer "
+                                   f"({first_line(exc)})") from None
+    if weight.shape != (1008, FEATURE_DIM) or bias.shape != (1008,):
+        raise InceptionUnavailable(f"the Inception weights at {path} have a final layer of shape "
+                                   f"{tuple(weight.shape)}, not (1008, {FEATURE_DIM})")
+    return torch.from_numpy(features).double() @ weight.T + bias
+
+
 @torch.no_grad()
 def inception_features(model, images: torch.Tensor, device: torch.device, *, batch_size: int = 100,
                        progress: bool = True, what: str = "images") -> np.ndarray:
@@ -65,15 +82,40 @@ def inception_features(model, images: torch.Tensor, device: torch.device, *, bat
     repeated to three channels, as pytorch-fid's own loader does with ``convert('RGB')``;
     pixels go in as floats in [0, 1] and the model resizes them to 299 x 299."""
     out = np.empty((len(images), FEATURE_DIM), dtype=np.float64)
-    for start in tqdm(range(0, len(images), batch_size), desc=f"Inception features of {what}",
-                      disable=not progress, file=sys.stderr,
-                      mininterval=0.1 if sys.stderr.isatty() else 30.0):
-        batch = images[start : start + batch_size].to(device).float().div(255)
-        if batch.shape[1] == 1:
-            batch = batch.expand(-1, 3, -1, -1)
-        features = model(batch)[0]
-        out[start : start + len(batch)] = features.squeeze(-1).squeeze(-1).double().cpu().numpy()
+    with said_if_slow(f"computing Inception features of {len(images):,} {what}", quiet=not progress):
+        for start in tqdm(range(0, len(images), batch_size), desc=f"Inception features of {what}",
+                          disable=not progress, file=sys.stderr,
+                          mininterval=0.1 if sys.stderr.isatty() else 30.0):
+            batch = images[start : start + batch_size].to(device).float().div(255)
+            if batch.shape[1] == 1:
+                batch = batch.expand(-1, 3, -1, -1)
+            features = model(batch)[0]
+            out[start : start + len(batch)] = features.squeeze(-1).squeeze(-1).double().cpu().numpy()
     return out
+
+
+def reference_features(model, images: torch.Tensor, key: str, device: torch.device, *,
+                       progress: bool = True) -> np.ndarray:
+    """Inception features of the real images (for KID, precision/recall, density/coverage on
+    Inception's features), cached as ``<cache>/fid_stats/KEY-inception-features.npy``
+    (float32)."""
+    path = cache_dir() / "fid_stats" / f"{key}-inception-features.npy"
+    if path.is_file():
+        try:
+            features = np.load(path, allow_pickle=False)
+            if features.shape == (len(images), FEATURE_DIM):
+                return features.astype(np.float64)
+        except (OSError, ValueError):
+            pass  # unreadable: compute again and replace it
+    features = inception_features(model, images, device, progress=progress, what="real images")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.tmp.npy")
+        np.save(tmp, features.astype(np.float32))
+        tmp.replace(path)
+    except OSError:
+        pass
+    return features
 
 
 def reference_statistics(model, images: torch.Tensor, key: str, device: torch.device, *,
@@ -87,7 +129,7 @@ def reference_statistics(model, images: torch.Tensor, key: str, device: torch.de
                 return f["mu"][:], f["sigma"][:], path, True
         except (OSError, ValueError, KeyError):
             pass  # unreadable: compute again and replace it
-    mu, sigma = feature_statistics(inception_features(model, images, device, progress=progress, what="real images"))
+    mu, sigma = feature_statistics(reference_features(model, images, key, device, progress=progress))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.tmp.npz")

@@ -14,13 +14,13 @@ from typing import Any
 
 from ..device import resolve_device
 from ..errors import UsageError
-from ..files import write_text_atomic
+from ..files import new_folder_whole, write_text_atomic
 from ..plugins import get_host
 from ..runs.folder import RunFolder, creation_order, metric_records, now_iso, recorded_data_dir, runs_in
 from ..runs.folder import runs_dir as default_runs_dir
 from ..sample import load_generator
 from .report import write_report
-from .run import Reference, evaluate_generator, registered_metrics
+from .run import Reference, evaluate_generator, package_versions, parse_metrics, registered_metrics
 
 
 @dataclass
@@ -73,7 +73,14 @@ def leaderboard(
     device: str = "auto",
     force: bool = False,
     progress: bool = True,
+    metrics: str | None = None,
+    rank_by: str | None = None,
 ) -> Path:
+    chosen = parse_metrics(metrics)
+    rank_by = rank_by or ("classifier-fid" if "classifier-fid" in chosen else chosen[0])
+    if rank_by not in chosen:
+        raise UsageError(f"--rank-by {rank_by!r} is not among the chosen metrics ({', '.join(chosen)})")
+    better = next(m.better for m in registered_metrics() if m.name == rank_by)
     root = default_runs_dir(runs_dir)
     entries = newest_runs(root, recipe)
     if not entries:
@@ -89,46 +96,50 @@ def leaderboard(
     trained_on = (first.config.get("data") or {}).get("train")
     host = get_host()
 
-    rows: list[dict[str, Any]] = []
-    grids: dict[str, str] = {}  # model -> its sample grid, a base64 PNG
-    for entry in entries:
-        row: dict[str, Any] = {"model": entry.model, "run": str(entry.run), **training_budget(entry.run, entry.config)}
-        if entry.model not in host.models:
-            rows.append({**row, "skipped": f"model {entry.model!r} is not installed"})
-            continue
-        own = (entry.config.get("data") or {}).get("train")
-        if not reference.fits(entry.config["settings"]) or (own and trained_on and own != trained_on):
-            rows.append({**row, "skipped": "trained on other data than the first run of this recipe"})
-            continue
-        checkpoint = RunFolder(entry.run).last
-        generator, config = load_generator(checkpoint, entry.model, torch_device)
-        report, figures, _ = evaluate_generator(
-            generator, config, reference, model=entry.model, checkpoint=checkpoint, run_dir=entry.run,
-            n_per_class=n_per_class, fid_n=fid_n, seed=seed,
-        )
-        write_report(folder / entry.model, report, figures)
-        grids[entry.model] = figures["samples"]
-        (folder / f"{entry.model}.png").write_bytes(base64.b64decode(grids[entry.model]))
-        rows.append({**row, "conditional": report["conditional"], "metrics": _by_metric(report),
-                     "weights": report["generator_weights"], "step": report["step"],
-                     "report": f"{entry.model}/report.html"})
+    with new_folder_whole(folder) as into:  # a new leaderboard folder appears whole or not at all
+        rows: list[dict[str, Any]] = []
+        grids: dict[str, str] = {}  # model -> its sample grid, a base64 PNG
+        for entry in entries:
+            row: dict[str, Any] = {"model": entry.model, "run": str(entry.run), **training_budget(entry.run, entry.config)}
+            if entry.model not in host.models:
+                rows.append({**row, "skipped": f"model {entry.model!r} is not installed"})
+                continue
+            own = (entry.config.get("data") or {}).get("train")
+            if not reference.fits(entry.config["settings"]) or (own and trained_on and own != trained_on):
+                rows.append({**row, "skipped": "trained on other data than the first run of this recipe"})
+                continue
+            checkpoint = RunFolder(entry.run).last
+            generator, config = load_generator(checkpoint, entry.model, torch_device)
+            report, figures, _ = evaluate_generator(
+                generator, config, reference, model=entry.model, checkpoint=checkpoint, run_dir=entry.run,
+                n_per_class=n_per_class, fid_n=fid_n, seed=seed, chosen=chosen,
+            )
+            write_report(into / entry.model, report, figures)
+            grids[entry.model] = figures["samples"]
+            (into / f"{entry.model}.png").write_bytes(base64.b64decode(grids[entry.model]))
+            rows.append({**row, "conditional": report["conditional"], "metrics": _by_metric(report),
+                         "weights": report["generator_weights"], "step": report["step"],
+                         "report": f"{entry.model}/report.html", "warnings": report["warnings"]})
 
-    rows.sort(key=lambda r: (r.get("skipped") is not None, _number(r.get("metrics", {}).get("classifier-fid"))))
-    board = {
-        "recipe": recipe,
-        "created": now_iso(),
-        "runs_dir": str(root),
-        "dataset": reference.dataset,
-        "samples": {"n_per_class": n_per_class, "seed": seed, "fid_n": fid_n},
-        "judge": {**reference.judge.describe()},
-        "classifier_fid_floor": reference.classifier_floor(),
-        "columns": _columns(rows),
-        "rows": rows,
-    }
-    folder.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(folder / "leaderboard.json", json.dumps(board, indent=2, allow_nan=True))
-    write_text_atomic(folder / "leaderboard.md", to_markdown(board))
-    write_text_atomic(folder / "leaderboard.html", to_html(board, grids))
+        sign = 1.0 if better == "lower" else -1.0
+        rows.sort(key=lambda r: (r.get("skipped") is not None, sign * _number(r.get("metrics", {}).get(rank_by), sign)))
+        board = {
+            "recipe": recipe,
+            "created": now_iso(),
+            "runs_dir": str(root),
+            "dataset": reference.dataset,
+            "samples": {"n_per_class": n_per_class, "seed": seed, "fid_n": fid_n},
+            "judge": {**reference.judge.describe()},
+            "real_split": {"split": "test", **reference.test_fingerprint},
+            "ranked_by": {"metric": rank_by, "better": better},
+            "packages": package_versions(),
+            "classifier_fid_floor": reference.classifier_floor(),
+            "columns": _columns(rows),
+            "rows": rows,
+        }
+        write_text_atomic(into / "leaderboard.json", json.dumps(board, indent=2, allow_nan=True))
+        write_text_atomic(into / "leaderboard.md", to_markdown(board))
+        write_text_atomic(into / "leaderboard.html", to_html(board, grids))
     return folder
 
 
@@ -143,9 +154,10 @@ def _columns(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     return [{"metric": m.name, "label": m.label, "better": m.better} for m in registered_metrics() if m.name in present]
 
 
-def _number(entry: dict[str, Any] | None) -> float:
+def _number(entry: dict[str, Any] | None, sign: float = 1.0) -> float:
+    """The headline number of a cell; a missing one sorts last whichever way the metric runs."""
     value = (entry or {}).get("headline")
-    return float(value) if isinstance(value, (int, float)) and not math.isnan(value) else math.inf
+    return float(value) if isinstance(value, (int, float)) and not math.isnan(value) else sign * math.inf
 
 
 def _duration(seconds: float) -> str:
@@ -175,8 +187,12 @@ def _preamble(board: dict[str, Any]) -> list[str]:
         f"Every model: {s['n_per_class']} generated images per class (unconditional models: the same total), "
         f"seed {s['seed']}, against the real test split.",
         f"Judge: {judge['name']}, its own accuracy on the real test split **{judge['test_accuracy']:.2%}**; "
+        f"(sha256 {judge.get('sha256', '')[:16]}, {judge.get('source', 'trained on this machine')}); "
         f"classifier-FID floor (real train vs real test): {board['classifier_fid_floor']:.2f}. "
-        "Lower FID is better; ranked by classifier FID. Unconditional models have no per-class accuracy: "
+        f"Real test split: {board['real_split']['images'] if 'real_split' in board else '?'} images, sha256 "
+        f"{board.get('real_split', {}).get('sha256', '?')}. "
+        f"Lower FID is better; ranked by {board.get('ranked_by', {}).get('metric', 'classifier-fid')} "
+        f"({board.get('ranked_by', {}).get('better', 'lower')} is better). Unconditional models have no per-class accuracy: "
         "a class is covered when the judge puts at least half its fair share of the samples in it; "
         "n/a: the metric does not apply to the model.",
     ]

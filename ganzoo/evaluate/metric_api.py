@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 APPLIES = ("all", "conditional", "unconditional")
+FEATURES = ("judge", "inception", "none")
 
 
 @dataclass
@@ -58,6 +59,8 @@ class Metric:
       not apply to these inputs).
     * ``label``: the column and row title; ``better``: ``"lower"`` or ``"higher"``.
     * ``applies``: ``all``, ``conditional`` or ``unconditional`` generators.
+    * ``features``: the feature space the metric reads, for its provenance in the report:
+      ``judge`` (the judge's features or predictions), ``inception`` or ``none``.
     * ``headline(result)``: the one number a table sorts by (default ``result["value"]``);
       ``summary(result)``: the text of a table cell (default: the headline, 2 decimals).
     """
@@ -68,6 +71,7 @@ class Metric:
     description: str = ""
     better: str = "lower"
     applies: str = "all"
+    features: str = "judge"
     key: str = ""
     headline: Callable[[dict[str, Any]], float | None] = _value
     summary: Callable[[dict[str, Any]], str] | None = None
@@ -75,6 +79,8 @@ class Metric:
     def __post_init__(self) -> None:
         if self.applies not in APPLIES:
             raise ValueError(f"metric {self.name!r}: applies must be one of {', '.join(APPLIES)}")
+        if self.features not in FEATURES:
+            raise ValueError(f"metric {self.name!r}: features must be one of {', '.join(FEATURES)}")
         if self.better not in ("lower", "higher"):
             raise ValueError(f"metric {self.name!r}: better must be 'lower' or 'higher'")
         if not self.key:

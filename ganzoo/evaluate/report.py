@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ..files import write_text_atomic
+from ..files import new_folder_whole, write_text_atomic
 
 
 def _png(fig) -> str:
@@ -135,15 +135,49 @@ def _split(report: dict[str, Any]) -> str:
             f"sha256 {split.get('sha256')}")
 
 
+def judge_name(report: dict[str, Any]) -> str:
+    """The judge with its hash and where it came from (pinned or trained here)."""
+    judge = report["judge"]
+    details = ", ".join(part for part in (f"sha256 {judge['sha256'][:16]}" if judge.get("sha256") else "",
+                                          judge.get("source", "")) if part)
+    return f"{judge['name']} ({details})" if details else judge["name"]
+
+
+def title(report: dict[str, Any]) -> str:
+    """What was evaluated, in a few words: a model's run and step, or an image set."""
+    images = report.get("images")
+    if images:
+        return f"images {Path(images['path']).name}"
+    return f"{report['model']} ({report['recipe']}, step {report['step']})"
+
+
+def source(report: dict[str, Any]) -> str:
+    images = report.get("images")
+    if images:
+        kind = "labelled" if images["labelled"] else "unlabelled"
+        return f"images {images['path']} ({images['form']}, {kind}, sha256 {images['sha256'][:16]})"
+    return f"checkpoint {report['checkpoint']} ({report.get('generator_weights', 'generator')} weights)"
+
+
+def generated(report: dict[str, Any]) -> str:
+    samples = report["samples"]
+    per = samples["n_per_class"]
+    if isinstance(per, int):
+        counts = f"{per} per class"
+    else:
+        counts = "per class: " + ", ".join(str(n) for n in per) if per else "no labels"
+    seed = f", seed {samples['seed']}" if samples.get("seed") is not None else ""
+    return f"{samples['n_total']} images ({counts}){seed}"
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     r, m = report, report["metrics"]
     lines = [
-        f"# Evaluation of {r['model']} ({r['recipe']}, step {r['step']})",
+        f"# Evaluation of {title(r)}",
         "",
-        f"- checkpoint: `{r['checkpoint']}` ({r.get('generator_weights', 'generator')} weights)",
-        f"- dataset: {r['dataset']} ({len(r['class_names'])} classes); generated: {r['samples']['n_total']} images "
-        f"({r['samples']['n_per_class']} per class), seed {r['samples']['seed']}",
-        f"- judge: {r['judge']['name']}, its own accuracy on the real test split: **{r['judge']['test_accuracy']:.2%}**",
+        f"- {source(r)}",
+        f"- dataset: {r['dataset']} ({len(r['class_names'])} classes); generated: {generated(r)}",
+        f"- judge: {judge_name(r)}, its own accuracy on the real test split: **{r['judge']['test_accuracy']:.2%}**",
         f"- device: {r['device']}; wall time {r['wall_time_s']:.1f} s; ganzoo {r['ganzoo_version']}",
         f"- real images: {_split(r)}",
         *[f"- **warning:** {w}" for w in r.get("warnings", [])],
@@ -190,19 +224,17 @@ def to_html(report: dict[str, Any], figures: dict[str, str | None]) -> str:
         return "".join("<tr>" + "".join(f"<td>{e(cell)}</td>" for cell in row) + "</tr>" for row in rows)
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>ganzoo evaluation: {e(r['model'])} step {r['step']}</title>",
+        f"<title>ganzoo evaluation: {e(title(r))}</title>",
         "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}"
         "th{background:#f3f3f3}img{max-width:100%;image-rendering:pixelated}.note{color:#555}"
         ".warning{background:#fff3cd;padding:6px 10px}</style></head><body>",
-        f"<h1>Evaluation of {e(r['model'])} <small>({e(r['recipe'])}, step {r['step']})</small></h1>",
-        f"<p class='note'>checkpoint <code>{e(r['checkpoint'])}</code> "
-        f"({e(r.get('generator_weights', 'generator'))} weights)<br>dataset {e(r['dataset'])}, "
-        f"{r['samples']['n_total']} generated images ({r['samples']['n_per_class']} per class), seed {r['samples']['seed']}"
+        f"<h1>Evaluation of {e(title(r))}</h1>",
+        f"<p class='note'>{e(source(r))}<br>dataset {e(r['dataset'])}, generated: {e(generated(r))}"
         f"<br>device {e(r['device'])}, wall time {r['wall_time_s']:.1f} s, ganzoo {e(r['ganzoo_version'])}"
         f"<br>real images: {e(_split(r))}</p>",
         *[f"<p class='warning'><b>Warning:</b> {e(w)}</p>" for w in r.get("warnings", [])],
-        f"<p><b>Judge:</b> {e(r['judge']['name'])}; its accuracy on the real test split is "
+        f"<p><b>Judge:</b> {e(judge_name(r))}; its accuracy on the real test split is "
         f"<b>{r['judge']['test_accuracy']:.2%}</b> (a per-class accuracy can be no more reliable than this).</p>",
         "<h2>Samples (one row per class)</h2>", img("samples", "sample grid"),
         *(["<h2>A walk through the latent space</h2><p class='note'>from the noise of seed 0 to seed 1 to "
@@ -237,14 +269,14 @@ def to_html(report: dict[str, Any], figures: dict[str, str | None]) -> str:
 
 
 def write_report(folder: Path, report: dict[str, Any], figures: dict[str, str | None]) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
+    """report.json, report.md and report.html in ``folder``: a new folder appears whole or
+    not at all; in an existing one each file is replaced atomically."""
     files = {
         "report.json": json.dumps(report, indent=2, allow_nan=True),
         "report.md": to_markdown(report),
         "report.html": to_html(report, figures),
     }
-    written = []
-    for name, text in files.items():
-        write_text_atomic(folder / name, text)
-        written.append(folder / name)
-    return written
+    with new_folder_whole(folder) as into:
+        for name, text in files.items():
+            write_text_atomic(into / name, text)
+    return [folder / name for name in files]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import sys
@@ -21,9 +22,11 @@ from ..runs.folder import RunFolder, metric_records, now_iso, recorded_data_dir
 from ..runs.folder import runs_dir as default_runs_dir
 from ..sample import find_checkpoint, load_generator
 from .classifier import classify, data_key, get_judge
-from .core import RealFeatures, generate_set
+from .core import GeneratedSet, RealFeatures, generate_set
+from .images import read_image_set
 from .metric_api import Metric, MetricInputs
 from .metrics import frechet_between
+from .provenance import provenance, sample_size_warnings
 from .report import confusion_png, loss_curve_png, sample_grid_png, write_report
 
 
@@ -90,10 +93,19 @@ class Reference:
         self.test = load_dataset(self.dataset, self.root, train=False, **self.shape)
         self.class_names = list(self.test.class_names)
         self.test_fingerprint = fingerprint(self.test)
-        self.judge = get_judge(self.train, self.test, device, progress=progress)
-        self.real = RealFeatures.of(self.judge, self.test, device)
         self._floor: float | None = None
         self._inception: tuple[Any, Any, Any, Path, bool] | str | None = None
+        self.generated_inception: tuple[torch.Tensor, Any] | None = None  # the last generated set's features
+        self._real_inception: Any = None
+
+    @functools.cached_property
+    def judge(self):
+        """The judge, loaded (or trained) on first use: bad input is refused before it."""
+        return get_judge(self.train, self.test, self.device, progress=self.progress)
+
+    @functools.cached_property
+    def real(self) -> RealFeatures:
+        return RealFeatures.of(self.judge, self.test, self.device)
 
     def fits(self, settings: dict[str, Any]) -> bool:
         """Whether a run trained on ``settings`` is judged by this reference."""
@@ -105,6 +117,18 @@ class Reference:
             _, train_features = classify(self.judge.model, self.train.images, self.device)
             self._floor = frechet_between(train_features, self.real.features)
         return self._floor
+
+    def real_inception_features(self):
+        """Inception features of the real test split (cached on disk), or why they are unavailable."""
+        inception = self.inception()
+        if isinstance(inception, str):
+            return inception
+        if self._real_inception is None:
+            from .inception import reference_features
+
+            self._real_inception = reference_features(inception[0], self.test.images, data_key(self.test),
+                                                      self.device, progress=self.progress)
+        return self._real_inception
 
     def inception(self):
         """``(model, mu, sigma, stats path, cached)``, or the reason it is unavailable (a str)."""
@@ -146,43 +170,20 @@ def evaluate_generator(
         raise UsageError(f"the {settings['dataset']} classes in {reference.root} differ from those {checkpoint} was trained on")
     device = reference.device
     samples = generate_set(generator, len(class_names), n_per_class, seed=seed, device=device)
-    predicted, features = classify(reference.judge.model, samples.images, device)
-    inputs = MetricInputs(
-        generated=samples.images, labels=samples.labels, fake_features=features, fake_predicted=predicted,
-        real_images=reference.test.images, real_labels=reference.test.labels, real_features=reference.real.features,
-        class_names=class_names, device=device, reference=reference, options={"fid_n": fid_n},
-    )
-    chosen = parse_metrics(None) if chosen is None else chosen
-    results: dict[str, Any] = {}
-    for metric in registered_metrics():
-        if metric.name in chosen and metric.fits(samples.labels is not None):
-            result = metric.compute(inputs)
-            if result is not None:
-                results[metric.key] = result
-
-    judge = reference.judge
+    results = score_set(samples, reference, chosen, fid_n)
     report = {
-        "ganzoo_version": __version__,
-        "created": now_iso(),
+        **report_header(reference, results),
         "model": model,
         "recipe": config.get("recipe"),
         "run": str(run_dir) if run_dir else None,
         "checkpoint": str(checkpoint),
         "step": config.get("step"),
         "generator_weights": config.get("weights", "generator"),
-        "dataset": settings["dataset"],
-        "data_dir": str(reference.root),
-        "real_split": {"split": "test", **reference.test_fingerprint},
-        "warnings": earlier_split_warnings(run_dir, reference.test_fingerprint),
-        "class_names": class_names,
+        "warnings": earlier_split_warnings(run_dir, reference.test_fingerprint)
+        + sample_size_warnings(results, samples, reference),
         "conditional": samples.labels is not None,
         "samples": {"n_per_class": n_per_class, "n_total": len(samples.images), "seed": seed},
-        "judge": {**judge.describe(), "trained_now": judge.trained_now, "real_test_accuracy_now": reference.real.accuracy},
-        "metrics": results,
-        "summary": metric_summary(results),
         "packages": package_versions(model),
-        "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
-        "wall_time_s": 0.0,
     }
     walk = interpolation_grid(generator, class_names, seeds=list(WALK_SEEDS), steps=WALK_STEPS, mode="spherical",
                               class_spec=None, across_classes=False, device=device)
@@ -194,6 +195,44 @@ def evaluate_generator(
     }
     report["wall_time_s"] = time.perf_counter() - started
     return report, figures, samples.images
+
+
+def score_set(samples: GeneratedSet, reference: Reference, chosen: tuple[str, ...] | None, fid_n: int) -> dict[str, Any]:
+    """Every chosen metric that applies to ``samples`` against ``reference``."""
+    predicted, features = classify(reference.judge.model, samples.images, reference.device)
+    inputs = MetricInputs(
+        generated=samples.images, labels=samples.labels, fake_features=features, fake_predicted=predicted,
+        real_images=reference.test.images, real_labels=reference.test.labels, real_features=reference.real.features,
+        class_names=reference.class_names, device=reference.device, reference=reference, options={"fid_n": fid_n},
+    )
+    chosen = parse_metrics(None) if chosen is None else chosen
+    results: dict[str, Any] = {}
+    for metric in registered_metrics():
+        if metric.name in chosen and metric.fits(samples.labels is not None):
+            result = metric.compute(inputs)
+            if result is not None:
+                results[metric.key] = {**result, "provenance": provenance(metric, result, samples, reference)}
+    return results
+
+
+def report_header(reference: Reference, results: dict[str, Any]) -> dict[str, Any]:
+    """The fields every report has, whatever made the images: the real side, the judge,
+    the metrics and where they ran."""
+    device = reference.device
+    return {
+        "ganzoo_version": __version__,
+        "created": now_iso(),
+        "dataset": reference.dataset,
+        "data_dir": str(reference.root),
+        "real_split": {"split": "test", **reference.test_fingerprint},
+        "class_names": reference.class_names,
+        "judge": {**reference.judge.describe(), "trained_now": reference.judge.trained_now,
+                  "real_test_accuracy_now": reference.real.accuracy},
+        "metrics": results,
+        "summary": metric_summary(results),
+        "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
+        "wall_time_s": 0.0,
+    }
 
 
 def earlier_split_warnings(run_dir: Path | None, split: dict[str, Any]) -> list[str]:
@@ -260,7 +299,78 @@ def evaluate(
     return folder
 
 
-def _grid_images(images: torch.Tensor, num_classes: int, n_per_class: int, columns: int = 10) -> torch.Tensor:
-    """The first ``columns`` samples of each class, row by row."""
-    rows = [images[k * n_per_class : k * n_per_class + min(columns, n_per_class)] for k in range(num_classes)]
-    return torch.cat(rows) if n_per_class >= columns else images[: num_classes * columns]
+def evaluate_images(
+    images: Path,
+    *,
+    dataset: str,
+    data_dir: Path | None = None,
+    fid_n: int = 10000,
+    metrics: str | None = None,
+    out: Path | None = None,
+    device: str = "auto",
+    force: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Score images that ganzoo did not make (an .npz or a folder, see
+    :mod:`ganzoo.evaluate.images`) against ``dataset``'s real test split, with the same
+    judge, metrics and report as a run's evaluation."""
+    started = time.perf_counter()
+    chosen = parse_metrics(metrics)
+    torch_device = resolve_device(device)
+    image_set = read_image_set(images, progress)
+    folder = images_report_folder(out, images, force)
+    settings = {"dataset": dataset, "channels": image_set.channels, "image_size": image_set.image_size}
+    reference = Reference(settings, data_dir, torch_device, progress)
+    labels = image_set.labels_for(reference.class_names)
+    samples = GeneratedSet(image_set.images, labels, seed=None)
+    results = score_set(samples, reference, chosen, fid_n)
+    counts = torch.bincount(labels, minlength=len(reference.class_names)).tolist() if labels is not None else None
+    report = {
+        **report_header(reference, results),
+        "model": None,
+        "images": {"path": str(images.resolve()), "form": image_set.form, "sha256": image_set.sha256(),
+                   "shape": list(image_set.images.shape[1:]), "labelled": image_set.labelled},
+        "recipe": None, "run": None, "checkpoint": None, "step": None,
+        "warnings": [f"no images of class {reference.class_names[k]!r}: its accuracy and intra-class FID are undefined"
+                     for k, count in enumerate(counts or []) if count == 0]
+        + sample_size_warnings(results, samples, reference),
+        "conditional": labels is not None,
+        "samples": {"n_per_class": counts, "n_total": len(image_set.images), "seed": None},
+        "packages": package_versions(),
+    }
+    order = torch.argsort(labels, stable=True) if labels is not None else torch.arange(len(image_set.images))
+    shown = _grid_images(image_set.images[order], len(reference.class_names), counts) if counts else image_set.images[:100]
+    figures = {
+        "samples": sample_grid_png(shown, rows=len(reference.class_names) if counts else max(1, (len(shown) + 9) // 10)),
+        "interpolation": None,
+        "confusion": confusion_png(results["accuracy"]["confusion"], reference.class_names) if "accuracy" in results else None,
+        "losses": None,
+    }
+    report["wall_time_s"] = time.perf_counter() - started
+    write_report(folder, report, figures)
+    return folder
+
+
+def images_report_folder(out: Path | None, images: Path, force: bool) -> Path:
+    """``--out``, else a new ``./reports/images-NAME[-N]``."""
+    if out is not None:
+        return report_folder(out, None, 0, force)
+    base = Path.cwd() / "reports" / f"images-{images.stem or 'set'}"
+    folder, number = base, 2
+    while folder.exists():
+        folder, number = base.with_name(f"{base.name}-{number}"), number + 1
+    return folder
+
+
+def _grid_images(images: torch.Tensor, num_classes: int, n_per_class: int | list[int], columns: int = 10) -> torch.Tensor:
+    """The first ``columns`` samples of each class, row by row (images ordered by class,
+    ``n_per_class`` of each, or the count of each class); a class short of samples is
+    padded with blank tiles."""
+    counts = [n_per_class] * num_classes if isinstance(n_per_class, int) else list(n_per_class)
+    starts = [sum(counts[:k]) for k in range(num_classes)]
+    blank = torch.zeros((columns, *images.shape[1:]), dtype=images.dtype)
+    rows = []
+    for start, count in zip(starts, counts):
+        row = images[start : start + min(columns, count)]
+        rows.append(torch.cat([row, blank[: columns - len(row)]]))
+    return torch.cat(rows)

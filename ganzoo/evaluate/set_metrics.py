@@ -108,13 +108,15 @@ def density_coverage(fake: torch.Tensor, real: torch.Tensor, *, k: int = 5) -> d
 
 
 # -- Inception-style score -------------------------------------------------------------------
-def inception_style_score(probabilities: torch.Tensor, *, splits: int = 10, seed: int = 0) -> dict[str, Any]:
+def inception_style_score(probabilities: torch.Tensor, *, splits: int = 10, seed: int = 0,
+                          shuffle: bool = True) -> dict[str, Any]:
     """exp(E_x KL(p(y|x) || p(y))) (Salimans et al. 2016), over ``splits`` equal parts of
     the set (shuffled first: an evaluation's set is ordered by class): mean and standard
     deviation. From 1 (every image the same class mix) to the number of classes (each
     image one confident class, all classes equally often)."""
     p = probabilities.double().clamp_min(1e-12)
-    p = p[torch.randperm(len(p), generator=torch.Generator().manual_seed(seed))]
+    if shuffle:
+        p = p[torch.randperm(len(p), generator=torch.Generator().manual_seed(seed))]
     splits = max(1, min(splits, len(p)))
     scores = []
     for part in torch.tensor_split(p, splits):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import struct
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,30 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
         with replaced_atomically(path) as tmp:
             torch.save({"format": FORMAT, **payload}, tmp)
     except (OSError, RuntimeError) as exc:  # torch.save reports a full disk as a RuntimeError
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else first_line(exc)
-        raise GanzooError(f"could not save checkpoint {path}: {reason}; the previous checkpoint is intact") from None
+        raise GanzooError(f"could not save checkpoint {path}: {_save_failure(exc, path)}; "
+                          f"{_what_survives(path)}") from None
+
+
+def _save_failure(exc: BaseException, path: Path) -> str:
+    """Why a save failed, in words: torch.save reports a full disk as "[enforce fail at
+    inline_container.cc] unexpected pos ..."; the free space says what happened."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        free = None
+    if free is not None and free < 64 * 1024 * 1024:
+        return f"the file system is full ({free / 1024:.0f} KB free)"
+    return first_line(exc)
+
+
+def _what_survives(path: Path) -> str:
+    folder = path.parent
+    earlier = [p for p in folder.glob("*.pt") if p.name != path.name and not p.name.startswith(".")] if folder.is_dir() else []
+    if path.is_file() or earlier:
+        return "the previous checkpoint is intact"
+    return "no checkpoint of this run was written yet"
 
 
 def keep_checkpoint(folder: Path, name: str, payload: dict[str, Any], keep: int) -> Path:

@@ -1,0 +1,209 @@
+"""Images that ganzoo did not make, for ``ganzoo evaluate --images PATH``.
+
+Two forms are read, both untrusted input (every failure is one :class:`DataError` line
+naming the file):
+
+* an ``.npz`` holding ``images`` (uint8; ``(N, H, W)``, ``(N, C, H, W)`` or
+  ``(N, H, W, C)`` with C = 1 or 3) and optionally ``labels`` (integers, one per image,
+  class indices of the dataset); pickled objects are never loaded;
+* a folder of image files (PNG, JPEG, BMP, WebP): flat for unlabelled images, or one
+  sub-folder per class named by the class's name (``7``, ``Sneaker``) or its index.
+
+Images are scored at the size they come in: no resize happens on the generated side,
+because a resize moves FID by more than most model changes; they must all be square and
+of one size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..errors import DataError, did_you_mean, first_line
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+MAX_IMAGE_SIDE = 1024  # a GAN sample larger than this is not what this path is for
+GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+
+
+@dataclass
+class ImageSet:
+    """Images as read: uint8 ``(N, C, H, W)``, and for labelled sets the raw label of each
+    image (an index in an npz, a sub-folder name in a folder) until they are matched to the
+    dataset's classes by :meth:`labels_for`."""
+
+    path: Path
+    form: str  # "npz" or "folder"
+    images: torch.Tensor
+    raw_labels: list[str] | np.ndarray | None
+
+    @property
+    def labelled(self) -> bool:
+        return self.raw_labels is not None
+
+    @property
+    def channels(self) -> int:
+        return int(self.images.shape[1])
+
+    @property
+    def image_size(self) -> int:
+        return int(self.images.shape[-1])
+
+    def sha256(self) -> str:
+        digest = hashlib.sha256(self.images.numpy().tobytes())
+        if isinstance(self.raw_labels, np.ndarray):
+            digest.update(self.raw_labels.astype(np.int64).tobytes())
+        elif self.raw_labels is not None:
+            digest.update("\n".join(self.raw_labels).encode())
+        return digest.hexdigest()
+
+    def labels_for(self, class_names: list[str]) -> torch.Tensor | None:
+        """Class indices of the images in ``class_names``' order; a label that names no
+        class is a DataError."""
+        if self.raw_labels is None:
+            return None
+        k = len(class_names)
+        if isinstance(self.raw_labels, np.ndarray):
+            bad = (self.raw_labels < 0) | (self.raw_labels >= k)
+            if bad.any():
+                value = int(self.raw_labels[np.argmax(bad)])
+                raise DataError(f"{self.path}: label {value} is not a class index of the dataset (0 to {k - 1})")
+            return torch.from_numpy(self.raw_labels.astype(np.int64))
+        index = {name: i for i, name in enumerate(class_names)}
+        index.update({str(i): i for i in range(k)})
+        labels = []
+        for name in self.raw_labels:
+            if name not in index:
+                raise DataError(f"{self.path}: sub-folder {name!r} names no class of the dataset"
+                                f"{did_you_mean(name, class_names)} (a class's name or index 0 to {k - 1})")
+            labels.append(index[name])
+        return torch.tensor(labels, dtype=torch.long)
+
+
+def read_image_set(path: Path, progress: bool = True) -> ImageSet:
+    """An ``.npz`` file or a folder of images, as an :class:`ImageSet`."""
+    if path.is_dir():
+        return _read_folder(path, progress)
+    if not path.exists():
+        raise DataError(f"{path} does not exist: --images takes an .npz file or a folder of images")
+    if path.suffix.lower() != ".npz":
+        raise DataError(f"{path} is neither an .npz file nor a folder: --images takes one of those")
+    return _read_npz(path)
+
+
+# -- .npz ----------------------------------------------------------------------------------
+def _read_npz(path: Path) -> ImageSet:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            names = set(archive.files)
+            if "images" not in names:
+                raise DataError(f"{path} has no 'images' array (it holds: {', '.join(sorted(names)) or 'nothing'})")
+            images = archive["images"]
+            labels = archive["labels"] if "labels" in names else None
+    except DataError:
+        raise
+    except Exception as exc:  # numpy's parsers raise many kinds (zipfile, tokenize, ValueError...) on bad bytes
+        raise DataError(f"{path} is not a readable .npz file ({type(exc).__name__}: {first_line(exc, '')})") from None
+    return ImageSet(path, "npz", _images_from_array(path, images), _labels_from_array(path, labels, len(images)))
+
+
+def _images_from_array(path: Path, array: np.ndarray) -> torch.Tensor:
+    if array.dtype != np.uint8:
+        raise DataError(f"{path}: 'images' is {array.dtype}, not uint8 (pixel values 0-255)")
+    if array.ndim == 3:
+        array = array[:, None]
+    elif array.ndim == 4 and array.shape[1] not in (1, 3) and array.shape[3] in (1, 3):
+        array = array.transpose(0, 3, 1, 2)
+    if array.ndim != 4 or array.shape[1] not in (1, 3):
+        raise DataError(f"{path}: 'images' has shape {tuple(array.shape)}; expected (N, H, W), (N, C, H, W) "
+                        "or (N, H, W, C) with C = 1 or 3")
+    _check_size(path, array.shape[0], array.shape[2], array.shape[3])
+    return torch.from_numpy(np.ascontiguousarray(array))
+
+
+def _labels_from_array(path: Path, labels: np.ndarray | None, n: int) -> np.ndarray | None:
+    if labels is None:
+        return None
+    if labels.dtype.kind not in "iu" or labels.ndim != 1 or len(labels) != n:
+        raise DataError(f"{path}: 'labels' must be {n} integers, one per image; it is {labels.dtype} "
+                        f"of shape {tuple(labels.shape)}")
+    return labels.astype(np.int64)
+
+
+def _check_size(path: Path, n: int, height: int, width: int) -> None:
+    if n == 0:
+        raise DataError(f"{path} holds no images")
+    if height != width:
+        raise DataError(f"{path}: images are {height}x{width}; ganzoo scores square images at their own size")
+    if not 8 <= height <= MAX_IMAGE_SIDE:
+        raise DataError(f"{path}: images are {height}x{width}; ganzoo scores images of 8 to {MAX_IMAGE_SIDE} pixels a side")
+
+
+# -- a folder of image files ---------------------------------------------------------------
+def _read_folder(path: Path, progress: bool) -> ImageSet:
+    files, raw_labels = _list_folder(path)
+    from PIL import Image
+
+    mode: str | None = None  # the first image's, grey or colour; the others are converted to it
+    images: torch.Tensor | None = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        for i, file in enumerate(tqdm(files, desc=f"reading {path.name}", disable=not progress, file=sys.stderr,
+                                      mininterval=0.5 if sys.stderr.isatty() else 30.0)):
+            array, mode = _read_picture(file, Image, mode)
+            if images is None:
+                _check_size(file, len(files), array.shape[1], array.shape[2])
+                images = torch.empty((len(files), *array.shape), dtype=torch.uint8)
+            elif array.shape != images.shape[1:]:
+                raise DataError(f"{file} is {array.shape[1]}x{array.shape[2]}, {files[0]} is "
+                                f"{images.shape[2]}x{images.shape[3]}: every image must have one size")
+            images[i] = torch.from_numpy(array)
+    return ImageSet(path, "folder", images, raw_labels)
+
+
+def _list_folder(path: Path) -> tuple[list[Path], list[str] | None]:
+    try:
+        entries = sorted(path.iterdir())
+        folders = [p for p in entries if p.is_dir() and not p.name.startswith(".")]
+        pictures = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+        if folders and pictures:
+            raise DataError(f"{path} holds both image files and sub-folders: put every image in its class's "
+                            "sub-folder, or use a flat folder for unlabelled images")
+        if not folders:
+            if not pictures:
+                raise DataError(f"{path} holds no image files ({', '.join(IMAGE_SUFFIXES)}) and no class sub-folders")
+            return pictures, None
+        files, labels = [], []
+        for folder in folders:
+            inside = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            files += inside
+            labels += [folder.name] * len(inside)
+    except OSError as exc:
+        raise DataError(f"cannot list {path}: {first_line(exc)}") from None
+    if not files:
+        raise DataError(f"the class sub-folders of {path} hold no image files ({', '.join(IMAGE_SUFFIXES)})")
+    return files, labels
+
+
+def _read_picture(file: Path, Image, mode: str | None) -> tuple[np.ndarray, str]:
+    """One image file as a uint8 ``(C, H, W)`` array in ``mode`` (``L`` or ``RGB``; when
+    None, grey images give ``L``, others ``RGB``), and the mode."""
+    try:
+        with Image.open(file) as picture:
+            if max(picture.size) > MAX_IMAGE_SIDE:
+                raise DataError(f"{file} is {picture.size[0]}x{picture.size[1]}; ganzoo scores images of up to "
+                                f"{MAX_IMAGE_SIDE} pixels a side")
+            mode = mode or ("L" if picture.mode in GREY_MODES else "RGB")
+            array = np.asarray(picture.convert(mode))
+    except DataError:
+        raise
+    except Exception as exc:  # Pillow's decoders raise many kinds on bad bytes; a bomb warning is one too
+        raise DataError(f"{file} is not a readable image ({type(exc).__name__}: {first_line(exc, '')})") from None
+    return (array[None] if mode == "L" else array.transpose(2, 0, 1)).copy(), mode

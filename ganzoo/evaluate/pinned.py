@@ -1,0 +1,81 @@
+"""Pinned judges: evaluation classifiers that ship with ganzoo.
+
+A judge trained on each machine from whatever copy of the data it has (a 5,000-image
+MNIST subset here, the full set there) makes classifier FIDs that do not compare between
+machines. For the datasets the repository can train one on, the judge is trained once by
+``tests/bench/train_judges.py`` (ganzoo's own ``train_classifier``, fp32, one thread,
+seed 0) and shipped as a small safetensors file listed in ``judges/manifest.json`` with
+its hash, the data it learnt from and its test accuracy. Every machine then measures
+with the same weights, and no evaluation waits for a judge to train.
+
+A pinned judge is chosen by dataset name, image shape, class names and classifier
+version; anything else (another size, an image folder, ``GANZOO_JUDGE_STEPS``) keeps the
+train-and-cache path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data import ImageData
+from ..errors import DataError, first_line
+
+JUDGES_DIR = Path(__file__).parent / "judges"
+MANIFEST = JUDGES_DIR / "manifest.json"
+
+
+def weights_sha256(state: dict[str, torch.Tensor]) -> str:
+    """A judge's name: sha256 over its tensors' names, dtypes, shapes and bytes, in name order
+    (the same for a pinned file, a cached judge and one trained just now)."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class PinnedJudge:
+    entry: dict[str, Any]
+
+    @property
+    def path(self) -> Path:
+        return JUDGES_DIR / self.entry["file"]
+
+    def load(self) -> dict[str, torch.Tensor]:
+        """The weights, checked against the manifest's hash."""
+        from safetensors.torch import load_file
+
+        try:
+            state = load_file(str(self.path))
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise DataError(f"the pinned judge {self.path} is unreadable ({first_line(exc)}); reinstall ganzoo "
+                            "or set GANZOO_JUDGE_STEPS to train one") from None
+        if weights_sha256(state) != self.entry["sha256"]:
+            raise DataError(f"the pinned judge {self.path} does not match its recorded sha256; reinstall ganzoo "
+                            "or set GANZOO_JUDGE_STEPS to train one")
+        return state
+
+
+def manifest() -> list[dict[str, Any]]:
+    try:
+        return json.loads(MANIFEST.read_text(encoding="utf-8"))["judges"]
+    except (OSError, ValueError, KeyError):
+        return []
+
+
+def pinned_judge_for(train: ImageData, version: int) -> PinnedJudge | None:
+    """The shipped judge for this dataset, shape and classes, if there is one."""
+    shape = list(train.images.shape[1:])
+    for entry in manifest():
+        if (entry.get("dataset") == train.name and entry.get("shape") == shape and entry.get("version") == version
+                and entry.get("class_names") == list(train.class_names)):
+            return PinnedJudge(entry)
+    return None

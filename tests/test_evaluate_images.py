@@ -1,0 +1,200 @@
+"""``ganzoo evaluate --images``: images ganzoo did not make (an .npz or a folder of PNGs)
+scored against the same real split, judge and metrics as a run."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganzoo.errors import DataError
+from ganzoo.evaluate.images import read_image_set
+
+from conftest import blob_images, run_cli, write_mnist_like
+
+BENCH = Path(__file__).parent / "bench"
+MNIST_NAMES = ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five", "6 - six", "7 - seven",
+               "8 - eight", "9 - nine"]
+QUICK_JUDGE = {"GANZOO_JUDGE_STEPS": "60"}
+
+
+def _pngs(folder: Path, images: np.ndarray, labels: np.ndarray | None, names: list[str] | None = None) -> Path:
+    """Write ``images`` (N, H, W) as PNGs, in one sub-folder per label when labels are given."""
+    for i, image in enumerate(images):
+        where = folder if labels is None else folder / (names[labels[i]] if names else str(labels[i]))
+        where.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(where / f"{i:05d}.png")
+    return folder
+
+
+@pytest.mark.parametrize("layout", ["NHW", "NCHW", "NHWC"])
+def test_an_npz_in_any_common_layout_reads_as_the_same_images(tmp_path, layout):
+    images, labels = blob_images(2, size=16)
+    array = images.numpy()
+    stored = {"NHW": array, "NCHW": array[:, None], "NHWC": array[..., None]}[layout]
+    np.savez(tmp_path / "x.npz", images=stored, labels=labels.numpy())
+    read = read_image_set(tmp_path / "x.npz", progress=False)
+    assert read.images.shape == (20, 1, 16, 16) and torch.equal(read.images[:, 0], images)
+    assert torch.equal(read.labels_for(MNIST_NAMES), labels)
+
+
+def test_a_folder_of_pngs_reads_labels_from_class_names_or_indices(tmp_path):
+    images, labels = blob_images(2, size=16)
+    by_index = read_image_set(_pngs(tmp_path / "a", images.numpy(), labels.numpy()), progress=False)
+    by_name = read_image_set(_pngs(tmp_path / "b", images.numpy(), labels.numpy(), MNIST_NAMES), progress=False)
+    flat = read_image_set(_pngs(tmp_path / "c", images.numpy(), None), progress=False)
+    for read in (by_index, by_name):
+        order = torch.argsort(labels, stable=True)  # sub-folders are read class by class
+        assert torch.equal(read.images[:, 0], images[order])
+        assert torch.equal(read.labels_for(MNIST_NAMES), labels[order])
+    assert flat.labels_for(MNIST_NAMES) is None and torch.equal(flat.images[:, 0], images)
+
+
+@pytest.mark.parametrize("case, message", [
+    ("float images", "is float32, not uint8"),
+    ("no images array", "has no 'images' array"),
+    ("wrong shape", "expected (N, H, W)"),
+    ("not square", "ganzoo scores square images"),
+    ("labels of another length", "'labels' must be 20 integers"),
+    ("float labels", "'labels' must be 20 integers"),
+    ("label out of range", "label 10 is not a class index"),
+    ("pickled objects", "not a readable .npz file"),
+    ("random bytes", "not a readable .npz file"),
+    ("empty", "holds no images"),
+])
+def test_a_bad_npz_is_one_clear_error(tmp_path, case, message):
+    images, labels = blob_images(2, size=16)
+    x, y = images.numpy(), labels.numpy()
+    path = tmp_path / "x.npz"
+    if case == "float images":
+        np.savez(path, images=x.astype(np.float32))
+    elif case == "no images array":
+        np.savez(path, pictures=x)
+    elif case == "wrong shape":
+        np.savez(path, images=x[:, None, None])
+    elif case == "not square":
+        np.savez(path, images=x[:, :, :12])
+    elif case == "labels of another length":
+        np.savez(path, images=x, labels=y[:5])
+    elif case == "float labels":
+        np.savez(path, images=x, labels=y.astype(np.float64))
+    elif case == "label out of range":
+        np.savez(path, images=x, labels=y + 3)
+    elif case == "pickled objects":
+        np.savez(path, images=np.array([x, "code"], dtype=object))
+    elif case == "random bytes":
+        path.write_bytes(np.random.default_rng(0).bytes(3000))
+    elif case == "empty":
+        np.savez(path, images=x[:0])
+    with pytest.raises(DataError) as caught:
+        read_image_set(path, progress=False).labels_for(MNIST_NAMES)
+    assert message in str(caught.value) and str(path) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_bad_folder_is_one_clear_error(tmp_path):
+    images, labels = blob_images(1, size=16)
+    folder = _pngs(tmp_path / "f", images.numpy(), labels.numpy())
+    (folder / "seven").mkdir()
+    Image.fromarray(images[0].numpy()).save(folder / "seven" / "x.png")
+    with pytest.raises(DataError, match="sub-folder 'seven' names no class"):
+        read_image_set(folder, progress=False).labels_for(MNIST_NAMES)
+
+    mixed = _pngs(tmp_path / "m", images.numpy(), None)
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(mixed / "zz.png")
+    with pytest.raises(DataError, match="every image must have one size"):
+        read_image_set(mixed, progress=False)
+
+    broken = _pngs(tmp_path / "b", images.numpy(), None)
+    (broken / "0000.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 30)
+    with pytest.raises(DataError, match="0000.png is not a readable image"):
+        read_image_set(broken, progress=False)
+
+    both = _pngs(tmp_path / "both", images.numpy(), labels.numpy())
+    Image.fromarray(images[0].numpy()).save(both / "loose.png")
+    with pytest.raises(DataError, match="both image files and sub-folders"):
+        read_image_set(both, progress=False)
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="holds no image files"):
+        read_image_set(tmp_path / "empty", progress=False)
+    (tmp_path / "x.png").write_bytes(b"x")
+    with pytest.raises(DataError, match="neither an .npz file nor a folder"):
+        read_image_set(tmp_path / "x.png", progress=False)
+
+
+def _evaluate_images(path: Path, data: Path, out: Path, *extra: str):
+    return run_cli("evaluate", "--images", str(path), "--dataset", "mnist", "--data-dir", str(data), "--out",
+                   str(out), "-q", *extra, env=QUICK_JUDGE)
+
+
+def test_the_real_test_split_scored_as_images_gets_the_judges_own_numbers(tmp_path):
+    data = write_mnist_like(tmp_path / "data")
+    test_images, test_labels = blob_images(5, size=28, seed=2)  # write_mnist_like's test split
+    np.savez(tmp_path / "real.npz", images=test_images.numpy(), labels=test_labels.numpy())
+    result = _evaluate_images(tmp_path / "real.npz", data, tmp_path / "report", "--metrics",
+                              "accuracy,classifier-fid,kid")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    m = report["metrics"]
+    # balanced classes: the mean per-class accuracy is the judge's accuracy on the same images
+    assert m["accuracy"]["mean"] == pytest.approx(report["judge"]["real_test_accuracy_now"], abs=1e-9)
+    assert m["classifier_fid"]["value"] == pytest.approx(0.0, abs=1e-3)
+    assert report["model"] is None and report["images"]["form"] == "npz" and report["images"]["labelled"]
+    assert report["samples"]["n_per_class"] == [5] * 10 and report["samples"]["n_total"] == 50
+    assert "images real.npz" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_the_reference_loops_own_samples_score_the_same_as_npz_and_as_pngs(tmp_path):
+    sys.path.insert(0, str(BENCH))
+    try:
+        import reference_acgan
+    finally:
+        sys.path.remove(str(BENCH))
+    data = write_mnist_like(tmp_path / "data")
+    torch.manual_seed(0)
+    generator = reference_acgan.train(str(data), steps=3, batch_size=32).eval()
+    labels = torch.arange(10).repeat_interleave(8)
+    with torch.no_grad():
+        made = generator(torch.randn(len(labels), reference_acgan.LATENT_DIM), labels)
+    images = ((made[:, 0] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+    np.savez(tmp_path / "reference.npz", images=images, labels=labels.numpy())
+    _pngs(tmp_path / "reference", images, labels.numpy())
+
+    reports = {}
+    for name in ("reference.npz", "reference"):
+        out = tmp_path / f"report-{name}"
+        result = _evaluate_images(tmp_path / name, data, out)
+        assert result.returncode == 0, result.stderr
+        assert "accuracy mean / min:" in result.stdout
+        reports[name] = json.loads((out / "report.json").read_text())
+        assert (out / "report.html").is_file()
+    npz, pngs = reports["reference.npz"]["metrics"], reports["reference"]["metrics"]
+    assert npz["accuracy"]["per_class"] == pngs["accuracy"]["per_class"]
+    assert npz["classifier_fid"]["value"] == pytest.approx(pngs["classifier_fid"]["value"], rel=1e-9)
+    assert npz["kid"]["value"] == pytest.approx(pngs["kid"]["value"], rel=1e-9)
+    assert {"intra_class_fid", "precision_recall", "density_coverage", "classifier_score"} <= set(npz)
+    assert reports["reference"]["images"]["form"] == "folder"
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["--images", "{npz}"], 2, "--images needs --dataset"),
+    (["acgan", "--images", "{npz}", "--dataset", "mnist"], 2, "leave out MODEL"),
+    (["--images", "{npz}", "--dataset", "mnits"], 2, "mnist"),
+    (["--images", "{bad}", "--dataset", "mnist"], 1, "not a readable .npz file"),
+    ([], 2, "name the MODEL to evaluate"),
+])
+def test_the_cli_refuses_bad_image_input_in_one_line(tmp_path, args, code, message):
+    images, labels = blob_images(1, size=28)
+    np.savez(tmp_path / "x.npz", images=images.numpy())
+    (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04" + b"\0" * 50)
+    files = {"npz": tmp_path / "x.npz", "bad": tmp_path / "bad.npz"}
+    result = run_cli("evaluate", *[a.format(**files) for a in args], "--out", str(tmp_path / "out"), env=QUICK_JUDGE)
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert not (tmp_path / "out").exists()

@@ -46,17 +46,31 @@ def recorded() -> dict:
 
 
 @pytest.fixture(scope="module")
-def measured(tmp_path_factory) -> dict:
-    data = write_record_data(tmp_path_factory.mktemp("behaviour-data"))
-    return record(data)
+def record_data(tmp_path_factory) -> Path:
+    return write_record_data(tmp_path_factory.mktemp("behaviour-data"))
+
+
+@pytest.fixture(scope="module")
+def measured(record_data) -> dict:
+    return record(record_data)
+
+
+def same_as(now: dict, before: dict) -> bool:
+    return (now["losses"] == renamed(before["losses"]) and now["generator_sha256"] == before["generator_sha256"]
+            and now["discriminator_sha256"] == before["discriminator_sha256"])
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_training_reproduces_the_record(model, recorded, measured):
+def test_training_reproduces_the_record(model, recorded, measured, record_data):
     now = measured[model]
     entries = recorded["machines"]
     if machine_key() in entries:
         before = entries[machine_key()][model]
+        if not same_as(now, before):
+            # Seen on the AMX Xeon: about one full suite in five, one model's fp32 run differed from
+            # the record in the 7th digit of one loss, and the same test alone then matched. A
+            # changed behaviour differs every time, so one fresh measurement decides.
+            now = record(record_data, (model,))[model]
         assert now["losses"] == renamed(before["losses"]), f"{model}: the losses changed"
         assert now["generator_sha256"] == before["generator_sha256"], f"{model}: the generator's weights changed"
         assert now["discriminator_sha256"] == before["discriminator_sha256"], f"{model}: D's weights changed"

@@ -148,7 +148,8 @@ def model_card(rebuild: dict[str, Any], report: dict[str, Any] | None, license_i
             f"By ganzoo {report.get('ganzoo_version')}'s evaluator at step {report.get('step')}: "
             f"{samples.get('n_per_class')} generated images per class (noise seed {samples.get('seed')}) against "
             f"the real {split.get('split')} split ({split.get('images')} images, sha256 {split.get('sha256')}); "
-            f"judge {judge.get('name')} (test accuracy {judge.get('test_accuracy')}).", "",
+            f"judge {judge.get('name')} (test accuracy {judge.get('test_accuracy')}"
+            + (f", sha256 {judge['sha256']}, {judge.get('source')}" if judge.get("sha256") else "") + ").", "",
             "| metric | value |", "| --- | --- |",
             *[f"| {row['label']} | {row['summary']} |" for row in report.get("summary", [])], "",
         ]

@@ -54,6 +54,17 @@ def test_precision_and_recall_tell_fidelity_from_diversity():
     assert far["precision"] == 0.0 and far["recall"] == 0.0
 
 
+def test_a_generator_covering_one_mode_of_two_has_full_precision_and_half_recall():
+    g = torch.Generator().manual_seed(4)
+    modes = torch.zeros(2, 8, dtype=torch.float64)
+    modes[:, 0] = torch.tensor([-10.0, 10.0])
+    real = torch.cat([modes[k] + torch.randn(500, 8, generator=g, dtype=torch.float64) for k in (0, 1)])
+    one_mode = modes[1] + torch.randn(1000, 8, generator=g, dtype=torch.float64)
+    result = precision_recall(one_mode, real)  # Kynkäänniemi et al.'s mode-dropping case
+    # precision stays high (its real mode holds half the real points, so its balls are a little tighter)
+    assert result["precision"] > 0.8 and 0.45 < result["recall"] < 0.55, result
+
+
 def test_density_and_coverage_on_a_worked_case():
     real = torch.tensor([[0.0], [1.0], [2.0], [10.0], [11.0], [12.0]], dtype=torch.float64)
     # k = 1: every real ball has radius 1 (its nearest real neighbour)

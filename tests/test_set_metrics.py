@@ -62,7 +62,7 @@ def test_a_generator_covering_one_mode_of_two_has_full_precision_and_half_recall
     one_mode = modes[1] + torch.randn(1000, 8, generator=g, dtype=torch.float64)
     result = precision_recall(one_mode, real)  # Kynkäänniemi et al.'s mode-dropping case
     # precision stays high (its real mode holds half the real points, so its balls are a little tighter)
-    assert result["precision"] > 0.8 and 0.45 < result["recall"] < 0.55, result
+    assert result["precision"] > 0.8 and 0.4 < result["recall"] < 0.6, result  # here 0.866 and 0.451
 
 
 def test_density_and_coverage_on_a_worked_case():

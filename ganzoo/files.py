@@ -83,3 +83,11 @@ def new_folder_whole(folder: Path) -> Iterator[Path]:
     folder.parent.mkdir(parents=True, exist_ok=True)
     with folder_replaced_atomically(folder) as building:
         yield building
+
+
+def first_free(folder: Path, stem: str, suffix: str = "") -> Path:
+    """``folder/STEM+SUFFIX``, or ``STEM-2``, ``STEM-3``... when taken: never an existing path."""
+    path, number = folder / f"{stem}{suffix}", 2
+    while path.exists():
+        path, number = folder / f"{stem}-{number}{suffix}", number + 1
+    return path

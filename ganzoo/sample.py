@@ -13,7 +13,7 @@ from .contracts import Generator
 from .data import resolve_class, slug
 from .device import resolve_device
 from .errors import CheckpointError, UsageError, first_line
-from .files import folder_replaced_atomically, replaced_atomically
+from .files import first_free, folder_replaced_atomically, replaced_atomically
 from .models import build_model
 from .runs.checkpoint import load_checkpoint
 from .runs.folder import RunFolder, newest_run, upgrade_settings
@@ -143,13 +143,7 @@ def default_output(checkpoint: Path, class_label: str, seed: int) -> Path:
     """``RUN/samples/sample-CLASS-seedS.png``, with a number added rather than overwrite."""
     run = RunFolder.of_checkpoint(checkpoint) or RunFolder(Path.cwd())
     folder = run.samples if run.samples.is_dir() else run.root
-    base = f"sample-{slug(class_label) or 'class'}-seed{seed}"
-    path = folder / f"{base}.png"
-    number = 2
-    while path.exists():
-        path = folder / f"{base}-{number}.png"
-        number += 1
-    return path
+    return first_free(folder, f"sample-{slug(class_label) or 'class'}-seed{seed}", ".png")
 
 
 def bytes_needed(out: Path, n_images: int, image_shape: tuple[int, ...], nrow: int) -> int:

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from ..data import cache_dir
 from ..errors import first_line
+from ..files import replaced_atomically
 from ..waiting import said_if_slow
 from .metrics import feature_statistics
 
@@ -108,13 +109,7 @@ def reference_features(model, images: torch.Tensor, key: str, device: torch.devi
         except (OSError, ValueError):
             pass  # unreadable: compute again and replace it
     features = inception_features(model, images, device, progress=progress, what="real images")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.tmp.npy")
-        np.save(tmp, features.astype(np.float32))
-        tmp.replace(path)
-    except OSError:
-        pass
+    _cache(path, lambda f: np.save(f, features.astype(np.float32)))
     return features
 
 
@@ -130,11 +125,16 @@ def reference_statistics(model, images: torch.Tensor, key: str, device: torch.de
         except (OSError, ValueError, KeyError):
             pass  # unreadable: compute again and replace it
     mu, sigma = feature_statistics(reference_features(model, images, key, device, progress=progress))
+    _cache(path, lambda f: np.savez_compressed(f, mu=mu, sigma=sigma))
+    return mu, sigma, path, False
+
+
+def _cache(path: Path, write) -> None:
+    """``write(file)`` into the cache at ``path``, whole or not at all; a read-only cache
+    costs a recomputation next time, nothing else."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.tmp.npz")
-        np.savez_compressed(tmp, mu=mu, sigma=sigma)
-        tmp.replace(path)
+        with replaced_atomically(path) as tmp, open(tmp, "wb") as file:
+            write(file)
     except OSError:
-        pass  # a read-only cache costs a recomputation next time, nothing else
-    return mu, sigma, path, False
+        pass

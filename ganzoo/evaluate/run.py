@@ -17,6 +17,7 @@ from .. import __version__
 from ..data import default_data_dir, describe_fingerprint, fingerprint, load_dataset
 from ..device import resolve_device
 from ..errors import UsageError, did_you_mean
+from ..files import first_free
 from ..interpolate import interpolation_grid
 from ..runs.folder import RunFolder, metric_records, now_iso, recorded_data_dir
 from ..runs.folder import runs_dir as default_runs_dir
@@ -355,11 +356,7 @@ def images_report_folder(out: Path | None, images: Path, force: bool) -> Path:
     """``--out``, else a new ``./reports/images-NAME[-N]``."""
     if out is not None:
         return report_folder(out, None, 0, force)
-    base = Path.cwd() / "reports" / f"images-{images.stem or 'set'}"
-    folder, number = base, 2
-    while folder.exists():
-        folder, number = base.with_name(f"{base.name}-{number}"), number + 1
-    return folder
+    return first_free(Path.cwd() / "reports", f"images-{images.stem or 'set'}")
 
 
 def _grid_images(images: torch.Tensor, num_classes: int, n_per_class: int | list[int], columns: int = 10) -> torch.Tensor:

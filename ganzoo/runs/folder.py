@@ -28,7 +28,7 @@ import yaml
 
 from ..errors import DataError, GanzooError, UsageError
 from .. import yamlfile
-from ..files import write_text_atomic
+from ..files import first_free, write_text_atomic
 from .checkpoint import LAST
 
 RUNS_DIR_ENV = "GANZOO_RUNS_DIR"
@@ -82,12 +82,7 @@ class RunFolder:
 
     def report(self, step: int) -> Path:
         """A new ``reports/step_NNNNNNN[-N]`` folder name (never an existing one)."""
-        base = self.root / "reports" / f"step_{step:07d}"
-        folder, number = base, 2
-        while folder.exists():
-            folder = base.with_name(f"{base.name}-{number}")
-            number += 1
-        return folder
+        return first_free(self.root / "reports", f"step_{step:07d}")
 
     @classmethod
     def of_checkpoint(cls, checkpoint: Path) -> RunFolder | None:

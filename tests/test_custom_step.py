@@ -110,23 +110,50 @@ def test_the_categorical_code_picks_the_digit_on_mnist(infogan, tmp_path):
     assert agreement >= 0.3, agreement
 
 
+def first_difference(a: dict, b: dict) -> str | None:
+    """The first tensor (G, D, the step's state, the Q optimiser's state) that differs
+    between two checkpoints, or None when they are bitwise the same."""
+    for part in ("generator", "discriminator", "train_step"):
+        for key, value in a[part].items():
+            if not torch.equal(value, b[part][key]):
+                return f"{part}.{key}"
+    for index, state in a["step.q"]["state"].items():
+        for name, value in state.items():
+            if not torch.equal(value, b["step.q"]["state"][index][name]):
+                return f"Q optimiser {index} {name}"
+    return None
+
+
 def test_infogan_resumes_bitwise_with_its_step_state(infogan, tmp_path):
+    """6 steps straight against 4 + a resume to 6, bitwise. In 2 of about 8 full suites
+    on the AMX Xeon the resumed run's G differed from the straight run's by about one
+    Adam step (an early last-bit difference, which the first Adam steps amplify); alone
+    the test passed 10 of 10. So on a difference the straight run is trained once more:
+    the test fails when the resumed run differs from two straight runs that agree (a
+    resume defect), and skips with the reason when the two straight runs differ
+    themselves (process-to-process float noise; docs/reliability.md)."""
     from ganzoo.runs.checkpoint import load_checkpoint
 
     data = blob_data(tmp_path / "data")
     runs = tmp_path / "runs"
     common = ("image_size=16", "batch_size=16", "log_every=1")
-    straight = train(infogan, data, runs, *common, "max_steps=6")
+    last = lambda run: load_checkpoint(run / "checkpoints" / "last.pt")  # noqa: E731
+    straight = last(train(infogan, data, runs, *common, "max_steps=6"))
     broken = train(infogan, data, runs, *common, "max_steps=4")
     resumed = run_cli("train", "infogan", "--resume", str(broken), "--data-dir", str(data), "-q",
                       "--set", "max_steps=6", env=infogan)
     assert resumed.returncode == 0, resumed.stderr
-    a, b = (load_checkpoint(run / "checkpoints" / "last.pt") for run in (straight, broken))
-    assert set(a["train_step"]) >= {"q_head.0.weight", "q_head.1.running_mean"}  # the step's own Q head
-    assert a["step.q"]["state"], "the Q head's optimiser state is in the checkpoint"
-    for part in ("generator", "discriminator", "train_step"):
-        for key, value in a[part].items():
-            assert torch.equal(value, b[part][key]), f"{part}.{key}"
-    for index, state in a["step.q"]["state"].items():
-        for name, value in state.items():
-            assert torch.equal(value, b["step.q"]["state"][index][name]), f"Q optimiser {index} {name}"
+    resumed = last(broken)
+    assert set(straight["train_step"]) >= {"q_head.0.weight", "q_head.1.running_mean"}  # the step's own Q head
+    assert straight["step.q"]["state"], "the Q head's optimiser state is in the checkpoint"
+    differs = first_difference(straight, resumed)
+    if differs is None:
+        return
+    again = last(train(infogan, data, runs, *common, "max_steps=6"))
+    if first_difference(again, resumed) is None:
+        return
+    noise = first_difference(straight, again)
+    if noise is not None:
+        pytest.skip(f"two straight fp32 runs differ themselves ({noise}): process-to-process float noise, "
+                    "so bitwise resume cannot be judged this time")
+    pytest.fail(f"the resumed run differs from two identical straight runs first at {differs}")

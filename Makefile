@@ -1,6 +1,6 @@
 # Two commands do all the set-up (see README.md):
 #   make demo   create .venv, install, train ACGAN on MNIST, sample every class, evaluate (report)
-#   make test   create .venv, install, run the tests
+#   make test   create .venv, install (with the [ui] extra), run the tests
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -37,7 +37,12 @@ demo: setup
 	$(BIN)/ganzoo evaluate $(DEMO_MODEL) --runs-dir $(DEMO_RUNS)   # on the data the run recorded
 	@echo "$(DEMO_NOTE)"
 
-test: setup
+# The tests also cover `ganzoo ui`, so they add the [ui] extra (Gradio; it pins pillow<13).
+$(BIN)/.installed-ui: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e ".[test,ui]"
+	touch $@
+
+test: $(BIN)/.installed-ui
 	$(BIN)/python -m pytest
 
 clean:

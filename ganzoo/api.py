@@ -74,9 +74,9 @@ class LoadedGenerator:
         if output == "float":
             return images.float() / 127.5 - 1
         if output == "pil":
-            from torchvision.transforms.functional import to_pil_image
+            from .grids import to_pil
 
-            return [to_pil_image(image) for image in images]
+            return [to_pil(image) for image in images]
         raise UsageError(f"output must be 'uint8', 'float' or 'pil', got {output!r}")
 
     def _labels(self, class_: int | str | None, n: int) -> torch.Tensor:

@@ -77,15 +77,15 @@ def at_boundary(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _heavy_imports() -> None:
-    """torch, torchvision and the plugins, imported with SIGINT and SIGTERM held (they
-    arrive right after). Seen without it: an interrupt inside torch's import printed the
-    one line, then the process died by SIGINT (exit -2, not 130), about 1 time in 16 at
-    0.8-1 s; CPython ends a process that way when it took an interrupt for unhandled."""
+    """torch and the plugins, imported with SIGINT and SIGTERM held (they arrive right
+    after). Seen without it: an interrupt inside torch's import printed the one line, then
+    the process died by SIGINT (exit -2, not 130), about 1 time in 16 at 0.8-1 s; CPython
+    ends a process that way when it took an interrupt for unhandled. torchvision is
+    imported only where it is needed (datasets.torchvision_datasets), held the same way."""
     from .plugins import _signals_deferred, get_host
 
     with _signals_deferred():
         import torch  # noqa: F401
-        import torchvision  # noqa: F401
     get_host()
 
 

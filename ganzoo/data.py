@@ -53,15 +53,18 @@ def default_data_dir(explicit: str | os.PathLike | None = None) -> Path:
 
 
 def to_shape(images: torch.Tensor, channels: int, image_size: int) -> torch.Tensor:
-    """Bring uint8 images to ``channels`` and a square ``image_size`` (once, at load)."""
-    from torchvision.transforms.v2 import functional as TF
-
+    """Bring uint8 images to ``channels`` and a square ``image_size`` (once, at load);
+    torchvision is imported only when they need it."""
     if images.shape[1] != channels:
         if channels == 3:
             images = images.expand(-1, 3, -1, -1)
         else:
+            from torchvision.transforms.v2 import functional as TF
+
             images = TF.rgb_to_grayscale(images)
     if images.shape[-1] != image_size or images.shape[-2] != image_size:
+        from torchvision.transforms.v2 import functional as TF
+
         images = TF.resize(images, [image_size, image_size], antialias=True)
     return images.contiguous()
 

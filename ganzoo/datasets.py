@@ -1,38 +1,88 @@
 """The built-in datasets, registered by ganzoo's own plugin (``standard.py``).
 
 Torchvision data sets are downloaded into the data root when missing. Offline, the
-error says which folder was searched and which files belong there.
+error says which folder was searched and which files belong there. MNIST's and
+Fashion-MNIST's IDX files are read here (a header and a byte array), so that training and
+evaluating on them need no torchvision import (about 1.5 s on a small CPU); torchvision
+downloads them, and reads CIFAR-10 and image folders.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
+import shutil
 import tempfile
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
-from torchvision import datasets
-from torchvision.datasets.utils import extract_archive
-from torchvision.transforms.v2 import functional as TF
 
 from .data import DATA_DIR_ENV, ImageData, cache_dir
 from .errors import DataError, first_line
 
 
-def _idx_files(cls: type[datasets.MNIST]) -> list[str]:
-    return [os.path.basename(url) for url, _ in cls.resources]
+@dataclass(frozen=True)
+class IdxDataset:
+    """An MNIST-format data set: its torchvision class and folder name, and its classes
+    (torchvision's names, which runs, reports and the pinned judges record)."""
+
+    folder: str  # DATA_ROOT/FOLDER/raw, torchvision's layout
+    classes: tuple[str, ...]
+
+    files = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+             "t10k-labels-idx1-ubyte.gz")
+
+    def torchvision_class(self):
+        return getattr(torchvision_datasets(), self.folder)
 
 
-def idx_root(root: Path, cls: type[datasets.MNIST]) -> Path | None:
+def torchvision_datasets():
+    """torchvision.datasets, imported on first need (a download, CIFAR-10, an image
+    folder) with SIGINT and SIGTERM held, as the CLI imports torch (cli._heavy_imports)."""
+    from .plugins import _signals_deferred
+
+    with _signals_deferred():
+        from torchvision import datasets
+        from torchvision.transforms.v2 import functional  # noqa: F401  (image folders resize with it)
+    return datasets
+
+
+MNIST = IdxDataset("MNIST", ("0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five", "6 - six",
+                             "7 - seven", "8 - eight", "9 - nine"))
+FASHION_MNIST = IdxDataset("FashionMNIST", ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                                            "Sneaker", "Bag", "Ankle boot"))
+
+
+def _idx_files(kind: IdxDataset) -> list[str]:
+    return list(kind.files)
+
+
+def read_idx(path: Path, dims: int) -> torch.Tensor:
+    """An IDX file of unsigned bytes with ``dims`` dimensions (LeCun's format: two zero
+    bytes, the type 0x08, the number of dimensions, each size as a big-endian uint32)."""
+    data = path.read_bytes()
+    if len(data) < 4 + 4 * dims or data[:4] != bytes((0, 0, 8, dims)):
+        raise ValueError(f"{path.name} is not an IDX file of {dims}-d unsigned bytes")
+    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
+    body = data[4 + 4 * dims:]
+    if len(body) != int(np.prod(shape)):
+        raise ValueError(f"{path.name} holds {len(body)} bytes of data, its header says {shape}")
+    return torch.from_numpy(np.frombuffer(body, dtype=np.uint8).copy().reshape(shape))
+
+
+def idx_root(root: Path, kind: IdxDataset) -> Path | None:
     """A root whose raw folder holds the uncompressed IDX files, or None.
 
     When only the ``.gz`` files are there (a read-only copy, or a subset whose checksums
     differ from the official ones, so torchvision would try to download it again), they
     are decompressed once into the cache; the user's data folder is never written to.
     """
-    raw = root / cls.__name__ / "raw"
-    names = _idx_files(cls)
+    raw = root / kind.folder / "raw"
+    names = _idx_files(kind)
     plain = [name[: -len(".gz")] for name in names]
     if all((raw / name).is_file() for name in plain):
         return root
@@ -41,28 +91,37 @@ def idx_root(root: Path, cls: type[datasets.MNIST]) -> Path | None:
     stamp = [str(raw.resolve())] + [f"{(raw / n).stat().st_size}:{(raw / n).stat().st_mtime_ns}" for n in names]
     key = hashlib.sha256("|".join(stamp).encode()).hexdigest()[:16]
     target_root = cache_dir() / "extracted" / key
-    target_raw = target_root / cls.__name__ / "raw"
+    target_raw = target_root / kind.folder / "raw"
     target_raw.mkdir(parents=True, exist_ok=True)
     for gz_name, name in zip(names, plain):
         if not (target_raw / name).is_file():
             with tempfile.TemporaryDirectory(dir=target_raw) as tmp:
-                extracted = extract_archive(str(raw / gz_name), tmp)
+                extracted = Path(tmp) / name
+                try:
+                    with gzip.open(raw / gz_name, "rb") as packed, open(extracted, "wb") as plain_file:
+                        shutil.copyfileobj(packed, plain_file)
+                except (OSError, EOFError, zlib.error) as exc:
+                    raise DataError(f"cannot decompress {raw / gz_name}: {first_line(exc)}") from None
                 os.replace(extracted, target_raw / name)
     return target_root
 
 
-def _load_idx(cls: type[datasets.MNIST], name: str, root: Path, train: bool) -> ImageData:
-    ready = idx_root(root, cls)
+def _load_idx(kind: IdxDataset, name: str, root: Path, train: bool) -> ImageData:
+    ready = idx_root(root, kind)
     if ready is None:
-        _download(lambda: cls(str(root), train=train, download=True), name, root / cls.__name__ / "raw", _idx_files(cls))
-        ready = root
+        _download(lambda: kind.torchvision_class()(str(root), train=train, download=True), name,
+                  root / kind.folder / "raw", _idx_files(kind))
+        ready = idx_root(root, kind) or root
+    raw = ready / kind.folder / "raw"
+    prefix = "train" if train else "t10k"
     try:
-        ds = cls(str(ready), train=train, download=False)
-    except Exception as exc:
-        raise DataError(f"cannot read {name} in {ready / cls.__name__ / 'raw'}: {first_line(exc)} (damaged or not "
-                        "IDX files)") from None
-    images = ds.data.unsqueeze(1).contiguous()
-    return ImageData(name, images, ds.targets.long(), list(ds.classes))
+        images = read_idx(raw / f"{prefix}-images-idx3-ubyte", 3)
+        labels = read_idx(raw / f"{prefix}-labels-idx1-ubyte", 1)
+        if len(images) != len(labels):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read {name} in {raw}: {first_line(exc)} (damaged or not IDX files)") from None
+    return ImageData(name, images.unsqueeze(1).contiguous(), labels.long(), list(kind.classes))
 
 
 def _download(fetch, name: str, folder: Path, files: list[str]) -> None:
@@ -77,7 +136,7 @@ def _download(fetch, name: str, folder: Path, files: list[str]) -> None:
 
 
 def _load_cifar10(name: str, root: Path, train: bool) -> ImageData:
-    cls = datasets.CIFAR10
+    cls = torchvision_datasets().CIFAR10
     try:
         ds = cls(str(root), train=train, download=False)
     except RuntimeError:  # torchvision: "Dataset not found or corrupted"
@@ -95,6 +154,9 @@ def _load_image_folder(name: str, root: Path, train: bool, channels: int, image_
         raise DataError(f"{root} has no test/ sub-folder: an image-folder test split lives in {split}")
     if not folder.is_dir():
         raise DataError(f"image folder {folder} does not exist: it must hold one sub-folder per class")
+    datasets = torchvision_datasets()
+    from torchvision.transforms.v2 import functional as TF
+
     try:
         ds = datasets.ImageFolder(str(folder))
     except (FileNotFoundError, OSError) as exc:
@@ -114,11 +176,11 @@ def _load_image_folder(name: str, root: Path, train: bool, channels: int, image_
 
 
 def mnist(root: Path, *, train: bool) -> ImageData:
-    return _load_idx(datasets.MNIST, "mnist", root, train)
+    return _load_idx(MNIST, "mnist", root, train)
 
 
 def fashion_mnist(root: Path, *, train: bool) -> ImageData:
-    return _load_idx(datasets.FashionMNIST, "fashion-mnist", root, train)
+    return _load_idx(FASHION_MNIST, "fashion-mnist", root, train)
 
 
 def cifar10(root: Path, *, train: bool) -> ImageData:

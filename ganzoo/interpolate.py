@@ -88,11 +88,12 @@ def interpolation_grid(generator: Generator, class_names: list[str], *, seeds: l
 def write_strip_and_gif(grid: torch.Tensor, png: Path, gif: Path, *, frame_ms: int = 120) -> None:
     """The rows side by side as one PNG; the frames, each showing every row, as a looping GIF."""
     from PIL import Image
-    from torchvision.utils import make_grid
+
+    from .grids import tile
 
     rows, frames = grid.shape[:2]
-    strip = make_grid(grid.flatten(0, 1).float() / 255, nrow=frames, padding=2)
-    pictures = [make_grid(grid[:, i].float() / 255, nrow=1, padding=2) for i in range(frames)]
+    strip = tile(grid.flatten(0, 1).float() / 255, nrow=frames, padding=2)
+    pictures = [tile(grid[:, i].float() / 255, nrow=1, padding=2) for i in range(frames)]
 
     def to_pil(tensor: torch.Tensor) -> Image.Image:
         return Image.fromarray(tensor.mul(255).round().byte().permute(1, 2, 0).numpy()).convert("RGB")

@@ -14,6 +14,7 @@ from .data import resolve_class, slug
 from .device import resolve_device
 from .errors import CheckpointError, UsageError, first_line
 from .files import first_free, folder_replaced_atomically, replaced_atomically
+from .grids import save_png
 from .models import build_model
 from .runs.checkpoint import load_checkpoint
 from .runs.folder import RunFolder, newest_run, upgrade_settings
@@ -194,11 +195,8 @@ def save_images(
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         if suffix in GRID_SUFFIXES:
-            from torchvision.utils import save_image
-
             with replaced_atomically(out) as tmp:
-                save_image(images.float() / 255.0, tmp, nrow=nrow, padding=2,
-                           format="PNG" if suffix == ".png" else "JPEG")
+                save_png(images, tmp, nrow=nrow, padding=2, format="PNG" if suffix == ".png" else "JPEG")
         elif suffix == ".npz":
             with replaced_atomically(out) as tmp, open(tmp, "wb") as file:
                 np.savez_compressed(file, images=images.numpy(), labels=labels.numpy())
@@ -211,10 +209,8 @@ def save_images(
 
 
 def _save_folder(images: torch.Tensor, labels: torch.Tensor, out: Path, class_names: list[str]) -> None:
-    from torchvision.utils import save_image
-
     for i, (image, label) in enumerate(zip(images, labels.tolist())):
-        save_image(image.float() / 255.0, out / f"{i:05d}_{slug(class_names[label]) or 'class'}.png", format="PNG")
+        save_png(image, out / f"{i:05d}_{slug(class_names[label]) or 'class'}.png", format="PNG")
 
 
 def check_output(out: Path, force: bool) -> None:

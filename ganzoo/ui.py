@@ -99,9 +99,7 @@ class Gallery:
     def render(self, label: str, class_name: str | None, seed: int, n: int, truncation: float,
                seed_to: int) -> tuple[Any, Any]:
         """(a grid of ``n`` samples, a walk from ``seed`` to ``seed_to``) as PIL images."""
-        from torchvision.transforms.functional import to_pil_image
-        from torchvision.utils import make_grid
-
+        from .grids import tile, to_pil
         from .interpolate import interpolation_grid
 
         generator = self.loaded(label)
@@ -114,9 +112,9 @@ class Gallery:
         walk = interpolation_grid(generator.generator, generator.class_names, seeds=[int(seed), int(seed_to)],
                                   steps=WALK_STEPS, mode="spherical", class_spec=chosen, across_classes=False,
                                   device=generator.device, truncation=psi)
-        grid = make_grid(images, nrow=min(8, n), padding=2, pad_value=255)
-        strip = make_grid(walk[0], nrow=walk.shape[1], padding=2, pad_value=255)
-        return to_pil_image(grid), to_pil_image(strip)
+        grid = tile(images, nrow=min(8, n), padding=2, pad_value=255)
+        strip = tile(walk[0], nrow=walk.shape[1], padding=2, pad_value=255)
+        return to_pil(grid), to_pil(strip)
 
 
 def build_app(gallery: Gallery):

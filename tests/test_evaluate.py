@@ -168,34 +168,30 @@ def test_inception_fid_through_pytorch_fid_with_stand_in_weights(tiny_run, tmp_p
 
     monkeypatch.setattr(inception, "inception_features", counted)
     first = evaluate("acgan", run=run, data_dir=data, n_per_class=4, fid_n=40, out=tmp_path / "a",
-                     metrics="inception-fid,inception-score", device="cpu", progress=False)
+                     metrics="inception-fid,inception-score,inception-kid,inception-precision-recall,"
+                     "inception-density-coverage", device="cpu", progress=False)
     metrics = json.loads((first / "report.json").read_text())["metrics"]
     entry = metrics["inception_fid"]
     assert entry["status"] == "ok" and entry["value"] > 0 and not entry["reference_stats_cached"]
-    assert calls["n"] == 2  # the real test images, then the generated ones (shared by FID and IS)
+    assert calls["n"] == 2  # the real test images, then the generated ones (shared by all five metrics)
     score = metrics["inception_score"]
     assert score["status"] == "ok" and 1.0 <= score["value"] <= 1008 and score["splits"] == 10
-    with np.load(entry["reference_stats"]) as stats:
+    assert metrics["inception_kid"]["status"] == "ok" and metrics["inception_kid"]["subset_size"] == 40
+    assert 0 <= metrics["inception_precision_recall"]["recall"] <= 1
+    assert metrics["inception_density_coverage"]["provenance"]["feature_extractor"].startswith("pytorch-fid")
+    with np.load(entry["reference_stats"]) as stats:  # pytorch-fid's own .npz layout
+        assert stats["mu"].shape == (2048,) and stats["sigma"].shape == (2048, 2048)
         real = np.load(str(entry["reference_stats"]).replace("-inception.npz", "-inception-features.npy"))
         assert real.shape == (60, 2048)  # the real features are cached beside the statistics
         np.testing.assert_allclose(stats["mu"], real.astype(np.float64).mean(0), rtol=1e-4, atol=1e-5)
 
-    third = evaluate("acgan", run=run, data_dir=data, n_per_class=4, fid_n=40, out=tmp_path / "c",
-                     metrics="inception-kid,inception-precision-recall,inception-density-coverage", device="cpu",
-                     progress=False)
-    on_inception = json.loads((third / "report.json").read_text())["metrics"]
-    assert calls["n"] == 3  # the real features came from the cache; the generated ones once for all three
-    assert on_inception["inception_kid"]["status"] == "ok" and on_inception["inception_kid"]["subset_size"] == 40
-    assert 0 <= on_inception["inception_precision_recall"]["recall"] <= 1
-    assert on_inception["inception_density_coverage"]["provenance"]["feature_extractor"].startswith("pytorch-fid")
-    with np.load(entry["reference_stats"]) as stats:  # pytorch-fid's own .npz layout
-        assert stats["mu"].shape == (2048,) and stats["sigma"].shape == (2048, 2048)
-
     second = evaluate("acgan", run=run, data_dir=data, n_per_class=4, fid_n=40, out=tmp_path / "b",
-                      metrics="inception-fid", device="cpu", progress=False)
-    again = json.loads((second / "report.json").read_text())["metrics"]["inception_fid"]
-    assert again["reference_stats_cached"] and calls["n"] == 4  # only the generated images this time
-    assert again["value"] == pytest.approx(entry["value"], rel=1e-6)
+                      metrics="inception-fid,inception-kid", device="cpu", progress=False)
+    again = json.loads((second / "report.json").read_text())["metrics"]
+    assert calls["n"] == 3  # the real statistics and features came from the cache: only the generated images
+    assert again["inception_fid"]["reference_stats_cached"]
+    assert again["inception_fid"]["value"] == pytest.approx(entry["value"], rel=1e-6)
+    assert again["inception_kid"]["value"] == pytest.approx(metrics["inception_kid"]["value"], rel=1e-6)
 
 
 def test_the_inception_score_uses_the_weights_files_own_final_layer():

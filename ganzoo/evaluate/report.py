@@ -37,9 +37,10 @@ def _pyplot():
 def sample_grid_png(images: torch.Tensor, rows: int, columns: int = 10) -> str:
     """uint8 images ordered row by row -> a PNG grid, base64."""
     from PIL import Image
-    from torchvision.utils import make_grid
 
-    grid = make_grid(images[: rows * columns].float() / 255, nrow=columns, padding=2, pad_value=1.0)
+    from ..grids import tile
+
+    grid = tile(images[: rows * columns].float() / 255, nrow=columns, padding=2, pad_value=1.0)
     array = (grid.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
     buffer = io.BytesIO()
     picture = Image.fromarray(array)

@@ -71,14 +71,13 @@ def latest_report(checkpoint: str | None) -> dict[str, Any] | None:
 
 
 def _write_samples(generator: torch.nn.Module, num_classes: int, path: Path) -> None:
-    from torchvision.utils import save_image
-
+    from ..grids import save_png
     from ..sample import generate
 
     conditional = getattr(generator, "conditional", False)
     labels = torch.arange(num_classes).repeat_interleave(10) if conditional else torch.zeros(100, dtype=torch.long)
     images = generate(generator, labels, seed=0, device=torch.device("cpu"))
-    save_image(images.float() / 255, path, nrow=10, padding=2, format="PNG")
+    save_png(images, path, nrow=10, padding=2, format="PNG")
 
 
 def front_matter(rebuild: dict[str, Any], report: dict[str, Any] | None, license_id: str,

@@ -122,15 +122,14 @@ def evaluation_callback(trainer: Trainer) -> PeriodicEvaluation:
 
 
 def save_sample_grid(trainer: Trainer, path: Path) -> None:
-    from torchvision.utils import make_grid, save_image
-
+    from ..grids import save_png, tile
     from .loop import GRID_COLUMNS
 
     images = trainer.sample_grid()
     path.parent.mkdir(parents=True, exist_ok=True)  # a run folder copied without its empty samples/
-    save_image(images, path, nrow=GRID_COLUMNS, padding=2)
+    save_png(images, path, nrow=GRID_COLUMNS, padding=2)
     if trainer.logger is not None:
-        trainer.logger.samples(trainer.step, make_grid(images, nrow=GRID_COLUMNS, padding=2))
+        trainer.logger.samples(trainer.step, tile(images, nrow=GRID_COLUMNS, padding=2))
 
 
 def loss_curves(ax: Any, history: list[dict[str, Any]]) -> None:

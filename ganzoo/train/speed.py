@@ -50,6 +50,8 @@ class SpeedPlan:
             "channels_last": self.channels_last,
             "fused_upsample": self.fused_upsample,
             "cuda_graph": self.cuda_graph,
+            # A CPU run's speed depends on how many threads it had (OMP_NUM_THREADS)
+            **({"cpu_threads": torch.get_num_threads()} if self.device.type == "cpu" else {}),
         }
 
 

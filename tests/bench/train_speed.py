@@ -65,10 +65,9 @@ def _timed(run, args) -> dict:
 
 def reference_root(data_dir: str) -> Path:
     """The root the reference loop's torchvision MNIST reads: the decompressed copy of the IDX files."""
-    from ganzoo.datasets import idx_root
-    from torchvision import datasets
+    from ganzoo.datasets import MNIST, idx_root
 
-    return idx_root(Path(data_dir), datasets.MNIST) or Path(data_dir)
+    return idx_root(Path(data_dir), MNIST) or Path(data_dir)
 
 
 def run_reference(args) -> dict:

@@ -48,10 +48,16 @@ def ganzoo(*args: str) -> None:
 
 def newest_report(runs: Path) -> tuple[Path, dict] | tuple[None, None]:
     """The run folder and the report of the newest evaluation under ``runs``."""
-    reports = sorted(runs.glob("*/reports/*/report.json"))
+    reports = sorted(runs.glob("*/reports/*/report.json"), key=lambda path: path.stat().st_mtime)
     if not reports:
         return None, None
     return reports[-1].parents[2], json.loads(reports[-1].read_text(encoding="utf-8"))
+
+
+def trained_run(runs: Path, steps: int) -> Path | None:
+    """The newest run under ``runs`` with a checkpoint at the budget."""
+    done = sorted(runs.glob(f"*/checkpoints/step_{steps:07d}.pt"), key=lambda path: path.stat().st_mtime)
+    return done[-1].parents[1] if done else None
 
 
 def training_seconds(run: Path) -> float | None:
@@ -64,28 +70,36 @@ def training_seconds(run: Path) -> float | None:
 
 
 def has_run(recipe: str, model: str, seed: int, args) -> bool:
-    return _done(newest_report(Path(args.runs_dir) / recipe / model / f"seed-{seed}")[1], args)
+    return trained_run(Path(args.runs_dir) / recipe / model / f"seed-{seed}", args.steps) is not None
 
 
-def _done(report: dict | None, args) -> bool:
-    """A report of this budget and N exists."""
-    return report is not None and report["step"] == args.steps and report["samples"]["n_per_class"] == args.n
+def _current(report: dict | None, args) -> bool:
+    """A report of this budget and N, made by an evaluator that names its judge by
+    sha256 (ganzoo 0.4+, pinned judges); an older one is made again."""
+    return (report is not None and report["step"] == args.steps and report["samples"]["n_per_class"] == args.n
+            and bool(report["judge"].get("sha256")))
 
 
 def run_one(recipe: str, data_dir: str, model: str, seed: int, args) -> dict:
     runs = Path(args.runs_dir) / recipe / model / f"seed-{seed}"
-    run, report = newest_report(runs)
-    if not _done(report, args):
+    run = trained_run(runs, args.steps)
+    if run is None:
         print(f"{recipe} {model} seed {seed}: training {args.steps} steps", file=sys.stderr, flush=True)
         ganzoo("train", model, "--recipe", recipe, "--data-dir", data_dir, "--runs-dir", str(runs), "-q",
                "--set", f"max_steps={args.steps}", "--set", f"seed={seed}", "--set", f"checkpoint_every={args.steps}",
                "--set", "epochs=100000")  # so that max_steps is the budget, whatever the recipe's epochs
-        ganzoo("evaluate", model, "--runs-dir", str(runs), "-q", "--n", str(args.n))
-        run, report = newest_report(runs)
+        run = trained_run(runs, args.steps)
+    report_run, report = newest_report(runs)
+    if report_run != run or not _current(report, args):
+        print(f"{recipe} {model} seed {seed}: evaluating", file=sys.stderr, flush=True)
+        ganzoo("evaluate", model, "--run", str(run), "--data-dir", data_dir, "-q", "--n", str(args.n),
+               "--metrics", args.metrics)
+        report_run, report = newest_report(runs)
     import yaml
 
     config = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
-    return {"report": report, "train_s": training_seconds(run), "settings": config["settings"]}
+    return {"report": report, "train_s": training_seconds(run), "settings": config["settings"],
+            "threads": config.get("speed", {}).get("cpu_threads")}
 
 
 def _spread(values: list[float], fmt: str) -> str:
@@ -94,6 +108,14 @@ def _spread(values: list[float], fmt: str) -> str:
     if len(values) == 1:
         return fmt.format(values[0])
     return f"{fmt.format(statistics.mean(values))} ({fmt.format(min(values))}-{fmt.format(max(values))})"
+
+
+def _threads(results: list[dict]) -> str:
+    """The CPU threads the runs trained with (recorded since ganzoo 0.4.1)."""
+    known = sorted({r["threads"] for r in results if r["threads"]})
+    if not known:
+        return ""
+    return f" ({'-'.join(str(t) for t in known)} thread{'s' if known != [1] else ''})"
 
 
 def row(model: str, results: list[dict]) -> tuple[float, str]:
@@ -113,7 +135,7 @@ def row(model: str, results: list[dict]) -> tuple[float, str]:
     name = f"`{model}`" + (f" ({n_critic} D updates per step)" if n_critic > 1 else "")
     cells = [name, str(len(reports)), _spread(fid, "{:.2f}"), _spread(intra, "{:.2f}") if intra else "-",
              classes, _spread(inception, "{:.1f}") if inception else "no weights offline",
-             _spread([s / 60 for s in seconds], "{:.1f}") + " min" if seconds else "-"]
+             _spread([s / 60 for s in seconds], "{:.1f}") + " min" + _threads(results) if seconds else "-"]
     return statistics.mean(fid), "| " + " | ".join(cells) + " |"
 
 
@@ -126,7 +148,8 @@ def table(recipe: str, by_model: dict[str, list[dict]], args) -> list[str]:
         f"{args.steps} steps of batch 64 per model (seeds in the second column); each model's defaults and tuning "
         f"otherwise. "
         f"Provenance: ganzoo {' and '.join(versions)} evaluator, judge {judge['name']} "
-        f"(test accuracy {judge['test_accuracy']:.4f}), {report['samples']['n_per_class']} generated images per class "
+        f"({judge.get('source', 'trained on this machine')}, sha256 {judge.get('sha256', '?')[:16]}, "
+        f"test accuracy {judge['test_accuracy']:.4f}), {report['samples']['n_per_class']} generated images per class "
         f"vs the real {report['real_split']['split']} split ({report['real_split']['images']} images, "
         f"sha256 {report['real_split']['sha256']}), noise seed {report['samples']['seed']}; "
         f"machine {cpu_name()}, {os.cpu_count()} CPUs ({report['device']}).", "",
@@ -151,6 +174,9 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--n", type=int, default=300, help="generated images per class")
     parser.add_argument("--runs-dir", default="zoo-runs")
+    parser.add_argument("--metrics", default="classifier-fid,intra-fid,accuracy,class-distribution,kid,"
+                        "precision-recall,inception-fid",
+                        help="what ganzoo evaluate computes (CAS, minutes per run, is left to the reports)")
     parser.add_argument("--out", help="write the markdown here as well as to stdout")
     parser.add_argument("--existing-only", action="store_true",
                         help="train nothing: tabulate the runs already there (each model with the seeds it has)")
@@ -168,7 +194,8 @@ def main() -> None:
            "often the judge sees the class a sample was conditioned on (mean over classes / the worst class); "
            "for unconditional models, how many classes get at least half their fair share of the samples. "
            "Training time is the training's own wall time on this machine (from metrics.jsonl), at times with "
-           "other work sharing its two cores: docs/performance.md has clean per-step figures.", ""]
+           "other work sharing its two cores, with the CPU threads the runs had where they recorded them (one "
+           "thread is about 1.5x slower than two here): docs/performance.md has clean per-step figures.", ""]
     default_steps = args.steps
     for pair in args.data:
         recipe, _, data_dir = pair.partition("=")

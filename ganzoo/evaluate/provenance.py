@@ -23,12 +23,19 @@ INCEPTION_RESIZE = ("pytorch-fid's bilinear resize to 299x299 inside InceptionV3
 STANDARD_FID_N = 10000  # the N at which the field reports FID on these datasets
 
 
+@functools.lru_cache(maxsize=1)
+def _distributions() -> dict[str, list[str]]:
+    """Top-level module -> distributions; it reads every installed distribution's file
+    list (about 0.4 s), so once per process."""
+    return metadata.packages_distributions()
+
+
 @functools.lru_cache(maxsize=None)
 def implementation(module: str, qualname: str) -> str:
     """``distribution version: module.function`` of a metric's code."""
     top = module.split(".")[0]
     try:
-        dists = metadata.packages_distributions().get(top, [])
+        dists = _distributions().get(top, [])
         owner = f"{dists[0]} {metadata.version(dists[0])}" if dists else top
     except metadata.PackageNotFoundError:
         owner = top

@@ -247,7 +247,7 @@ def test_sigterm_outside_training_is_one_line_and_exit_143(tiny_run, tmp_path):
     with open(log, "w") as err:
         process = subprocess.Popen(
             [sys.executable, "-m", "ganzoo", "evaluate", "acgan", "--run", str(run), "--data-dir", str(data),
-             "--out", str(tmp_path / "r")], env=env, stdout=subprocess.DEVNULL, stderr=err)
+             "--out", str(tmp_path / "r"), "--n", "10"], env=env, stdout=subprocess.DEVNULL, stderr=err)
         deadline = time.time() + 120
         while "training the evaluation classifier" not in log.read_text() and time.time() < deadline:
             time.sleep(0.2)

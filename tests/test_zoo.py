@@ -218,7 +218,7 @@ def test_unconditional_model_samples_but_refuses_a_class(mnist_like_root, tmp_pa
 # -- the leaderboard --------------------------------------------------------------------
 def test_leaderboard_evaluates_the_newest_run_of_each_model_the_same_way(mnist_like_root, tmp_path):
     runs, out = tmp_path / "runs", tmp_path / "board"
-    env = {"GANZOO_JUDGE_STEPS": "150", **OFFLINE}  # no Inception weights: reported unavailable
+    env = {"GANZOO_JUDGE_STEPS": "60", **OFFLINE}  # no Inception weights: reported unavailable
     common = ["--data-dir", str(mnist_like_root), "--runs-dir", str(runs)]
     for model, steps in (("acgan", 3), ("dcgan", 2), ("acgan", 4)):  # the second acgan run is the newer one
         trained = run_cli("train", model, "--recipe", "mnist", *common, "--set", f"max_steps={steps}", "-q", env=env)

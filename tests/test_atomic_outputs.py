@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import torchvision.utils
 
+import ganzoo.sample
 from ganzoo.sample import save_images
 
 IMAGES = torch.randint(0, 256, (6, 1, 8, 8), dtype=torch.uint8)
@@ -17,9 +17,9 @@ NAMES = ["a", "b", "c"]
 
 
 def interrupt_after(monkeypatch, calls: int) -> None:
-    """Make torchvision's save_image raise KeyboardInterrupt on call number ``calls + 1``,
-    after writing part of its file."""
-    real = torchvision.utils.save_image
+    """Make the PNG writer (ganzoo.grids.save_png, as sample.py calls it) raise
+    KeyboardInterrupt on call number ``calls + 1``, after writing part of its file."""
+    real = ganzoo.sample.save_png
     count = {"n": 0}
 
     def flaky(tensor, fp, *args, **kwargs):
@@ -30,7 +30,7 @@ def interrupt_after(monkeypatch, calls: int) -> None:
         count["n"] += 1
         return real(tensor, fp, *args, **kwargs)
 
-    monkeypatch.setattr(torchvision.utils, "save_image", flaky)
+    monkeypatch.setattr(ganzoo.sample, "save_png", flaky)
 
 
 @pytest.mark.parametrize("name", ["grid.png", "grid.jpg"])

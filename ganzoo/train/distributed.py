@@ -61,7 +61,19 @@ def init(device: torch.device) -> tuple[Context, torch.device]:
     return context, device
 
 
+def finish() -> None:
+    """The normal end: every rank waits for the others (rank 0 may still be writing its
+    checkpoint or report), then the group goes. Seen without the wait, under load: a rank
+    that left first aborted in gloo ("terminate called without an active exception",
+    exit -6), and torchrun reported the run failed."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def shutdown() -> None:
+    """Leave the group on any path (after finish, nothing is left to do); no waiting, so
+    that a rank that failed does not hang on the others."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 

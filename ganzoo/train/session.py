@@ -74,7 +74,9 @@ def train_run(
         run_dir = create_run(default_runs_dir(runs_dir), model, recipe_name) if context.is_main else None
         run_dir = Path(distributed.broadcast_object(str(run_dir) if run_dir else None, context))
         trainer.run_dir = run_dir
-        return _record_and_fit(trainer, config, data.class_names, context, fresh=True)
+        finished = _record_and_fit(trainer, config, data.class_names, context, fresh=True)
+        distributed.finish()
+        return finished
     finally:
         distributed.shutdown()
 
@@ -167,7 +169,9 @@ def resume_run(
         if other_data:
             resumed["other_data"] = {"was": trained_on, "now": now, "dir": run_config["data"]["dir"]}
         run_config.setdefault("resumed", []).append(resumed)
-        return _record_and_fit(trainer, run_config, data.class_names, context)
+        finished = _record_and_fit(trainer, run_config, data.class_names, context)
+        distributed.finish()
+        return finished
     finally:
         distributed.shutdown()
 

@@ -73,7 +73,7 @@ def main(mode: str, out: str) -> None:
     if context.is_main:
         torch.save({**after, "generator_before": before, "d_loss": trainer.history[-1]["d_loss"],
                     "metric_sums": unlogged}, out)
-    distributed.shutdown()
+    distributed.finish()
 
 
 if __name__ == "__main__":

@@ -5,16 +5,8 @@ installs and trains."""
 
 from __future__ import annotations
 
-import base64
-import csv
-import hashlib
-import io
 import math
 import re
-import subprocess
-import sys
-import tomllib
-import zipfile
 from pathlib import Path
 
 import pytest

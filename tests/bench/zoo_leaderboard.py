@@ -113,9 +113,12 @@ def _spread(values: list[float], fmt: str) -> str:
 def _threads(results: list[dict]) -> str:
     """The CPU threads the runs trained with (recorded since ganzoo 0.4.1)."""
     known = sorted({r["threads"] for r in results if r["threads"]})
+    unrecorded = sum(1 for r in results if not r["threads"])
     if not known:
         return ""
-    return f" ({'-'.join(str(t) for t in known)} thread{'s' if known != [1] else ''})"
+    threads = f"{'-'.join(str(t) for t in known)} thread{'s' if known != [1] else ''}"
+    return f" ({threads}" + (f"; {unrecorded} run{'s' if unrecorded > 1 else ''} before ganzoo recorded it)"
+                             if unrecorded else ")")
 
 
 def row(model: str, results: list[dict]) -> tuple[float, str]:

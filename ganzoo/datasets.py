@@ -47,7 +47,6 @@ def torchvision_datasets():
 
     with _signals_deferred():
         from torchvision import datasets
-        from torchvision.transforms.v2 import functional  # noqa: F401  (image folders resize with it)
     return datasets
 
 
@@ -55,10 +54,6 @@ MNIST = IdxDataset("MNIST", ("0 - zero", "1 - one", "2 - two", "3 - three", "4 -
                              "7 - seven", "8 - eight", "9 - nine"))
 FASHION_MNIST = IdxDataset("FashionMNIST", ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                                             "Sneaker", "Bag", "Ankle boot"))
-
-
-def _idx_files(kind: IdxDataset) -> list[str]:
-    return list(kind.files)
 
 
 def read_idx(path: Path, dims: int) -> torch.Tensor:
@@ -82,7 +77,7 @@ def idx_root(root: Path, kind: IdxDataset) -> Path | None:
     are decompressed once into the cache; the user's data folder is never written to.
     """
     raw = root / kind.folder / "raw"
-    names = _idx_files(kind)
+    names = kind.files
     plain = [name[: -len(".gz")] for name in names]
     if all((raw / name).is_file() for name in plain):
         return root
@@ -110,7 +105,7 @@ def _load_idx(kind: IdxDataset, name: str, root: Path, train: bool) -> ImageData
     ready = idx_root(root, kind)
     if ready is None:
         _download(lambda: kind.torchvision_class()(str(root), train=train, download=True), name,
-                  root / kind.folder / "raw", _idx_files(kind))
+                  root / kind.folder / "raw", list(kind.files))
         ready = idx_root(root, kind) or root
     raw = ready / kind.folder / "raw"
     prefix = "train" if train else "t10k"

@@ -87,20 +87,12 @@ def interpolation_grid(generator: Generator, class_names: list[str], *, seeds: l
 
 def write_strip_and_gif(grid: torch.Tensor, png: Path, gif: Path, *, frame_ms: int = 120) -> None:
     """The rows side by side as one PNG; the frames, each showing every row, as a looping GIF."""
-    from PIL import Image
+    from .grids import tile, to_pil
 
-    from .grids import tile
-
-    rows, frames = grid.shape[:2]
-    strip = tile(grid.flatten(0, 1).float() / 255, nrow=frames, padding=2)
-    pictures = [tile(grid[:, i].float() / 255, nrow=1, padding=2) for i in range(frames)]
-
-    def to_pil(tensor: torch.Tensor) -> Image.Image:
-        return Image.fromarray(tensor.mul(255).round().byte().permute(1, 2, 0).numpy()).convert("RGB")
-
-    with replaced_atomically(png) as tmp:
-        to_pil(strip).save(tmp, format="PNG")
-    images = [to_pil(p) for p in pictures]
+    frames = grid.shape[1]
+    with replaced_atomically(png) as tmp:  # grey rows become RGB in the tiling, as before
+        to_pil(tile(grid.flatten(0, 1), nrow=frames, padding=2)).save(tmp, format="PNG")
+    images = [to_pil(tile(grid[:, i], nrow=1, padding=2)) for i in range(frames)]
     buffer = io.BytesIO()
     images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:] + images[-2:0:-1],
                    duration=frame_ms, loop=0)  # there and back again

@@ -38,12 +38,10 @@ def sample_grid_png(images: torch.Tensor, rows: int, columns: int = 10) -> str:
     """uint8 images ordered row by row -> a PNG grid, base64."""
     from PIL import Image
 
-    from ..grids import tile
+    from ..grids import tile, to_pil
 
-    grid = tile(images[: rows * columns].float() / 255, nrow=columns, padding=2, pad_value=1.0)
-    array = (grid.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    picture = to_pil(tile(images[: rows * columns], nrow=columns, padding=2, pad_value=255))
     buffer = io.BytesIO()
-    picture = Image.fromarray(array)
     picture = picture.resize((picture.width * 2, picture.height * 2), Image.NEAREST)
     picture.save(buffer, format="PNG")
     return base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -74,9 +74,7 @@ def train_run(
         run_dir = create_run(default_runs_dir(runs_dir), model, recipe_name) if context.is_main else None
         run_dir = Path(distributed.broadcast_object(str(run_dir) if run_dir else None, context))
         trainer.run_dir = run_dir
-        finished = _record_and_fit(trainer, config, data.class_names, context, fresh=True)
-        distributed.finish()
-        return finished
+        return _record_and_fit(trainer, config, data.class_names, context, fresh=True)
     finally:
         distributed.shutdown()
 
@@ -169,16 +167,15 @@ def resume_run(
         if other_data:
             resumed["other_data"] = {"was": trained_on, "now": now, "dir": run_config["data"]["dir"]}
         run_config.setdefault("resumed", []).append(resumed)
-        finished = _record_and_fit(trainer, run_config, data.class_names, context)
-        distributed.finish()
-        return finished
+        return _record_and_fit(trainer, run_config, data.class_names, context)
     finally:
         distributed.shutdown()
 
 
 def _record_and_fit(trainer: Trainer, config: dict, class_names: list[str], context: Context,
                     fresh: bool = False) -> Path:
-    """Write the run's config.yaml (rank 0), start the extra logger, train."""
+    """Write the run's config.yaml (rank 0), start the extra logger, train; on success
+    every rank waits for the others before leaving the process group."""
     config["speed"] = trainer.plan.describe()
     trainer.config = config
     if context.is_main:
@@ -193,6 +190,7 @@ def _record_and_fit(trainer: Trainer, config: dict, class_names: list[str], cont
         if fresh and context.is_main and trainer.step == 0:
             shutil.rmtree(trainer.run_dir, ignore_errors=True)
         raise
+    distributed.finish()
     return trainer.run_dir
 
 

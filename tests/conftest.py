@@ -9,7 +9,22 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
+
+
+def _share_the_cores() -> None:
+    """Under pytest-xdist (``make test`` runs one worker per core) each worker and the
+    ganzoo processes it starts get ``cores / workers`` CPU threads: two-thread processes
+    sharing two cores slow each other several-fold (docs/performance.md, 'Several
+    trainings on one 2-core machine'), one-thread ones do not."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers > 1:
+        threads = max(1, len(os.sched_getaffinity(0)) // workers)
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+
+
+_share_the_cores()  # before torch starts its thread pool
+
+import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"

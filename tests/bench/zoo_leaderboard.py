@@ -11,7 +11,9 @@ with ``n_critic`` k sees k times the real images, stated in its row), then ``gan
 evaluate`` scores its newest checkpoint with the same judge, N and noise seed. Runs live
 under ``--runs-dir`` (default ``zoo-runs/``); a run whose report already exists is reused,
 so the grid can be filled over several sittings (``--seeds`` and ``--models`` pick a
-part). The markdown table gives mean and range over the seeds, the wall time and the
+part). Runs checkpoint every 500 steps; a run stopped short of its budget (SIGTERM or
+Ctrl-C checkpoints too) is resumed exactly (``ganzoo train --resume``) by the next call
+that needs it, its training time summed over the pieces. The markdown table gives mean and range over the seeds, the wall time and the
 machine, and every number's provenance.
 """
 
@@ -60,6 +62,15 @@ def trained_run(runs: Path, steps: int) -> Path | None:
     return done[-1].parents[1] if done else None
 
 
+def unfinished_run(runs: Path, steps: int) -> Path | None:
+    """The newest run under ``runs`` with a checkpoint short of the budget and none at it
+    (exact resume carries on from there; its training time adds up across the pieces)."""
+    started = sorted((path.parents[1] for path in runs.glob("*/checkpoints/last.pt")
+                      if not (path.parent / f"step_{steps:07d}.pt").exists()),
+                     key=lambda run: run.stat().st_mtime)
+    return started[-1] if started else None
+
+
 def training_seconds(run: Path) -> float | None:
     """The training's own wall time (start-up and evaluation not counted): the last
     ``elapsed_s`` in metrics.jsonl."""
@@ -83,10 +94,16 @@ def _current(report: dict | None, args) -> bool:
 def run_one(recipe: str, data_dir: str, model: str, seed: int, args) -> dict:
     runs = Path(args.runs_dir) / recipe / model / f"seed-{seed}"
     run = trained_run(runs, args.steps)
-    if run is None:
+    unfinished = unfinished_run(runs, args.steps) if run is None else None
+    if unfinished is not None:  # stopped (SIGTERM/SIGINT checkpoint) or killed after a checkpoint: go on
+        print(f"{recipe} {model} seed {seed}: resuming {unfinished.name}", file=sys.stderr, flush=True)
+        ganzoo("train", model, "--resume", str(unfinished), "-q")
+        run = trained_run(runs, args.steps)
+    elif run is None:
         print(f"{recipe} {model} seed {seed}: training {args.steps} steps", file=sys.stderr, flush=True)
         ganzoo("train", model, "--recipe", recipe, "--data-dir", data_dir, "--runs-dir", str(runs), "-q",
-               "--set", f"max_steps={args.steps}", "--set", f"seed={seed}", "--set", f"checkpoint_every={args.steps}",
+               "--set", f"max_steps={args.steps}", "--set", f"seed={seed}",
+               "--set", f"checkpoint_every={min(args.steps, 500)}",  # a long run can be stopped and resumed
                "--set", "epochs=100000")  # so that max_steps is the budget, whatever the recipe's epochs
         run = trained_run(runs, args.steps)
     report_run, report = newest_report(runs)

@@ -147,11 +147,14 @@ def test_sngan_learns_the_data_and_covers_its_classes():
 def test_acgan_defaults_are_tuned_and_the_reference_preset_restores_the_seed(fresh_plugins):
     spec = fresh_plugins.models.get("acgan")
     name, raw = load_recipe("mnist", fresh_plugins.recipes)
-    tuned = resolve(spec, name, raw, {})
-    assert (tuned["bn_eps"], tuned["ema"], tuned["lr_g"], tuned["preset"]) == (1e-5, 0.99, 4e-4, None)
-    seed = resolve(spec, name, raw, {"preset": "reference"})
+    untuned = resolve(spec, name, raw, {})
+    assert (untuned["bn_eps"], untuned["ema"], untuned["lr_g"], untuned["preset"]) == (1e-5, 0.99, 4e-4, None)
+    tuning = spec.tunings["mnist"]
+    tuned = resolve(spec, name, raw, {}, tuning)
+    assert (tuned["bn_eps"], tuned["ema"], tuned["lr_g"], tuned["epochs"]) == (1e-5, 0.99, 8e-4, 100)
+    seed = resolve(spec, name, raw, {"preset": "reference"}, tuning)  # the preset wins over the tuning
     assert (seed["bn_eps"], seed["ema"], seed["lr_g"], seed["lr"], seed["betas"]) == (0.8, 0.0, None, 2e-4, [0.5, 0.999])
-    assert seed["preset"] == "reference"
+    assert seed["preset"] == "reference" and seed["epochs"] == 100  # the reference's budget
     assert resolve(spec, name, raw, {"preset": "reference", "ema": 0.9})["ema"] == 0.9  # --set still wins
     with pytest.raises(ganzoo.UsageError, match="has no preset 'referense'; did you mean 'reference'"):
         resolve(spec, name, raw, {"preset": "referense"})

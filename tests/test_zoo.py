@@ -174,7 +174,7 @@ def test_recipe_layers_model_defaults_then_recipe_then_tuning_then_section_then_
         resolve(spec, name, raw, {"n_critic": 0}, {})
     # acgan ships its tunings as a mapping on its ModelSpec: the reference's 100 epochs on MNIST
     source = fresh_plugins.tuning("acgan", "mnist")
-    assert source.owner == "acgan" and load_tuning(source) == {"epochs": 100}
+    assert source.owner == "acgan" and load_tuning(source) == {"epochs": 100, "lr_g": 8e-4}
     assert fresh_plugins.tuning("dcgan", "mnist") is None  # the core recipe's budget fits dcgan as it is
 
 

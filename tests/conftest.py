@@ -11,16 +11,24 @@ from pathlib import Path
 import pytest
 
 
+def xdist_workers() -> int:
+    """How many pytest-xdist workers run the suite (0: not run by xdist)."""
+    return int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+
+
+def threads_per_worker() -> int:
+    """Each worker's share of the CPU cores this process may use."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, xdist_workers()))
+
+
 def _share_the_cores() -> None:
     """Under pytest-xdist (``make test`` runs one worker per core) each worker and the
     ganzoo processes it starts get ``cores / workers`` CPU threads: two-thread processes
     sharing two cores slow each other several-fold (docs/performance.md, 'Several
     trainings on one 2-core machine'), one-thread ones do not."""
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
-    if workers > 1:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        threads = max(1, cores // workers)
-        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+    if xdist_workers() > 1:
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads_per_worker())
 
 
 _share_the_cores()  # before torch starts its thread pool

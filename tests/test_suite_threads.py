@@ -12,12 +12,13 @@ import sys
 import pytest
 import torch
 
+from conftest import threads_per_worker, xdist_workers
+
 
 def test_each_worker_and_the_processes_it_starts_get_their_share_of_the_cores():
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
-    if workers < 2:
+    if xdist_workers() < 2:
         pytest.skip("not run by pytest-xdist with several workers (make test runs it so)")
-    share = str(max(1, len(os.sched_getaffinity(0)) // workers))
+    share = str(threads_per_worker())
     assert os.environ["OMP_NUM_THREADS"] == share and str(torch.get_num_threads()) == share
     child = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
                            capture_output=True, text=True, timeout=120)

@@ -13,8 +13,8 @@ under ``--runs-dir`` (default ``zoo-runs/``); a run whose report already exists 
 so the grid can be filled over several sittings (``--seeds`` and ``--models`` pick a
 part). Runs checkpoint every 500 steps; a run stopped short of its budget (SIGTERM or
 Ctrl-C checkpoints too) is resumed exactly (``ganzoo train --resume``) by the next call
-that needs it, its training time summed over the pieces. The markdown table gives mean and range over the seeds, the wall time and the
-machine, and every number's provenance.
+that needs it, its training time summed over the pieces. The markdown table gives mean
+and range over the seeds, the wall time and the machine, and every number's provenance.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from ganzoo.errors import UsageError
 from ganzoo.plugins import get_host
@@ -34,6 +35,20 @@ def test_mnist_with_the_reference_preset_reproduces_the_reference_configuration(
 def test_cifar10_is_three_channel_32px():
     s = resolved("cifar10")
     assert (s["channels"], s["image_size"], s["dataset"]) == (3, 32, "cifar10")
+
+
+def test_sngan_widens_its_generator_for_fashion_mnist_only():
+    """SNGAN's tuning of fashion-mnist (g_width 128: at 64 it collapses onto footwear there)
+    reaches the built generator; mnist keeps the default 64, and --set still wins."""
+    import ganzoo
+
+    assert resolved("fashion-mnist", model="sngan")["g_width"] == 128
+    assert resolved("mnist", model="sngan")["g_width"] == 64
+    assert resolved("fashion-mnist", ["g_width=64"], model="sngan")["g_width"] == 64
+    s = resolved("fashion-mnist", model="sngan")
+    generator = ganzoo.get_model("sngan", g_width=s["g_width"], d_width=s["d_width"], channels=1, image_size=28).generator
+    assert generator(torch.randn(2, 128)).shape == (2, 1, 28, 28)
+    assert max(p.shape[0] for p in generator.parameters() if p.dim() == 4) == 128
 
 
 def test_overrides_are_typed():

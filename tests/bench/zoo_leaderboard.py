@@ -138,7 +138,18 @@ def _threads(results: list[dict]) -> str:
                              if unrecorded else ")")
 
 
-def row(model: str, results: list[dict]) -> tuple[float, str]:
+def tuned(model: str, recipe: str, settings: dict) -> str:
+    """The settings the model's tuning of the recipe sets (but the epochs, which the budget
+    replaces), with the values the run trained with."""
+    from ganzoo.plugins import get_host
+    from ganzoo.recipes import load_tuning
+
+    source = get_host().tuning(model, recipe)
+    keys = [key for key in (load_tuning(source) if source else {}) if key != "epochs"]
+    return ", ".join(f"{key} {settings[key]}" for key in keys)
+
+
+def row(model: str, recipe: str, results: list[dict]) -> tuple[float, str]:
     reports = [r["report"] for r in results]
     metric = lambda key, field: [r["metrics"][key][field] for r in reports if key in r["metrics"]]  # noqa: E731
     fid = metric("classifier_fid", "value")
@@ -152,7 +163,9 @@ def row(model: str, results: list[dict]) -> tuple[float, str]:
     classes = (f"{_spread([100 * a for a in accuracy], '{:.1f}')}% / {_spread([100 * w for w in worst], '{:.1f}')}%"
                if accuracy else f"{_spread(covered, '{:.1f}')} of {len(reports[0]['class_names'])} covered")
     n_critic = results[0]["settings"]["n_critic"]
-    name = f"`{model}`" + (f" ({n_critic} D updates per step)" if n_critic > 1 else "")
+    tuning = tuned(model, recipe, results[0]["settings"])
+    notes = [f"{n_critic} D updates per step"] * (n_critic > 1) + [f"tuned: {tuning}"] * bool(tuning)
+    name = f"`{model}`" + (f" ({'; '.join(notes)})" if notes else "")
     cells = [name, str(len(reports)), _spread(fid, "{:.2f}"), _spread(intra, "{:.2f}") if intra else "-",
              classes, _spread(inception, "{:.1f}") if inception else "no weights offline",
              _spread([s / 60 for s in seconds], "{:.1f}") + " min" + _threads(results) if seconds else "-"]
@@ -177,7 +190,7 @@ def table(recipe: str, by_model: dict[str, list[dict]], args) -> list[str]:
         "| Inception FID | training time |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    rows = sorted(row(model, results) for model, results in by_model.items())
+    rows = sorted(row(model, recipe, results) for model, results in by_model.items())
     missing = [model for model in args.models.split(",") if model not in by_model]
     tail = [f"Not measured yet at this budget: {', '.join(f'`{m}`' for m in missing)} (run the command above "
             "without --existing-only to train them).", ""] if missing else []
@@ -208,7 +221,8 @@ def main() -> None:
            "Equal budgets: every model trains the same number of steps at batch 64 from its own defaults and its "
            "tuning of the recipe (the epochs lifted so that the step count is the budget), so every model sees the "
            "same number of generated batches and, with one D update per step, the same real images; a model with "
-           "k D updates per step sees k times the real images, and its row says so. Each run is evaluated by "
+           "k D updates per step sees k times the real images, and its row says so; a row also names the "
+           "settings its model's tuning of the recipe changes. Each run is evaluated by "
            "ganzoo's evaluator alike (the same judge, N and noise seed). Classifier and intra-class FID are "
            "Fréchet distances in the judge's 128-d feature space against the real test split; accuracy is how "
            "often the judge sees the class a sample was conditioned on (mean over classes / the worst class); "

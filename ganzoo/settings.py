@@ -100,7 +100,7 @@ TRAIN_SETTINGS: dict[str, Setting] = {
     ),
     "fused_upsample": Setting(
         "switch", "auto", "run upsample+3x3 conv layers on the input grid with the kernel folded "
-        "(auto: fp32, and bf16 channels-last on the CPU)",
+        "(auto: fp32, and bf16 with channels-last)",
         check=lambda v: v in SWITCH_VALUES, rule="auto, on or off",
     ),
     "sync_batchnorm": Setting(

@@ -4,6 +4,7 @@ import sys
 import pytest
 import torch
 
+import ganzoo
 from ganzoo.errors import UsageError
 from ganzoo.plugins import get_host
 from ganzoo.recipes import load_recipe, load_tuning, parse_overrides, resolve
@@ -40,13 +41,12 @@ def test_cifar10_is_three_channel_32px():
 def test_sngan_widens_its_generator_for_fashion_mnist_only():
     """SNGAN's tuning of fashion-mnist (g_width 128: at 64 it collapses onto footwear there)
     reaches the built generator; mnist keeps the default 64, and --set still wins."""
-    import ganzoo
-
     assert resolved("fashion-mnist", model="sngan")["g_width"] == 128
     assert resolved("mnist", model="sngan")["g_width"] == 64
     assert resolved("fashion-mnist", ["g_width=64"], model="sngan")["g_width"] == 64
     s = resolved("fashion-mnist", model="sngan")
-    generator = ganzoo.get_model("sngan", g_width=s["g_width"], d_width=s["d_width"], channels=1, image_size=28).generator
+    widths = {"g_width": s["g_width"], "d_width": s["d_width"]}
+    generator = ganzoo.get_model("sngan", **widths, channels=1, image_size=28).generator
     assert generator(torch.randn(2, 128)).shape == (2, 1, 28, 28)
     assert max(p.shape[0] for p in generator.parameters() if p.dim() == 4) == 128
 

@@ -38,13 +38,16 @@ def test_cifar10_is_three_channel_32px():
     assert (s["channels"], s["image_size"], s["dataset"]) == (3, 32, "cifar10")
 
 
-def test_sngan_widens_its_generator_for_fashion_mnist_only():
-    """SNGAN's tuning of fashion-mnist (g_width 128: at 64 it collapses onto footwear there)
-    reaches the built generator; mnist keeps the default 64, and --set still wins."""
-    assert resolved("fashion-mnist", model="sngan")["g_width"] == 128
-    assert resolved("mnist", model="sngan")["g_width"] == 64
-    assert resolved("fashion-mnist", ["g_width=64"], model="sngan")["g_width"] == 64
+def test_sngan_tunes_fashion_mnist_only():
+    """SNGAN's tuning of fashion-mnist (G at 128 maps and SAGAN's TTUR: with 64 maps or five
+    D updates per step it drops classes there) reaches the resolved settings and the built
+    generator; mnist keeps the paper's defaults, and --set still wins."""
     s = resolved("fashion-mnist", model="sngan")
+    assert (s["g_width"], s["n_critic"], s["lr_g"], s["lr_d"]) == (128, 1, 1e-4, 4e-4)
+    paper = resolved("mnist", model="sngan")
+    assert (paper["g_width"], paper["n_critic"], paper["lr_g"], paper["lr"]) == (64, 5, None, 2e-4)
+    assert resolved("fashion-mnist", ["n_critic=5"], model="sngan")["n_critic"] == 5
+    assert resolved("fashion-mnist", ["g_width=64"], model="sngan")["g_width"] == 64
     widths = {"g_width": s["g_width"], "d_width": s["d_width"]}
     generator = ganzoo.get_model("sngan", **widths, channels=1, image_size=28).generator
     assert generator(torch.randn(2, 128)).shape == (2, 1, 28, 28)

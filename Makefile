@@ -44,10 +44,11 @@ $(BIN)/.installed-ui: $(BIN)/.installed
 	touch $@
 
 # The tests run in TEST_WORKERS processes (pytest-xdist; auto: one per CPU core, each with
-# its share of the threads), a test file per process; TEST_WORKERS=0 runs them in one.
+# its share of the threads), a test file per process, the longest files first
+# (tests/conftest.py); TEST_WORKERS=0 runs them in one.
 TEST_WORKERS ?= auto
 test: $(BIN)/.installed-ui
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 clean:
 	rm -rf $(VENV) build *.egg-info plugins/*/*.egg-info .pytest_cache

@@ -45,7 +45,7 @@ $(BIN)/.installed-ui: $(BIN)/.installed
 
 # The tests run in TEST_WORKERS processes (pytest-xdist; auto: one per CPU core, each with
 # its share of the threads), a test file per process, the longest files first
-# (tests/conftest.py); TEST_WORKERS=0 runs them in one.
+# (tests/conftest.py; --no-loadscope-reorder needs pytest-xdist 3.8); TEST_WORKERS=0 runs them in one.
 TEST_WORKERS ?= auto
 test: $(BIN)/.installed-ui
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder

@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # The torch build to install; override on machines that want another, e.g.
 #   make test TORCH="torch torchvision"
 TORCH ?= torch==2.14.1 torchvision==0.29.1
-# The demo's training budget: about 5 minutes on a 2-core CPU with bf16 (AMX).
+# The demo's training budget: about 4-6 minutes on a 2-core CPU (bf16 with AMX, fp32 elsewhere).
 DEMO_STEPS ?= 3000
 # Offline development machines have a copy of MNIST here; elsewhere torchvision downloads it.
 DEMO_DATA ?= $(firstword $(wildcard ../shared/datasets/mnist-5k))

@@ -1,6 +1,7 @@
 """Building blocks that model plugins share: the doubling plan of a convolutional
 generator, weight initialisation, conditional BatchNorm, the projection term of a
-conditional discriminator, spectral norm, and the fused upsampling convolution."""
+conditional discriminator, spectral norm, the fused upsampling convolution and the split
+convolution of few output channels."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 __all__ = [
     "ConditionalBatchNorm2d",
+    "NarrowConv2d",
     "UpsampleConv2d",
     "doubling_plan",
     "normal_init",
     "projection",
     "require_labels",
     "set_fused_upsample",
+    "set_split_narrow",
     "spectral_norm",
 ]
 
@@ -184,6 +187,101 @@ def set_fused_upsample(module: nn.Module, fused: bool) -> None:
     for layer in module.modules():
         if isinstance(layer, UpsampleConv2d):
             layer.fused = fused
+
+
+def _shift_sum(maps: torch.Tensor, k: int) -> torch.Tensor:
+    """``[N, k*k*C, H, W]`` (block ``a*k + b`` holds tap (a, b) of every output channel) to
+    ``[N, C, H, W]``: the sum over the taps of map (a, b) moved by (k//2 - a, k//2 - b),
+    zeros shifted in."""
+    _, _, h, w = maps.shape
+    p = k // 2
+    taps = F.pad(maps, (p, p, p, p)).unflatten(1, (k * k, -1))
+    out = taps[:, 0, :, :h, :w].clone(memory_format=torch.preserve_format)
+    for t in range(1, k * k):
+        a, b = divmod(t, k)
+        out += taps[:, t, :, a : a + h, b : b + w]
+    return out
+
+
+def _shift_spread(grad: torch.Tensor, k: int, channels_last: bool) -> torch.Tensor:
+    """The adjoint of ``_shift_sum``: tap (a, b)'s block is ``grad`` moved back, in the
+    maps' memory format."""
+    n, c, h, w = grad.shape
+    p = k // 2
+    padded = F.pad(grad, (p, p, p, p))
+    if channels_last:
+        maps = grad.new_empty(n, h, w, k * k * c).permute(0, 3, 1, 2)
+    else:
+        maps = grad.new_empty(n, k * k * c, h, w)
+    taps = maps.unflatten(1, (k * k, -1))
+    for t in range(k * k):
+        a, b = divmod(t, k)
+        taps[:, t] = padded[:, :, 2 * p - a : 2 * p - a + h, 2 * p - b : 2 * p - b + w]
+    return maps
+
+
+class _ShiftSum(torch.autograd.Function):
+    """``_shift_sum``; its backward is ``_ShiftSpread`` and vice versa, so higher derivatives work."""
+
+    @staticmethod
+    def forward(ctx: Any, maps: torch.Tensor, k: int) -> torch.Tensor:
+        ctx.k, ctx.channels_last = k, _prefers_channels_last(maps)
+        return _shift_sum(maps, k)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return _ShiftSpread.apply(grad, ctx.k, ctx.channels_last), None
+
+
+class _ShiftSpread(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, grad: torch.Tensor, k: int, channels_last: bool) -> torch.Tensor:
+        ctx.k = k
+        return _shift_spread(grad, k, channels_last)
+
+    @staticmethod
+    def backward(ctx: Any, maps_grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        return _ShiftSum.apply(maps_grad, ctx.k), None, None
+
+
+class NarrowConv2d(nn.Conv2d):
+    """``Conv2d(in, out, k, padding=k // 2)`` (stride 1, odd k) for layers with few output
+    channels, such as a generator's last, to-image convolution.
+
+    Parameters, state dict and function are those of the ``nn.Conv2d``. With ``split`` set
+    (the trainer sets it from the recipe's ``narrow_conv``) it runs as a 1x1 convolution to
+    ``out * k * k`` maps, one per output channel and kernel tap, whose shifted copies are
+    then summed: the same multiply-adds as one wide layer instead of a k x k convolution
+    with a single output channel, which oneDNN's CPU kernels run several times slower
+    (docs/performance.md). Results agree to float rounding.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, *, bias: bool = True,
+                 split: bool = False, **factory):
+        if kernel_size % 2 == 0:
+            raise ValueError(f"NarrowConv2d needs an odd kernel size, got {kernel_size}")
+        super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=bias, **factory)
+        self.split = split
+
+    def tap_weight(self) -> torch.Tensor:
+        """The kernel as a 1x1 convolution's ``(k * k * out, in, 1, 1)`` weight, tap-major."""
+        return self.weight.permute(2, 3, 0, 1).flatten(0, 2)[..., None, None]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.split:
+            return super().forward(x)
+        out = _ShiftSum.apply(F.conv2d(x, self.tap_weight()), self.kernel_size[0])
+        return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", split={self.split}"
+
+
+def set_split_narrow(module: nn.Module, split: bool) -> None:
+    """Switch every ``NarrowConv2d`` inside ``module`` to the split or the plain form."""
+    for layer in module.modules():
+        if isinstance(layer, NarrowConv2d):
+            layer.split = split
 
 
 def normal_init(

@@ -95,12 +95,17 @@ TRAIN_SETTINGS: dict[str, Setting] = {
         check=lambda v: v in ("auto", "fp32", "bf16"), rule="auto, fp32 or bf16",
     ),
     "channels_last": Setting(
-        "switch", "auto", "channels-last memory format (auto: with bf16 or CUDA)",
+        "switch", "auto", "channels-last memory format (auto: on the CPU and CUDA)",
         check=lambda v: v in SWITCH_VALUES, rule="auto, on or off",
     ),
     "fused_upsample": Setting(
         "switch", "auto", "run upsample+3x3 conv layers on the input grid with the kernel folded "
         "(auto: fp32, and bf16 with channels-last)",
+        check=lambda v: v in SWITCH_VALUES, rule="auto, on or off",
+    ),
+    "narrow_conv": Setting(
+        "switch", "auto", "run convolutions with few output channels (a generator's to-image layer, "
+        "ganzoo.blocks.NarrowConv2d) as a 1x1 convolution and shifted sums (auto: on the CPU)",
         check=lambda v: v in SWITCH_VALUES, rule="auto, on or off",
     ),
     "sync_batchnorm": Setting(
@@ -115,7 +120,7 @@ TRAIN_SETTINGS: dict[str, Setting] = {
 # Settings that may change when a run is resumed: budgets, intervals, speed switches.
 RESUMABLE_SETTINGS = (
     "epochs", "max_steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "eval_every", "eval_samples",
-    "precision", "channels_last", "fused_upsample", "cuda_graph", "logger",
+    "precision", "channels_last", "fused_upsample", "narrow_conv", "cuda_graph", "logger",
 )
 
 

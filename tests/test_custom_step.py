@@ -86,10 +86,14 @@ def test_infogan_is_its_own_distribution_with_its_own_step(infogan):
 
 
 def test_the_categorical_code_picks_the_class(infogan, tmp_path):
-    """Measured on 16x16 blobs, batch 32, seeds 0-4: agreement 1.00, 0.55, 1.00, 1.00,
-    0.78 after 400 steps (0.25-0.31 after 150, 0.10 untrained)."""
+    """Measured on 16x16 blobs, batch 32, fp32 in NCHW, seeds 0-4: agreement 1.00, 0.55,
+    1.00, 1.00, 0.78 after 400 steps (0.25-0.31 after 150, 0.10 untrained). The test keeps
+    that path: GAN training is chaotic, and channels-last (the CPU default since ganzoo
+    0.5, the same function with other rounding) draws other outcomes from the same seeds:
+    0.32, 1.00, 0.58 for seeds 0-2."""
     data = blob_data(tmp_path / "data")
-    run = train(infogan, data, tmp_path / "runs", "image_size=16", "batch_size=32", "max_steps=400", "seed=0")
+    run = train(infogan, data, tmp_path / "runs", "image_size=16", "batch_size=32", "max_steps=400", "seed=0",
+                "channels_last=off")
     images, labels = blob_images(100, size=16, seed=1)
     agreement = code_agreement(run, NearestCentroid(images, labels))
     print(f"infogan on blobs, 400 steps: the code picks the class for {agreement:.0%} of samples")

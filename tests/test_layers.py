@@ -1,4 +1,5 @@
-"""Shared building blocks: the upsampling convolution and its fused form."""
+"""Shared building blocks: the upsampling convolution and its fused forms, the narrow
+convolution and its split form, and the speed plan that picks them."""
 
 import sys
 from pathlib import Path
@@ -8,7 +9,7 @@ import torch
 from torch import nn
 
 import ganzoo
-from ganzoo.blocks import UpsampleConv2d, set_fused_upsample
+from ganzoo.blocks import NarrowConv2d, UpsampleConv2d, set_fused_upsample, set_split_narrow
 from ganzoo.train.speed import plan_speed
 
 BENCH = Path(__file__).parent / "bench"
@@ -101,6 +102,7 @@ def test_acgan_generator_is_the_reference_generator_in_every_form():
     expected = reference(z, labels)
     for form in FORMS:
         set_fused_upsample(ours, form != "plain")
+        set_split_narrow(ours, form != "plain")  # the to-image NarrowConv2d split with them
         if form == "phases":
             ours.to(memory_format=torch.channels_last)
         assert [m.form for m in ours.modules() if isinstance(m, UpsampleConv2d)] == [form] * 2
@@ -126,17 +128,71 @@ def test_speed_plan_fuses_upsampling_where_measured_faster_unless_told(settings,
     assert plan.fused_upsample is fused and plan.describe()["fused_upsample"] is fused
 
 
-@pytest.mark.parametrize("flags, warned", [({"avx2", "fma"}, True), ({"avx2", "avx512f", "amx_bf16"}, False),
-                                           ({"avx2", "avx512_bf16"}, False)])
-def test_bf16_on_a_cpu_that_only_emulates_it_says_so(flags, warned, monkeypatch):
+@pytest.mark.parametrize("flags, said", [
+    ({"avx2", "fma"}, "15x slower than fp32"),  # an AVX2-only CPU (AMD EPYC): bf16 emulated
+    ({"avx2", "avx512f", "avx512_bf16"}, "1.35x slower than fp32"),  # AVX512-BF16, no AMX
+    ({"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}, None),  # AMX: bf16 is the fast path
+])
+def test_bf16_on_a_cpu_where_fp32_is_faster_says_so_and_auto_picks_fp32(flags, said, monkeypatch):
     from ganzoo.train import speed
 
     monkeypatch.setattr(speed, "cpu_flags", lambda: frozenset(flags))
-    bf16 = speed.plan_speed({"precision": "bf16"}, torch.device("cpu"))
-    note = speed.bf16_emulation_note(bf16)
-    assert (note is not None) == warned
-    if warned:
-        assert "emulated" in note and "13x slower than fp32" in note and "\n" not in note
-    assert speed.bf16_emulation_note(speed.plan_speed({"precision": "fp32"}, torch.device("cpu"))) is None
-    auto = speed.plan_speed({"precision": "auto"}, torch.device("cpu"))
-    assert auto.precision == ("fp32" if warned else "bf16")  # auto never picks the emulated path
+    cpu = torch.device("cpu")
+    note = speed.slow_bf16_note(speed.plan_speed({"precision": "bf16"}, cpu))
+    if said is None:
+        assert note is None
+    else:
+        assert said in note and "precision=fp32" in note and "\n" not in note
+    assert speed.plan_speed({"precision": "auto"}, cpu).precision == ("fp32" if said else "bf16")
+    assert speed.slow_bf16_note(speed.plan_speed({"precision": "fp32"}, cpu)) is None
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("kernel, in_channels, out_channels", [(3, 16, 1), (3, 16, 3), (5, 4, 2)])
+def test_split_narrow_conv_is_the_conv_in_value_and_gradient(kernel, in_channels, out_channels, channels_last):
+    torch.manual_seed(0)
+    layer = NarrowConv2d(in_channels, out_channels, kernel)
+    plain = nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2)
+    plain.load_state_dict(layer.state_dict())  # the same parameters and state dict
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    layer.to(memory_format=fmt)
+    x = torch.randn(4, in_channels, 9, 7).contiguous(memory_format=fmt).requires_grad_()
+    expected = plain(x)
+    grad = torch.randn_like(expected)
+    wanted = torch.autograd.grad(expected, [x, plain.weight, plain.bias], grad)
+    layer.split = True
+    out = layer(x)
+    got = torch.autograd.grad(out, [x, layer.weight, layer.bias], grad)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    for ours, theirs in zip(got, wanted):
+        torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
+    assert got[0].is_contiguous(memory_format=fmt)  # the input's gradient keeps its layout
+
+
+def test_split_narrow_conv_has_exact_first_and_second_derivatives():
+    layer = NarrowConv2d(3, 2, 3, split=True).double()
+    x = torch.randn(2, 3, 5, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(layer, (x,))
+    assert torch.autograd.gradgradcheck(layer, (x,))  # e.g. a gradient penalty through it
+
+
+def test_narrow_conv_needs_an_odd_kernel():
+    with pytest.raises(ValueError, match="odd kernel"):
+        NarrowConv2d(8, 1, 4)
+
+
+@pytest.mark.parametrize(
+    "settings, device, channels_last, narrow",
+    [
+        ({"precision": "fp32"}, "cpu", True, True),  # the fp32 CPU path: channels-last, split
+        ({"precision": "bf16"}, "cpu", True, True),
+        ({"precision": "fp32"}, "cuda", True, False),  # not measured on a GPU: cuDNN's conv
+        ({"precision": "fp32", "channels_last": "off", "narrow_conv": "off"}, "cpu", False, False),
+        ({"precision": "fp32", "narrow_conv": "on"}, "cuda", True, True),
+    ],
+)
+def test_speed_plan_picks_channels_last_and_split_narrow_conv(settings, device, channels_last, narrow, monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", torch.backends.cudnn.benchmark)
+    plan = plan_speed({"cuda_graph": "off", **settings}, torch.device(device))
+    assert (plan.channels_last, plan.narrow_conv) == (channels_last, narrow)
+    assert plan.describe()["narrow_conv"] is narrow and plan.describe()["channels_last"] is channels_last

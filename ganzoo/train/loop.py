@@ -7,7 +7,8 @@ the adversarial step), then the EMA update; the named values the step returns ar
 on the device and read only every ``log_every`` steps, so the step never waits for the
 host. On CUDA the step, the EMA update and the sums are captured once in a CUDA graph and
 replayed (``cuda_graph``); bf16 autocast and channels-last are chosen by ``precision`` and
-``channels_last``, the upsampling convolutions' form by ``fused_upsample`` (``speed.py``).
+``channels_last``, the upsampling convolutions' form by ``fused_upsample``, that of the
+narrow (to-image) convolutions by ``narrow_conv`` (``speed.py``).
 
 What happens between steps (metrics lines, evaluation and best.pt, sample grids,
 checkpoints, the loss curve) is done by the callbacks in ``callbacks.py``; what a
@@ -33,7 +34,7 @@ from typing import Any, Callable, Iterator
 import torch
 from tqdm import tqdm
 
-from ..blocks import set_fused_upsample
+from ..blocks import set_fused_upsample, set_split_narrow
 from ..data import ImageData
 from ..errors import GanzooError, UsageError, first_line
 from ..models import BuiltModel
@@ -43,7 +44,7 @@ from .callbacks import default_callbacks
 from .distributed import SINGLE, Context
 from .ema import EMA
 from .graphs import GraphedStep, prepare_optimizer_state, training_state
-from .speed import bf16_emulation_note, make_adam, plan_speed
+from .speed import make_adam, plan_speed, slow_bf16_note
 from .step import AdversarialStep, Batch, StepContext
 
 GRID_COLUMNS = 10
@@ -134,7 +135,7 @@ class Trainer:
         self.plan = plan_speed(s, self.device)
         if context.enabled and self.plan.cuda_graph:  # DDP's all-reduce runs outside the graph
             self.plan = replace(self.plan, cuda_graph=False)
-        note = bf16_emulation_note(self.plan)
+        note = slow_bf16_note(self.plan)
         if note and context.is_main:
             print(note, file=sys.stderr)
 
@@ -187,6 +188,7 @@ class Trainer:
     def _placed(self, module: torch.nn.Module) -> torch.nn.Module:
         module = module.to(self.device, memory_format=self.plan.memory_format)
         set_fused_upsample(module, self.plan.fused_upsample)
+        set_split_narrow(module, self.plan.narrow_conv)
         return module
 
     def _optimizer(self, module: torch.nn.Module, lr: float, betas: Any) -> torch.optim.Optimizer:

@@ -1,9 +1,9 @@
-"""Speed switches of the trainer: precision, memory format, the fused upsampling, the
-optimizer flavour, CUDA graphs.
+"""Speed switches of the trainer: precision, memory format, the fused upsampling, the split
+narrow convolutions, the optimizer flavour, CUDA graphs.
 
 Each decision is made once per run from the recipe (``precision``, ``channels_last``,
-``cuda_graph``) and the hardware, and written into the run's metrics so a reader knows
-which path produced a number. See docs/performance.md for the measurements.
+``fused_upsample``, ``narrow_conv``, ``cuda_graph``) and the hardware, and written into
+the run's metrics so a reader knows which path produced a number. See docs/performance.md for the measurements.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ class SpeedPlan:
     channels_last: bool
     cuda_graph: bool
     fused_upsample: bool = False
+    narrow_conv: bool = False
 
     @property
     def precision(self) -> str:
@@ -49,6 +50,7 @@ class SpeedPlan:
             "precision": self.precision,
             "channels_last": self.channels_last,
             "fused_upsample": self.fused_upsample,
+            "narrow_conv": self.narrow_conv,
             "cuda_graph": self.cuda_graph,
             # A CPU run's speed depends on how many threads it had (OMP_NUM_THREADS)
             **({"cpu_threads": torch.get_num_threads()} if self.device.type == "cpu" else {}),
@@ -75,32 +77,50 @@ def cpu_has_native_bf16() -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
 
 
-# The bf16 training step against the fp32 one where bf16 is emulated: 30.9 against 396.4
-# images/s with oneDNN and ATen held to AVX2 (docs/performance.md, "CPUs without AMX").
-EMULATED_BF16_SLOWDOWN = "13x"
+def cpu_has_amx_bf16() -> bool:
+    """True when the CPU has AMX tiles for bf16 (Sapphire Rapids and later Xeons); Linux only."""
+    return "amx_bf16" in cpu_flags()
 
 
-def bf16_emulation_note(plan: SpeedPlan) -> str | None:
-    """One line for a run that asked for bf16 on a CPU that only emulates it."""
-    if plan.device.type != "cpu" or plan.amp_dtype is None or cpu_has_native_bf16():
+# The bf16 training step against the fp32 one (docs/performance.md, "The CPU kinds"):
+# where bf16 is emulated, 25.7 against 382.4 images/s (oneDNN, MKL and ATen held to AVX2);
+# with AVX512-BF16 but no AMX (an Intel Xeon, model 207, whose VM hides AMX), 424.1
+# against 574.7.
+EMULATED_BF16_SLOWDOWN = "15x"
+NO_AMX_BF16_SLOWDOWN = "1.35x"
+
+
+def slow_bf16_note(plan: SpeedPlan) -> str | None:
+    """One line for a CPU run that asked for bf16 where fp32 is faster (no AMX)."""
+    if plan.device.type != "cpu" or plan.amp_dtype is None or cpu_has_amx_bf16():
         return None
+    if cpu_has_native_bf16():
+        return (f"ganzoo: precision bf16 on a CPU with AVX512-BF16 but no AMX: measured about "
+                f"{NO_AMX_BF16_SLOWDOWN} slower than fp32 there; --set precision=fp32 (or auto) is faster")
     return (f"ganzoo: precision bf16 on a CPU without native bf16 (no AVX512-BF16 or AMX): it is emulated, "
             f"about {EMULATED_BF16_SLOWDOWN} slower than fp32 (measured); --set precision=fp32 (or auto) is faster")
 
 
 def plan_speed(settings: dict[str, Any], device: torch.device) -> SpeedPlan:
-    """Resolve ``precision``, ``channels_last``, ``fused_upsample`` and ``cuda_graph`` for ``device``."""
+    """Resolve ``precision``, ``channels_last``, ``fused_upsample``, ``narrow_conv`` and
+    ``cuda_graph`` for ``device``."""
     precision = settings.get("precision", "auto")
     if precision == "auto":
         if device.type == "cuda":
             precision = "bf16" if torch.cuda.is_bf16_supported() else "fp32"
         else:
-            precision = "bf16" if cpu_has_native_bf16() else "fp32"
+            # bf16 pays on the CPU only with AMX (3.7-4.2x the reference loop on the AMX Xeon,
+            # fp32 1.6-1.9x there); with AVX512-BF16 alone it is slower than fp32, emulated
+            # far slower.
+            precision = "bf16" if cpu_has_amx_bf16() else "fp32"
     amp_dtype = torch.bfloat16 if precision == "bf16" else None
 
+    # Measured (docs/performance.md): channels-last makes the bf16 CPU step ~1.5x faster
+    # and the fp32 one 5-32% for every built-in model (AVX-512; acgan's 13% with oneDNN
+    # held to AVX2).
     channels_last = settings.get("channels_last", "auto")
     if channels_last == "auto":
-        channels_last = device.type == "cuda" or amp_dtype is not None
+        channels_last = device.type in ("cpu", "cuda")
     else:
         channels_last = channels_last == "on"
 
@@ -114,6 +134,13 @@ def plan_speed(settings: dict[str, Any], device: torch.device) -> SpeedPlan:
     else:
         fused_upsample = fused_upsample == "on"
 
+    # Measured on the CPU (ACGAN's 64 -> 1 to-image convolution at batch 64, forward +
+    # backward): fp32 channels-last 7.2 -> 3.7 ms with oneDNN held to AVX2, 7.4 -> 2.8 with
+    # AVX-512; bf16 channels-last 15.6 -> 5.5 with AVX512-BF16. Not measured on a GPU, so
+    # auto leaves cuDNN's convolution there.
+    narrow_conv = settings.get("narrow_conv", "auto")
+    narrow_conv = device.type == "cpu" if narrow_conv == "auto" else narrow_conv == "on"
+
     graph = settings.get("cuda_graph", "auto")
     if graph == "on" and device.type != "cuda":
         raise UsageError("cuda_graph=on needs a CUDA device; use auto or off on the CPU")
@@ -122,7 +149,7 @@ def plan_speed(settings: dict[str, Any], device: torch.device) -> SpeedPlan:
         # The shapes never change within a run: let cuDNN time its algorithms once and
         # keep the fastest (picked during the warm-up, before any graph capture).
         torch.backends.cudnn.benchmark = True
-    return SpeedPlan(device, amp_dtype, bool(channels_last), cuda_graph, fused_upsample)
+    return SpeedPlan(device, amp_dtype, bool(channels_last), cuda_graph, fused_upsample, narrow_conv)
 
 
 def make_adam(params: Any, *, lr: float, betas: Any, plan: SpeedPlan) -> torch.optim.Adam:

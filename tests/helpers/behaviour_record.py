@@ -68,7 +68,9 @@ def record_model(model: str, data_dir: Path, runs: Path, steps: int, batch_size:
         sys.executable, "-m", "ganzoo", "train", model, "--recipe", "mnist", "--data-dir", str(data_dir),
         "--runs-dir", str(runs), "--device", "cpu", "--quiet",
         "--set", f"max_steps={steps}", "--set", f"batch_size={batch_size}", "--set", "seed=0",
-        "--set", "precision=fp32", "--set", "log_every=1", "--set", f"sample_every={steps}",
+        # the speed path the record was taken on (fp32, NCHW, plain to-image convolutions)
+        "--set", "precision=fp32", "--set", "channels_last=off", "--set", "narrow_conv=off",
+        "--set", "log_every=1", "--set", f"sample_every={steps}",
         "--set", f"checkpoint_every={steps}",
     ]
     if model in PRESETS:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganzoo import Discriminator, DiscriminatorOutput, Generator, ModelSpec, hookimpl
-from ganzoo.blocks import UpsampleConv2d, normal_init, require_labels
+from ganzoo.blocks import NarrowConv2d, UpsampleConv2d, normal_init, require_labels
 
 
 def _check_image_size(image_size: int) -> None:
@@ -47,7 +47,7 @@ class ACGANGenerator(Generator):
             UpsampleConv2d(128, 64),
             nn.BatchNorm2d(64, eps=bn_eps),
             nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(64, channels, 3, stride=1, padding=1),
+            NarrowConv2d(64, channels, 3),  # nn.Conv2d(64, channels, 3, padding=1); split on the CPU
             nn.Tanh(),
         )
 

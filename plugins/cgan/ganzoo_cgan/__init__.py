@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ganzoo import Discriminator, DiscriminatorOutput, Generator, ModelSpec, hookimpl
-from ganzoo.blocks import ConditionalBatchNorm2d, UpsampleConv2d, doubling_plan, projection, require_labels
+from ganzoo.blocks import ConditionalBatchNorm2d, NarrowConv2d, UpsampleConv2d, doubling_plan, projection, require_labels
 from ganzoo.blocks import spectral_norm
 
 
@@ -47,7 +47,7 @@ class ProjectionGenerator(Generator):
             blocks.append(UpBlock(c, max(c // 2, width // 2), num_classes))
             c = max(c // 2, width // 2)
         self.blocks = nn.ModuleList(blocks)
-        self.to_image = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(inplace=True), nn.Conv2d(c, channels, 3, 1, 1), nn.Tanh())
+        self.to_image = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(inplace=True), NarrowConv2d(c, channels, 3), nn.Tanh())
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         labels = require_labels(labels, "cgan's generator")

@@ -16,11 +16,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganzoo import Discriminator, DiscriminatorOutput, Generator, ModelSpec, hookimpl
-from ganzoo.blocks import doubling_plan, spectral_norm
+from ganzoo.blocks import NarrowConv2d, doubling_plan, spectral_norm
 
 
-def _conv(in_channels: int, out_channels: int, kernel: int = 3, *, sn: bool = False) -> nn.Module:
-    conv = nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2)
+def _conv(in_channels: int, out_channels: int, kernel: int = 3, *, sn: bool = False, narrow: bool = False) -> nn.Module:
+    # narrow: few output channels (the to-image layer), split into a 1x1 conv on the CPU
+    if narrow:
+        conv = NarrowConv2d(in_channels, out_channels, kernel)
+    else:
+        conv = nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2)
     nn.init.xavier_uniform_(conv.weight, gain=1.0 if kernel == 1 else 2**0.5)  # the paper's code
     nn.init.zeros_(conv.bias)
     return spectral_norm(conv) if sn else conv
@@ -69,7 +73,7 @@ class SNGANGenerator(Generator):
         self.project = nn.Linear(latent_dim, width * self.start**2)
         nn.init.xavier_uniform_(self.project.weight)
         self.blocks = nn.Sequential(*(UpBlock(width) for _ in range(doublings)))
-        self.out = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU(), _conv(width, channels), nn.Tanh())
+        self.out = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU(), _conv(width, channels, narrow=True), nn.Tanh())
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         x = self.project(z).view(z.shape[0], self.width, self.start, self.start)

@@ -103,6 +103,11 @@ TRAIN_SETTINGS: dict[str, Setting] = {
         "(auto: fp32, and bf16 with channels-last)",
         check=lambda v: v in SWITCH_VALUES, rule="auto, on or off",
     ),
+    "winograd_upsample": Setting(
+        "switch", "auto", "compute the fused upsampling convolutions with channels-last weights by Winograd's "
+        "9 products per input pixel instead of the phase form's 16 (auto: fp32 on the CPU)",
+        check=lambda v: v in SWITCH_VALUES, rule="auto, on or off",
+    ),
     "narrow_conv": Setting(
         "switch", "auto", "run convolutions with few output channels (a generator's to-image layer, "
         "ganzoo.blocks.NarrowConv2d) as a 1x1 convolution and shifted sums (auto: on the CPU)",
@@ -120,7 +125,7 @@ TRAIN_SETTINGS: dict[str, Setting] = {
 # Settings that may change when a run is resumed: budgets, intervals, speed switches.
 RESUMABLE_SETTINGS = (
     "epochs", "max_steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "eval_every", "eval_samples",
-    "precision", "channels_last", "fused_upsample", "narrow_conv", "cuda_graph", "logger",
+    "precision", "channels_last", "fused_upsample", "winograd_upsample", "narrow_conv", "cuda_graph", "logger",
 )
 
 

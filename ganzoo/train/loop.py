@@ -187,7 +187,7 @@ class Trainer:
 
     def _placed(self, module: torch.nn.Module) -> torch.nn.Module:
         module = module.to(self.device, memory_format=self.plan.memory_format)
-        set_fused_upsample(module, self.plan.fused_upsample)
+        set_fused_upsample(module, self.plan.fused_upsample, winograd=self.plan.winograd_upsample)
         set_split_narrow(module, self.plan.narrow_conv)
         return module
 

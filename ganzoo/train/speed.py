@@ -2,8 +2,9 @@
 narrow convolutions, the optimizer flavour, CUDA graphs.
 
 Each decision is made once per run from the recipe (``precision``, ``channels_last``,
-``fused_upsample``, ``narrow_conv``, ``cuda_graph``) and the hardware, and written into
-the run's metrics so a reader knows which path produced a number. See docs/performance.md for the measurements.
+``fused_upsample``, ``winograd_upsample``, ``narrow_conv``, ``cuda_graph``) and the
+hardware, and written into the run's metrics so a reader knows which path produced a
+number. See docs/performance.md for the measurements.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class SpeedPlan:
     cuda_graph: bool
     fused_upsample: bool = False
     narrow_conv: bool = False
+    winograd_upsample: bool = False
 
     @property
     def precision(self) -> str:
@@ -51,6 +53,7 @@ class SpeedPlan:
             "channels_last": self.channels_last,
             "fused_upsample": self.fused_upsample,
             "narrow_conv": self.narrow_conv,
+            "winograd_upsample": self.winograd_upsample,
             "cuda_graph": self.cuda_graph,
             # A CPU run's speed depends on how many threads it had (OMP_NUM_THREADS)
             **({"cpu_threads": torch.get_num_threads()} if self.device.type == "cpu" else {}),
@@ -84,10 +87,10 @@ def cpu_has_amx_bf16() -> bool:
 
 # The bf16 training step against the fp32 one (docs/performance.md, "The CPU kinds"):
 # where bf16 is emulated, 25.7 against 382.4 images/s (oneDNN, MKL and ATen held to AVX2);
-# with AVX512-BF16 but no AMX (an Intel Xeon, model 207, whose VM hides AMX), 424.1
-# against 574.7.
+# with AVX512-BF16 but no AMX (an Intel Xeon, model 207, whose VM hides AMX), 448.5
+# against 649.3.
 EMULATED_BF16_SLOWDOWN = "15x"
-NO_AMX_BF16_SLOWDOWN = "1.35x"
+NO_AMX_BF16_SLOWDOWN = "1.45x"
 
 
 def slow_bf16_note(plan: SpeedPlan) -> str | None:
@@ -102,8 +105,8 @@ def slow_bf16_note(plan: SpeedPlan) -> str | None:
 
 
 def plan_speed(settings: dict[str, Any], device: torch.device) -> SpeedPlan:
-    """Resolve ``precision``, ``channels_last``, ``fused_upsample``, ``narrow_conv`` and
-    ``cuda_graph`` for ``device``."""
+    """Resolve ``precision``, ``channels_last``, ``fused_upsample``, ``winograd_upsample``,
+    ``narrow_conv`` and ``cuda_graph`` for ``device``."""
     precision = settings.get("precision", "auto")
     if precision == "auto":
         if device.type == "cuda":
@@ -141,6 +144,17 @@ def plan_speed(settings: dict[str, Any], device: torch.device) -> SpeedPlan:
     narrow_conv = settings.get("narrow_conv", "auto")
     narrow_conv = device.type == "cpu" if narrow_conv == "auto" else narrow_conv == "on"
 
+    # The fused upsampling in fp32 channels-last on the CPU: Winograd's 9 products per
+    # input pixel instead of the phase form's 16 (ganzoo.blocks.UpsampleConv2d). Measured
+    # with oneDNN at AVX2, forward + backward at batch 64: 71.6 -> 54.5 ms (28x28 layer),
+    # 39.6 -> 25.4 ms (14x14). Not measured in bf16 or on a GPU: those keep the phase form.
+    winograd_upsample = settings.get("winograd_upsample", "auto")
+    if winograd_upsample == "auto":
+        winograd_upsample = amp_dtype is None and device.type == "cpu"
+    else:
+        winograd_upsample = winograd_upsample == "on"
+    winograd_upsample = winograd_upsample and fused_upsample and bool(channels_last)  # its only place
+
     graph = settings.get("cuda_graph", "auto")
     if graph == "on" and device.type != "cuda":
         raise UsageError("cuda_graph=on needs a CUDA device; use auto or off on the CPU")
@@ -149,7 +163,8 @@ def plan_speed(settings: dict[str, Any], device: torch.device) -> SpeedPlan:
         # The shapes never change within a run: let cuDNN time its algorithms once and
         # keep the fastest (picked during the warm-up, before any graph capture).
         torch.backends.cudnn.benchmark = True
-    return SpeedPlan(device, amp_dtype, bool(channels_last), cuda_graph, fused_upsample, narrow_conv)
+    return SpeedPlan(device, amp_dtype, bool(channels_last), cuda_graph, fused_upsample, narrow_conv,
+                     winograd_upsample)
 
 
 def make_adam(params: Any, *, lr: float, betas: Any, plan: SpeedPlan) -> torch.optim.Adam:

@@ -125,6 +125,7 @@ VARIANTS = {
     "fp32-unfused": {"precision": "fp32", "channels_last": "off", "cuda_graph": "off", "fused_upsample": "off"},
     "fp32-unsplit": {"precision": "fp32", "channels_last": "off", "cuda_graph": "off", "narrow_conv": "off"},
     "fp32-channels-last": {"precision": "fp32", "channels_last": "on", "cuda_graph": "off"},
+    "fp32-phases": {"precision": "fp32", "channels_last": "on", "cuda_graph": "off", "winograd_upsample": "off"},
     "bf16-eager": {"precision": "bf16", "cuda_graph": "off"},
     "bf16-fused": {"precision": "bf16", "cuda_graph": "off", "fused_upsample": "on"},
     "bf16-unfused": {"precision": "bf16", "cuda_graph": "off", "fused_upsample": "off"},

@@ -57,8 +57,9 @@ def test_upsample_conv_is_upsample_then_conv_in_value_and_gradient(form, shape, 
 @pytest.mark.parametrize("form", ["phases", "winograd"])
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_phase_and_winograd_sums_have_exact_first_and_second_derivatives(channels_last, form):
-    # The phase form's interleave and its backward are hand-written: check them (and the
-    # backward of the backward, which a gradient penalty through the layer would take)
+    # The phase form's interleave, the Winograd form's sums and their backwards are
+    # hand-written: check them (and the backward of the backward, which a gradient
+    # penalty through the layer would take)
     # against finite differences, with the output and its gradients in either layout.
     torch.manual_seed(0)
     layer = _in_form(UpsampleConv2d(3, 2, fused=True).double(), form)

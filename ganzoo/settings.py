@@ -110,7 +110,7 @@ TRAIN_SETTINGS: dict[str, Setting] = {
     ),
     "narrow_conv": Setting(
         "switch", "auto", "run convolutions with few output channels (a generator's to-image layer, "
-        "ganzoo.blocks.NarrowConv2d) as a 1x1 convolution and shifted sums (auto: on the CPU)",
+        "ganzoo.blocks.NarrowConv2d) as a 1x1 convolution and shifted sums (auto: fp32 on the CPU)",
         check=lambda v: v in SWITCH_VALUES, rule="auto, on or off",
     ),
     "sync_batchnorm": Setting(

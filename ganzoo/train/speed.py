@@ -88,7 +88,8 @@ def cpu_has_amx_bf16() -> bool:
 # The bf16 training step against the fp32 one (docs/performance.md, "The CPU kinds"):
 # where bf16 is emulated, 25.7 against 382.4 images/s (oneDNN, MKL and ATen held to AVX2);
 # with AVX512-BF16 but no AMX (an Intel Xeon, model 207, whose VM hides AMX), 448.5
-# against 649.3.
+# against 649.3 (that bf16 with the to-image convolution split; without it, as auto
+# leaves bf16 now, slower still).
 EMULATED_BF16_SLOWDOWN = "15x"
 NO_AMX_BF16_SLOWDOWN = "1.45x"
 
@@ -98,7 +99,7 @@ def slow_bf16_note(plan: SpeedPlan) -> str | None:
     if plan.device.type != "cpu" or plan.amp_dtype is None or cpu_has_amx_bf16():
         return None
     if cpu_has_native_bf16():
-        return (f"ganzoo: precision bf16 on a CPU with AVX512-BF16 but no AMX: measured about "
+        return (f"ganzoo: precision bf16 on a CPU with AVX512-BF16 but no AMX: measured at least "
                 f"{NO_AMX_BF16_SLOWDOWN} slower than fp32 there; --set precision=fp32 (or auto) is faster")
     return (f"ganzoo: precision bf16 on a CPU without native bf16 (no AVX512-BF16 or AMX): it is emulated, "
             f"about {EMULATED_BF16_SLOWDOWN} slower than fp32 (measured); --set precision=fp32 (or auto) is faster")
@@ -139,10 +140,13 @@ def plan_speed(settings: dict[str, Any], device: torch.device) -> SpeedPlan:
 
     # Measured on the CPU (ACGAN's 64 -> 1 to-image convolution at batch 64, forward +
     # backward): fp32 channels-last 7.2 -> 3.7 ms with oneDNN held to AVX2, 7.4 -> 2.8 with
-    # AVX-512; bf16 channels-last 15.6 -> 5.5 with AVX512-BF16. Not measured on a GPU, so
-    # auto leaves cuDNN's convolution there.
+    # AVX-512 (bf16 channels-last 15.6 -> 5.5 with AVX512-BF16). Not measured on a GPU or
+    # with AMX, so auto is fp32 on the CPU: the AMX bf16 path stays as it was measured.
     narrow_conv = settings.get("narrow_conv", "auto")
-    narrow_conv = device.type == "cpu" if narrow_conv == "auto" else narrow_conv == "on"
+    if narrow_conv == "auto":
+        narrow_conv = device.type == "cpu" and amp_dtype is None
+    else:
+        narrow_conv = narrow_conv == "on"
 
     # The fused upsampling in fp32 channels-last on the CPU: Winograd's 9 products per
     # input pixel instead of the phase form's 16 (ganzoo.blocks.UpsampleConv2d). Measured

@@ -129,7 +129,7 @@ VARIANTS = {
     "bf16-eager": {"precision": "bf16", "cuda_graph": "off"},
     "bf16-fused": {"precision": "bf16", "cuda_graph": "off", "fused_upsample": "on"},
     "bf16-unfused": {"precision": "bf16", "cuda_graph": "off", "fused_upsample": "off"},
-    "bf16-unsplit": {"precision": "bf16", "cuda_graph": "off", "narrow_conv": "off"},
+    "bf16-split": {"precision": "bf16", "cuda_graph": "off", "narrow_conv": "on"},
     "fp32-graph": {"precision": "fp32", "cuda_graph": "on"},
     "bf16-graph": {"precision": "bf16", "cuda_graph": "on"},
     "bf16-graph-fused": {"precision": "bf16", "cuda_graph": "on", "fused_upsample": "on"},

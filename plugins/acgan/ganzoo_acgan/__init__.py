@@ -47,7 +47,7 @@ class ACGANGenerator(Generator):
             UpsampleConv2d(128, 64),
             nn.BatchNorm2d(64, eps=bn_eps),
             nn.LeakyReLU(0.2, inplace=True),
-            NarrowConv2d(64, channels, 3),  # nn.Conv2d(64, channels, 3, padding=1); split on the CPU
+            NarrowConv2d(64, channels, 3),  # nn.Conv2d(64, channels, 3, padding=1); split in fp32 on the CPU
             nn.Tanh(),
         )
 

@@ -105,29 +105,36 @@ def _gather(image: torch.Tensor) -> torch.Tensor:
     return phases
 
 
-class _InterleavePhases(torch.autograd.Function):
-    """``[N, 4C, H+1, W+1]``, the four phase maps (a, b) = (0, 0), (0, 1), (1, 0), (1, 1)
-    as channel groups, to the ``[N, C, 2H, 2W]`` image whose pixel (2i+a, 2j+b) is phase
-    (a, b) at (i+a, j+b); one copy per phase, in the input's memory format. Its backward
-    is the adjoint (``_GatherPhases``) and vice versa, so higher derivatives work too."""
+def _adjoint_pair(linear_map: Any, adjoint: Any) -> tuple[type, type]:
+    """Two autograd functions for a linear map of one tensor and its adjoint, each the
+    other's backward, so first and higher derivatives are exact."""
 
-    @staticmethod
-    def forward(ctx: Any, phases: torch.Tensor) -> torch.Tensor:
-        return _interleave(phases)
+    class Map(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+            return linear_map(x)
 
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
-        return _GatherPhases.apply(grad)
+        @staticmethod
+        def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+            return Adjoint.apply(grad)
+
+    class Adjoint(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+            return adjoint(x)
+
+        @staticmethod
+        def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+            return Map.apply(grad)
+
+    Map.__name__, Adjoint.__name__ = linear_map.__name__, adjoint.__name__
+    return Map, Adjoint
 
 
-class _GatherPhases(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: Any, image: torch.Tensor) -> torch.Tensor:
-        return _gather(image)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
-        return _InterleavePhases.apply(grad)
+# ``[N, 4C, H+1, W+1]``, the four phase maps (a, b) = (0, 0), (0, 1), (1, 0), (1, 1) as
+# channel groups, to the ``[N, C, 2H, 2W]`` image whose pixel (2i+a, 2j+b) is phase (a, b)
+# at (i+a, j+b); one copy per phase, in the input's memory format; and back.
+_InterleavePhases, _GatherPhases = _adjoint_pair(_interleave, _gather)
 
 
 def _winograd_taps(weight: torch.Tensor, dim: int) -> torch.Tensor:
@@ -177,26 +184,7 @@ def _winograd_spread(grad: torch.Tensor) -> torch.Tensor:
     return products
 
 
-class _WinogradSums(torch.autograd.Function):
-    """``_winograd_sums``; its backward is ``_WinogradSpread`` and vice versa."""
-
-    @staticmethod
-    def forward(ctx: Any, products: torch.Tensor) -> torch.Tensor:
-        return _winograd_sums(products)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
-        return _WinogradSpread.apply(grad)
-
-
-class _WinogradSpread(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
-        return _winograd_spread(grad)
-
-    @staticmethod
-    def backward(ctx: Any, products_grad: torch.Tensor) -> torch.Tensor:
-        return _WinogradSums.apply(products_grad)
+_WinogradSums, _WinogradSpread = _adjoint_pair(_winograd_sums, _winograd_spread)
 
 
 class UpsampleConv2d(nn.Conv2d):

@@ -105,6 +105,12 @@ def slow_bf16_note(plan: SpeedPlan) -> str | None:
             f"about {EMULATED_BF16_SLOWDOWN} slower than fp32 (measured); --set precision=fp32 (or auto) is faster")
 
 
+def _switch(settings: dict[str, Any], key: str, auto: bool) -> bool:
+    """A switch setting (``auto``, ``on`` or ``off``) resolved, ``auto`` to ``auto``."""
+    value = settings.get(key, "auto")
+    return auto if value == "auto" else value == "on"
+
+
 def plan_speed(settings: dict[str, Any], device: torch.device) -> SpeedPlan:
     """Resolve ``precision``, ``channels_last``, ``fused_upsample``, ``winograd_upsample``,
     ``narrow_conv`` and ``cuda_graph`` for ``device``."""
@@ -122,42 +128,26 @@ def plan_speed(settings: dict[str, Any], device: torch.device) -> SpeedPlan:
     # Measured (docs/performance.md): channels-last makes the bf16 CPU step ~1.5x faster
     # and the fp32 one 5-32% for every built-in model (AVX-512; acgan's 13% with oneDNN
     # held to AVX2).
-    channels_last = settings.get("channels_last", "auto")
-    if channels_last == "auto":
-        channels_last = device.type in ("cpu", "cuda")
-    else:
-        channels_last = channels_last == "on"
+    channels_last = _switch(settings, "channels_last", auto=device.type in ("cpu", "cuda"))
 
     # Measured (docs/performance.md): fused, the fp32 CPU step is ~1.9x faster (the
     # transposed form); the bf16 channels-last step (the phase form) ~1.25x on the AMX
     # CPU and ~1.3x on an H200 at batch 1024. bf16 in NCHW would get the slow bf16
     # transposed convolution (oneDNN's on AMX): auto leaves that plain.
-    fused_upsample = settings.get("fused_upsample", "auto")
-    if fused_upsample == "auto":
-        fused_upsample = amp_dtype is None or bool(channels_last)
-    else:
-        fused_upsample = fused_upsample == "on"
+    fused_upsample = _switch(settings, "fused_upsample", auto=amp_dtype is None or channels_last)
 
     # Measured on the CPU (ACGAN's 64 -> 1 to-image convolution at batch 64, forward +
     # backward): fp32 channels-last 7.2 -> 3.7 ms with oneDNN held to AVX2, 7.4 -> 2.8 with
     # AVX-512 (bf16 channels-last 15.6 -> 5.5 with AVX512-BF16). Not measured on a GPU or
     # with AMX, so auto is fp32 on the CPU: the AMX bf16 path stays as it was measured.
-    narrow_conv = settings.get("narrow_conv", "auto")
-    if narrow_conv == "auto":
-        narrow_conv = device.type == "cpu" and amp_dtype is None
-    else:
-        narrow_conv = narrow_conv == "on"
+    narrow_conv = _switch(settings, "narrow_conv", auto=device.type == "cpu" and amp_dtype is None)
 
     # The fused upsampling in fp32 channels-last on the CPU: Winograd's 9 products per
     # input pixel instead of the phase form's 16 (ganzoo.blocks.UpsampleConv2d). Measured
     # with oneDNN at AVX2, forward + backward at batch 64: 71.6 -> 54.5 ms (28x28 layer),
     # 39.6 -> 25.4 ms (14x14). Not measured in bf16 or on a GPU: those keep the phase form.
-    winograd_upsample = settings.get("winograd_upsample", "auto")
-    if winograd_upsample == "auto":
-        winograd_upsample = amp_dtype is None and device.type == "cpu"
-    else:
-        winograd_upsample = winograd_upsample == "on"
-    winograd_upsample = winograd_upsample and fused_upsample and bool(channels_last)  # its only place
+    winograd_upsample = _switch(settings, "winograd_upsample", auto=amp_dtype is None and device.type == "cpu")
+    winograd_upsample = winograd_upsample and fused_upsample and channels_last  # its only place
 
     graph = settings.get("cuda_graph", "auto")
     if graph == "on" and device.type != "cuda":
@@ -167,7 +157,7 @@ def plan_speed(settings: dict[str, Any], device: torch.device) -> SpeedPlan:
         # The shapes never change within a run: let cuDNN time its algorithms once and
         # keep the fastest (picked during the warm-up, before any graph capture).
         torch.backends.cudnn.benchmark = True
-    return SpeedPlan(device, amp_dtype, bool(channels_last), cuda_graph, fused_upsample, narrow_conv,
+    return SpeedPlan(device, amp_dtype, channels_last, cuda_graph, fused_upsample, narrow_conv,
                      winograd_upsample)
 
 

@@ -139,48 +139,50 @@ _InterleavePhases, _GatherPhases = _adjoint_pair(_interleave, _gather)
 
 def _winograd_taps(weight: torch.Tensor, dim: int) -> torch.Tensor:
     """Along one axis the two phases need four products per input pixel, [w0, w1 + w2] and
-    [w0 + w1, w2] on rows (i-1, i) and (i, i+1); three do: y[2i] = (x[i-1] - x[i]) w0 +
-    x[i] (w0 + w1 + w2) and y[2i+1] = x[i] (w0 + w1 + w2) + (x[i+1] - x[i]) w2. Returns the
-    taps [w0, w0 + w1 + w2, w2] along ``dim``."""
+    [w0 + w1, w2] on rows (i-1, i) and (i, i+1); three do: with s = w0 + w1 + w2,
+    y[2i] = x[i] s + x[i] (-w0) - x[i-1] (-w0) and y[2i+1] = x[i] s + x[i] (-w2) -
+    x[i+1] (-w2). Returns the taps [-w0, s, -w2] along ``dim`` (negated, so that neither
+    the sums nor their adjoint need a negation pass)."""
     w0, w1, w2 = weight.unbind(dim)
-    return torch.stack([w0, w0 + w1 + w2, w2], dim)
+    return torch.stack([-w0, w0 + w1 + w2, -w2], dim)
 
 
 def _winograd_sums(products: torch.Tensor) -> torch.Tensor:
     """``[N, H, W, 3, 3, C]`` (tap (p, q) of ``_winograd_taps`` applied to input pixel (i, j))
     to the ``[N, C, 2H, 2W]`` image, channels-last: per axis, phase 0 is
-    P0 - P- + P-(one row up) and phase 1 is P0 - P+ + P+(one row down)."""
+    P0 + P- - P-(one row up) and phase 1 is P0 + P+ - P+(one row down)."""
     n, h, w, _, _, c = products.shape
     rows = products.new_empty(n, h, 2, w, 3, c)  # the rows' phase done, the columns' not
-    torch.sub(products[:, :, :, 1], products[:, :, :, 0], out=rows[:, :, 0])
-    rows[:, 1:, 0] += products[:, :-1, :, 0]
-    torch.sub(products[:, :, :, 1], products[:, :, :, 2], out=rows[:, :, 1])
-    rows[:, :-1, 1] += products[:, 1:, :, 2]
+    torch.add(products[:, :, :, 1], products[:, :, :, 0], out=rows[:, :, 0])
+    rows[:, 1:, 0] -= products[:, :-1, :, 0]
+    torch.add(products[:, :, :, 1], products[:, :, :, 2], out=rows[:, :, 1])
+    rows[:, :-1, 1] -= products[:, 1:, :, 2]
     image = products.new_empty(n, h, 2, w, 2, c)
-    torch.sub(rows[..., 1, :], rows[..., 0, :], out=image[..., 0, :])
-    image[:, :, :, 1:, 0] += rows[:, :, :, :-1, 0]
-    torch.sub(rows[..., 1, :], rows[..., 2, :], out=image[..., 1, :])
-    image[:, :, :, :-1, 1] += rows[:, :, :, 1:, 2]
+    torch.add(rows[..., 1, :], rows[..., 0, :], out=image[..., 0, :])
+    image[:, :, :, 1:, 0] -= rows[:, :, :, :-1, 0]
+    torch.add(rows[..., 1, :], rows[..., 2, :], out=image[..., 1, :])
+    image[:, :, :, :-1, 1] -= rows[:, :, :, 1:, 2]
     return image.view(n, 2 * h, 2 * w, c).permute(0, 3, 1, 2)
 
 
 def _winograd_spread(grad: torch.Tensor) -> torch.Tensor:
-    """The adjoint of ``_winograd_sums``: the image's gradient to the products' gradient."""
+    """The adjoint of ``_winograd_sums``: the image's gradient to the products' gradient
+    (per axis: P0 gets g0 + g1, P- gets g0 - g0(one row down), P+ gets g1 - g1(one row up))."""
     n, c, h2, w2 = grad.shape
     h, w = h2 // 2, w2 // 2
     image = grad.permute(0, 2, 3, 1).contiguous().view(n, h, 2, w, 2, c)
     rows = grad.new_empty(n, h, 2, w, 3, c)
     torch.add(image[..., 0, :], image[..., 1, :], out=rows[..., 1, :])
-    torch.neg(image[..., 0, :], out=rows[..., 0, :])
-    rows[:, :, :, :-1, 0] += image[:, :, :, 1:, 0]
-    torch.neg(image[..., 1, :], out=rows[..., 2, :])
-    rows[:, :, :, 1:, 2] += image[:, :, :, :-1, 1]
+    torch.sub(image[:, :, :, :-1, 0], image[:, :, :, 1:, 0], out=rows[:, :, :, :-1, 0])
+    rows[:, :, :, -1, 0] = image[:, :, :, -1, 0]
+    torch.sub(image[:, :, :, 1:, 1], image[:, :, :, :-1, 1], out=rows[:, :, :, 1:, 2])
+    rows[:, :, :, 0, 2] = image[:, :, :, 0, 1]
     products = grad.new_empty(n, h, w, 3, 3, c)
     torch.add(rows[:, :, 0], rows[:, :, 1], out=products[:, :, :, 1])
-    torch.neg(rows[:, :, 0], out=products[:, :, :, 0])
-    products[:, :-1, :, 0] += rows[:, 1:, 0]
-    torch.neg(rows[:, :, 1], out=products[:, :, :, 2])
-    products[:, 1:, :, 2] += rows[:, :-1, 1]
+    torch.sub(rows[:, :-1, 0], rows[:, 1:, 0], out=products[:, :-1, :, 0])
+    products[:, -1, :, 0] = rows[:, -1, 0]
+    torch.sub(rows[:, 1:, 1], rows[:, :-1, 1], out=products[:, 1:, :, 2])
+    products[:, 0, :, 2] = rows[:, 0, 1]
     return products
 
 

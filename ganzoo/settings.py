@@ -113,6 +113,11 @@ TRAIN_SETTINGS: dict[str, Setting] = {
         "ganzoo.blocks.NarrowConv2d) as a 1x1 convolution and shifted sums (auto: fp32 on the CPU)",
         check=lambda v: v in SWITCH_VALUES, rule="auto, on or off",
     ),
+    "keep_freed_memory": Setting(
+        "switch", "auto", "keep freed memory in the process for the next step instead of handing it back to the "
+        "OS (glibc's malloc; process-wide) (auto: on the CPU)",
+        check=lambda v: v in SWITCH_VALUES, rule="auto, on or off",
+    ),
     "sync_batchnorm": Setting(
         "bool", False, "under torchrun, BatchNorm statistics over the global batch (SyncBatchNorm, CUDA only)"
     ),
@@ -125,7 +130,8 @@ TRAIN_SETTINGS: dict[str, Setting] = {
 # Settings that may change when a run is resumed: budgets, intervals, speed switches.
 RESUMABLE_SETTINGS = (
     "epochs", "max_steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "eval_every", "eval_samples",
-    "precision", "channels_last", "fused_upsample", "winograd_upsample", "narrow_conv", "cuda_graph", "logger",
+    "precision", "channels_last", "fused_upsample", "winograd_upsample", "narrow_conv", "cuda_graph", "keep_freed_memory",
+    "logger",
 )
 
 

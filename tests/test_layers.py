@@ -1,6 +1,7 @@
 """Shared building blocks: the upsampling convolution and its fused forms, the narrow
 convolution and its split form, and the speed plan that picks them."""
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -203,3 +204,63 @@ def test_speed_plan_picks_channels_last_and_split_narrow_conv(settings, device, 
     winograd = device == "cpu" and channels_last and plan.precision == "fp32" and "winograd_upsample" not in settings
     assert plan.winograd_upsample is winograd and plan.describe()["winograd_upsample"] is winograd
     assert plan.describe()["narrow_conv"] is narrow and plan.describe()["channels_last"] is channels_last
+
+
+@pytest.mark.parametrize("setting, device, has_glibc, kept", [
+    ("auto", "cpu", True, True),
+    ("auto", "cpu", False, False),  # musl, macOS, Windows: nothing to tune
+    ("auto", "cuda", True, False),  # the GPU's memory has PyTorch's own caching allocator
+    ("on", "cuda", True, True),
+    ("off", "cpu", True, False),
+])
+def test_speed_plan_keeps_freed_memory_on_the_cpu_where_malloc_is_glibcs(setting, device, has_glibc, kept, monkeypatch):
+    from ganzoo.train import speed
+
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", torch.backends.cudnn.benchmark)
+    monkeypatch.setattr(speed, "glibc", lambda: object() if has_glibc else None)
+    plan = plan_speed({"precision": "fp32", "cuda_graph": "off", "keep_freed_memory": setting}, torch.device(device))
+    assert plan.keep_freed_memory is kept and plan.describe()["keep_freed_memory"] is kept
+
+
+def test_keep_freed_memory_on_without_glibc_is_a_usage_error(monkeypatch):
+    from ganzoo.errors import UsageError
+    from ganzoo.train import speed
+
+    monkeypatch.setattr(speed, "glibc", lambda: None)
+    with pytest.raises(UsageError, match="keep_freed_memory=on needs glibc"):
+        plan_speed({"precision": "fp32", "keep_freed_memory": "on"}, torch.device("cpu"))
+
+
+FAULTS_OF_BIG_BLOCKS = """
+import resource, sys, torch
+from ganzoo.train.speed import keep_freed_memory
+kept = keep_freed_memory() if sys.argv[1] == "keep" else 0
+def faults():  # five 64 MiB tensors made and freed in turn, as a step makes its activations
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(5):
+        torch.empty(64 << 20, dtype=torch.uint8).fill_(1)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+faults(); faults()  # the heap grows to its size
+print(kept, faults())
+"""
+
+
+def test_kept_freed_memory_is_reused_without_page_faults():
+    from ganzoo.train.speed import glibc
+
+    if glibc() is None:
+        pytest.skip("keep_freed_memory tunes glibc's malloc; this C library is not glibc")
+
+    def kept_and_faults(mode: str) -> tuple[int, int]:
+        done = subprocess.run([sys.executable, "-c", FAULTS_OF_BIG_BLOCKS, mode], capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, done.stderr
+        kept, faults = done.stdout.split()
+        return int(kept), int(faults)
+
+    _, faults_by_default = kept_and_faults("default")
+    assert faults_by_default > 5 * 16384 * 0.9  # glibc maps each block afresh: every 4 KiB page faults
+    kept, faults = kept_and_faults("keep")
+    if kept < 64 << 20:
+        pytest.skip(f"this glibc keeps blocks only up to {kept >> 20} MiB")
+    assert faults < 500

@@ -54,6 +54,36 @@ def test_resume_is_bitwise_identical_to_an_uninterrupted_run(mnist_like_root, tm
     assert config["settings"]["max_steps"] == 27 and config["resumed"][0]["at_step"] == 17
 
 
+def test_a_resume_on_another_speed_path_says_so_in_one_line_and_records_the_old_one(mnist_like_root, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    run = _train(mnist_like_root, runs, "max_steps=2")
+    resume_run("acgan", run, overrides=["max_steps=3"], data_dir=mnist_like_root, runs_dir=runs, device="cpu",
+               progress=False)
+    assert "numeric path" not in capsys.readouterr().err  # the same machine and ganzoo: the same path
+    config_path = run / "config.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    assert "speed_before" not in config["resumed"][0]
+
+    # The run as another CPU kind or an older ganzoo would have recorded it: bf16 on an AMX
+    # Xeon, on one thread, before the Winograd form existed (so the record lacks it).
+    trained = dict(config["speed"], precision="bf16", cpu_threads=config["speed"]["cpu_threads"] + 1)
+    del trained["winograd_upsample"]
+    config_path.write_text(yaml.safe_dump({**config, "speed": trained}))
+    resume_run("acgan", run, overrides=["max_steps=4"], data_dir=mnist_like_root, runs_dir=runs, device="cpu",
+               progress=False)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    note = lines[0]
+    assert "precision bf16 -> fp32" in note and "--set precision=bf16" in note
+    assert f"cpu_threads {trained['cpu_threads']} -> {config['speed']['cpu_threads']}" in note
+    assert f"OMP_NUM_THREADS={trained['cpu_threads']}" in note
+    winograd = config["speed"]["winograd_upsample"]  # on where auto picks it (fp32 on the CPU)
+    assert ("winograd_upsample off -> on" in note) is winograd
+    assert "channels_last" not in note and "narrow_conv" not in note  # unchanged, not named
+    resumed = yaml.safe_load(config_path.read_text())["resumed"]
+    assert resumed[-1]["speed_before"] == trained and resumed[-1]["at_step"] == 3
+
+
 def test_resume_alone_takes_the_newest_run_and_refuses_a_finished_one(mnist_like_root, tmp_path):
     runs = tmp_path / "runs"
     run = _train(mnist_like_root, runs, "max_steps=3")

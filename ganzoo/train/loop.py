@@ -8,7 +8,8 @@ on the device and read only every ``log_every`` steps, so the step never waits f
 host. On CUDA the step, the EMA update and the sums are captured once in a CUDA graph and
 replayed (``cuda_graph``); bf16 autocast and channels-last are chosen by ``precision`` and
 ``channels_last``, the upsampling convolutions' form by ``fused_upsample``, that of the
-narrow (to-image) convolutions by ``narrow_conv`` (``speed.py``).
+narrow (to-image) convolutions by ``narrow_conv``, glibc's keeping of freed memory by
+``keep_freed_memory`` (``speed.py``).
 
 What happens between steps (metrics lines, evaluation and best.pt, sample grids,
 checkpoints, the loss curve) is done by the callbacks in ``callbacks.py``; what a
@@ -44,7 +45,7 @@ from .callbacks import default_callbacks
 from .distributed import SINGLE, Context
 from .ema import EMA
 from .graphs import GraphedStep, prepare_optimizer_state, training_state
-from .speed import make_adam, plan_speed, slow_bf16_note
+from .speed import keep_freed_memory, make_adam, plan_speed, slow_bf16_note
 from .step import AdversarialStep, Batch, StepContext
 
 GRID_COLUMNS = 10
@@ -135,6 +136,8 @@ class Trainer:
         self.plan = plan_speed(s, self.device)
         if context.enabled and self.plan.cuda_graph:  # DDP's all-reduce runs outside the graph
             self.plan = replace(self.plan, cuda_graph=False)
+        if self.plan.keep_freed_memory:
+            keep_freed_memory()
         note = slow_bf16_note(self.plan)
         if note and context.is_main:
             print(note, file=sys.stderr)

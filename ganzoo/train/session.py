@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from . import distributed
 from .distributed import Context
 from .loggers import check_logger, make_logger
 from .loop import Trainer
+from .speed import speed_drift, speed_drift_note
 from .state import load_state
 
 def seed_everything(seed: int) -> None:
@@ -166,6 +168,11 @@ def resume_run(
             run_config["data"] = data_record(data_dir, default_data_dir(data_dir), now)
         if other_data:
             resumed["other_data"] = {"was": trained_on, "now": now, "dir": run_config["data"]["dir"]}
+        drift = speed_drift(config.get("speed") or {}, trainer.plan.describe())
+        if drift:  # auto resolved anew: another machine, or another ganzoo
+            resumed["speed_before"] = config.get("speed")
+            if context.is_main:
+                print(speed_drift_note(drift), file=sys.stderr)
         run_config.setdefault("resumed", []).append(resumed)
         return _record_and_fit(trainer, run_config, data.class_names, context)
     finally:

@@ -9,7 +9,9 @@ number. See docs/performance.md for the measurements.
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import os
 import sys
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -32,6 +34,7 @@ class SpeedPlan:
     fused_upsample: bool = False
     narrow_conv: bool = False
     winograd_upsample: bool = False
+    keep_freed_memory: bool = False
 
     @property
     def precision(self) -> str:
@@ -55,6 +58,7 @@ class SpeedPlan:
             "narrow_conv": self.narrow_conv,
             "winograd_upsample": self.winograd_upsample,
             "cuda_graph": self.cuda_graph,
+            "keep_freed_memory": self.keep_freed_memory,
             # A CPU run's speed depends on how many threads it had (OMP_NUM_THREADS)
             **({"cpu_threads": torch.get_num_threads()} if self.device.type == "cpu" else {}),
         }
@@ -105,6 +109,38 @@ def slow_bf16_note(plan: SpeedPlan) -> str | None:
             f"about {EMULATED_BF16_SLOWDOWN} slower than fp32 (measured); --set precision=fp32 (or auto) is faster")
 
 
+# glibc's malloc serves large blocks with mmap and hands them back to the OS when they are
+# freed (or trims the heap), so each step faults its big tensors in anew, zeroed page by
+# page: measured about 7,000 page faults per ACGAN step at batch 64 on the CPU, and the
+# step 6-10% slower than with the blocks kept (docs/performance.md).
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+KEEP_BELOW = 1 << 30  # bytes: blocks up to this size come from (and return to) the heap
+
+
+def glibc() -> ctypes.CDLL | None:
+    """The C library where it is glibc (whose ``mallopt`` ganzoo tunes), else None."""
+    try:
+        if not (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"):
+            return None
+        return ctypes.CDLL("libc.so.6")
+    except (AttributeError, ValueError, OSError):  # no confstr name, no such library
+        return None
+
+
+def keep_freed_memory() -> int:
+    """Make glibc's malloc keep freed blocks in the process for the next step instead of
+    unmapping them (the whole process, for its lifetime). Returns the largest block size
+    kept, in bytes (older glibc caps it at 32 MiB), 0 where it did not take. Peak memory is
+    unchanged: the blocks are the step's own."""
+    libc = glibc()
+    if libc is None:
+        return 0
+    for kept in (KEEP_BELOW, 32 << 20):
+        if libc.mallopt(M_MMAP_THRESHOLD, kept) and libc.mallopt(M_TRIM_THRESHOLD, KEEP_BELOW):
+            return kept
+    return 0
+
+
 def _switch(settings: dict[str, Any], key: str, auto: bool) -> bool:
     """A switch setting (``auto``, ``on`` or ``off``) resolved, ``auto`` to ``auto``."""
     value = settings.get(key, "auto")
@@ -113,7 +149,7 @@ def _switch(settings: dict[str, Any], key: str, auto: bool) -> bool:
 
 def plan_speed(settings: dict[str, Any], device: torch.device) -> SpeedPlan:
     """Resolve ``precision``, ``channels_last``, ``fused_upsample``, ``winograd_upsample``,
-    ``narrow_conv`` and ``cuda_graph`` for ``device``."""
+    ``narrow_conv``, ``cuda_graph`` and ``keep_freed_memory`` for ``device``."""
     precision = settings.get("precision", "auto")
     if precision == "auto":
         if device.type == "cuda":
@@ -157,8 +193,44 @@ def plan_speed(settings: dict[str, Any], device: torch.device) -> SpeedPlan:
         # The shapes never change within a run: let cuDNN time its algorithms once and
         # keep the fastest (picked during the warm-up, before any graph capture).
         torch.backends.cudnn.benchmark = True
+
+    keep = _switch(settings, "keep_freed_memory", auto=device.type == "cpu" and glibc() is not None)
+    if keep and glibc() is None:
+        raise UsageError("keep_freed_memory=on needs glibc's malloc (Linux); use auto or off here")
     return SpeedPlan(device, amp_dtype, channels_last, cuda_graph, fused_upsample, narrow_conv,
-                     winograd_upsample)
+                     winograd_upsample, keep)
+
+
+# The speed choices that change a step's rounding (the same functions, other float
+# operations), with what keeps a choice on resume; cuda_graph replays eager's operations
+# and keep_freed_memory only moves memory, so neither is here.
+NUMERIC_SWITCHES = ("channels_last", "fused_upsample", "winograd_upsample", "narrow_conv")
+
+
+def speed_drift(before: dict[str, Any], now: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """How ``now`` (a plan's ``describe()``) computes differently from ``before`` (the one a
+    run recorded): ``(key, was, is, what keeps the old)`` per difference. A switch a run did
+    not record did not exist when it trained, so it was off."""
+    def word(value: Any) -> str:
+        return "on" if value is True else "off" if value is False else str(value)
+
+    drift = []
+    for key in ("precision", *NUMERIC_SWITCHES):
+        was = before.get(key, False if key in NUMERIC_SWITCHES else None)
+        if was is not None and now.get(key) is not None and was != now[key]:
+            drift.append((key, word(was), word(now[key]), f"--set {key}={word(was)}"))
+    if before.get("cpu_threads") and now.get("cpu_threads") and before["cpu_threads"] != now["cpu_threads"]:
+        drift.append(("cpu_threads", str(before["cpu_threads"]), str(now["cpu_threads"]),
+                      f"OMP_NUM_THREADS={before['cpu_threads']}"))
+    return drift
+
+
+def speed_drift_note(drift: list[tuple[str, str, str, str]]) -> str:
+    """One line for a resume whose speed path differs from the one the run trained on."""
+    changes = ", ".join(f"{key} {was} -> {now}" for key, was, now, _ in drift)
+    keep = " ".join(how for *_, how in drift)
+    return (f"ganzoo: resuming on another numeric path than the run trained on ({changes}): the same functions with "
+            f"other rounding, so the run goes on but not bit for bit as it would have; {keep} keeps the old path")
 
 
 def make_adam(params: Any, *, lr: float, betas: Any, plan: SpeedPlan) -> torch.optim.Adam:

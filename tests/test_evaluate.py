@@ -133,6 +133,8 @@ def test_report_files_with_inline_images_and_inception_unavailable_offline(tiny_
         assert made["resize"] == "none: images at their own size (1x28x28)", key
     assert m["kid"]["provenance"]["implementation"].endswith("ganzoo.evaluate.set_metrics.kid")
     assert m["cas"]["provenance"]["n_generated"] == 200 and "weights_sha256" not in m["cas"]["provenance"]
+    # the CAS classifier trained on this machine's fast path, and says which
+    assert m["cas"]["precision"] in ("fp32", "bf16") and m["cas"]["channels_last"] is True
     # 6 real images of a class (60 in all) cannot fill a 128-d covariance, and nearest-neighbour metrics depend on N
     assert any(w.startswith("intra-class FID from as few as 6 images") for w in report["warnings"]), report["warnings"]
     assert any(w.startswith("precision / recall from 60 images per set") for w in report["warnings"])

@@ -264,3 +264,20 @@ def test_kept_freed_memory_is_reused_without_page_faults():
     if kept < 64 << 20:
         pytest.skip(f"this glibc keeps blocks only up to {kept >> 20} MiB")
     assert faults < 500
+
+
+def test_speed_drift_names_what_changed_and_knows_nothing_of_a_run_without_a_record():
+    from ganzoo.train.speed import speed_drift
+
+    now = {"precision": "fp32", "channels_last": True, "fused_upsample": True, "winograd_upsample": True,
+           "narrow_conv": True, "cuda_graph": False, "keep_freed_memory": True, "cpu_threads": 2}
+    assert speed_drift(dict(now), now) == []
+    assert speed_drift({}, now) == []  # no record: nothing known to compare
+    # a 0.4 record (no narrow_conv, no Winograd form, no keep_freed_memory): those were off
+    old = {"precision": "bf16", "channels_last": True, "fused_upsample": True, "cuda_graph": False, "cpu_threads": 2}
+    assert speed_drift(old, now) == [
+        ("precision", "bf16", "fp32", "--set precision=bf16"),
+        ("winograd_upsample", "off", "on", "--set winograd_upsample=off"),
+        ("narrow_conv", "off", "on", "--set narrow_conv=off"),
+    ]
+    assert speed_drift({**now, "cuda_graph": True, "keep_freed_memory": False}, now) == []  # same numbers

@@ -110,22 +110,24 @@ def classification_accuracy_score(inputs: MetricInputs) -> dict[str, Any]:
     beside it the same classifier trained on the real training split (the judge: the
     ceiling)."""
     from ..data import ImageData
+    from ..train.speed import plan_speed
     from .classifier import train_classifier
 
     reference, judge = inputs.reference, inputs.reference.judge
     generated = ImageData("generated", inputs.generated, inputs.labels, inputs.class_names)
-    # the machine's fast precision (bf16 where it is native), as a judge trained here; a pinned
-    # judge trained in fp32 on one thread for bit-exactness, which would make CAS 2-3x slower
-    precision = "auto"
+    # the machine's fast path (bf16 where it pays, channels-last), not the pinned judges' fp32
+    # NCHW on one thread for bit-exactness, which would make CAS 2-3x slower
+    speed = {"precision": "auto", "channels_last": "auto"}
+    plan = plan_speed({**speed, "cuda_graph": "off"}, inputs.device)
     model = train_classifier(generated, inputs.device, steps=judge.steps, progress=reference.progress,
-                             what="the CAS classifier on generated images", precision=precision)
+                             what="the CAS classifier on generated images", **speed)
     predicted, _ = classify(model, inputs.real_images, inputs.device)
     per_class = class_accuracy(predicted, inputs.real_labels, len(inputs.class_names))
     value = float((predicted == inputs.real_labels).double().mean())
     return {"value": value, "per_class": per_class["per_class"], "min": per_class["min"],
             "real_data_accuracy": judge.test_accuracy, "ratio_to_real": value / judge.test_accuracy
             if judge.test_accuracy else None, "train_images": len(inputs.generated), "steps": judge.steps,
-            "precision": precision,
+            "precision": plan.precision, "channels_last": plan.channels_last,
             "classifier": "ganzoo EvalClassifier (the judge's architecture and training recipe)"}
 
 

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from ..data import ImageData, cache_dir, slug
 from ..errors import CheckpointError, UsageError
 from ..runs.checkpoint import load_checkpoint, save_checkpoint
-from ..train.speed import plan_speed
+from ..train.speed import keep_freed_memory, plan_speed
 from ..waiting import said_if_slow
 from .pinned import PinnedJudge, pinned_judge_for, weights_sha256
 
@@ -114,19 +114,25 @@ def _shift(images: torch.Tensor, generator: torch.Generator, pixels: int = 2) ->
 
 def train_classifier(
     train: ImageData, device: torch.device, *, steps: int = TRAIN_STEPS, seed: int = 0, progress: bool = True,
-    what: str = "the evaluation classifier", precision: str = "auto",
+    what: str = "the evaluation classifier", precision: str = "auto", channels_last: str = "off",
 ) -> EvalClassifier:
+    """The judge's recipe on ``train``. ``precision`` and ``channels_last`` as in a training
+    recipe; judges keep channels-last off, so a judge retrained in fp32 on one thread is
+    bitwise the one ganzoo ships (tests/bench/train_judges.py)."""
     torch.manual_seed(seed)
     _, c, h, _ = train.images.shape
-    model = EvalClassifier(channels=c, image_size=h, num_classes=train.num_classes).to(device)
+    # bf16 where the hardware has it (the judge is used in fp32 afterwards).
+    plan = plan_speed({"precision": precision, "channels_last": channels_last, "cuda_graph": "off"}, device)
+    if plan.keep_freed_memory:
+        keep_freed_memory()
+    model = EvalClassifier(channels=c, image_size=h, num_classes=train.num_classes)
+    model = model.to(device, memory_format=plan.memory_format)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=2e-3, total_steps=steps)
     images, labels = train.images.to(device), train.labels.to(device)
     rng = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(train), generator=rng)
     position = 0
-    # bf16 where the hardware has it (the judge is used in fp32 afterwards).
-    plan = plan_speed({"precision": precision, "channels_last": "off", "cuda_graph": "off"}, device)
     autocast = plan.autocast()
     model.train()
     with said_if_slow(f"training {what} ({steps:,} steps)", quiet=not progress):

@@ -117,6 +117,7 @@ M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 KEEP_BELOW = 1 << 30  # bytes: blocks up to this size come from (and return to) the heap
 
 
+@functools.lru_cache(maxsize=1)
 def glibc() -> ctypes.CDLL | None:
     """The C library where it is glibc (whose ``mallopt`` ganzoo tunes), else None."""
     try:
@@ -210,7 +211,11 @@ NUMERIC_SWITCHES = ("channels_last", "fused_upsample", "winograd_upsample", "nar
 def speed_drift(before: dict[str, Any], now: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """How ``now`` (a plan's ``describe()``) computes differently from ``before`` (the one a
     run recorded): ``(key, was, is, what keeps the old)`` per difference. A switch a run did
-    not record did not exist when it trained, so it was off."""
+    not record did not exist when it trained, so it was off; a run with no record at all
+    (older than the records) has no known path to compare."""
+    if not before:
+        return []
+
     def word(value: Any) -> str:
         return "on" if value is True else "off" if value is False else str(value)
 

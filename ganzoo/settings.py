@@ -118,6 +118,11 @@ TRAIN_SETTINGS: dict[str, Setting] = {
         "OS (glibc's malloc; process-wide) (auto: on the CPU)",
         check=lambda v: v in SWITCH_VALUES, rule="auto, on or off",
     ),
+    "share_cores": Setting(
+        "switch", "auto", "when several ganzoo trainings run on one machine's CPU, each takes its share of the cores "
+        "(threads = cores / trainings, looked at every 2 s) (auto: on the CPU unless OMP_NUM_THREADS is set)",
+        check=lambda v: v in SWITCH_VALUES, rule="auto, on or off",
+    ),
     "sync_batchnorm": Setting(
         "bool", False, "under torchrun, BatchNorm statistics over the global batch (SyncBatchNorm, CUDA only)"
     ),
@@ -131,7 +136,7 @@ TRAIN_SETTINGS: dict[str, Setting] = {
 RESUMABLE_SETTINGS = (
     "epochs", "max_steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "eval_every", "eval_samples",
     "precision", "channels_last", "fused_upsample", "winograd_upsample", "narrow_conv", "cuda_graph", "keep_freed_memory",
-    "logger",
+    "share_cores", "logger",
 )
 
 

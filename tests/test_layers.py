@@ -281,3 +281,21 @@ def test_speed_drift_names_what_changed_and_knows_nothing_of_a_run_without_a_rec
         ("narrow_conv", "off", "on", "--set narrow_conv=off"),
     ]
     assert speed_drift({**now, "cuda_graph": True, "keep_freed_memory": False}, now) == []  # same numbers
+
+
+@pytest.mark.parametrize("setting, device, omp_threads, shared", [
+    ("auto", "cpu", None, True),
+    ("auto", "cpu", "1", False),  # threads the user (or torchrun) set are kept
+    ("auto", "cuda", None, False),
+    ("on", "cpu", "1", True),
+    ("off", "cpu", None, False),
+])
+def test_speed_plan_shares_the_cores_on_the_cpu_unless_the_threads_were_set(setting, device, omp_threads, shared,
+                                                                           monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", torch.backends.cudnn.benchmark)
+    if omp_threads is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", omp_threads)
+    plan = plan_speed({"precision": "fp32", "cuda_graph": "off", "share_cores": setting}, torch.device(device))
+    assert plan.share_cores is shared and plan.describe()["share_cores"] is shared

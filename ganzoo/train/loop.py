@@ -9,7 +9,8 @@ host. On CUDA the step, the EMA update and the sums are captured once in a CUDA 
 replayed (``cuda_graph``); bf16 autocast and channels-last are chosen by ``precision`` and
 ``channels_last``, the upsampling convolutions' form by ``fused_upsample``, that of the
 narrow (to-image) convolutions by ``narrow_conv``, glibc's keeping of freed memory by
-``keep_freed_memory`` (``speed.py``).
+``keep_freed_memory`` (``speed.py``); CPU trainings share the cores by ``share_cores``
+(``cores.py``).
 
 What happens between steps (metrics lines, evaluation and best.pt, sample grids,
 checkpoints, the loss curve) is done by the callbacks in ``callbacks.py``; what a
@@ -27,7 +28,7 @@ import signal
 import sys
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -42,6 +43,7 @@ from ..models import BuiltModel
 from ..settings import TRAIN_SETTINGS
 from . import distributed
 from .callbacks import default_callbacks
+from .cores import CoreShare
 from .distributed import SINGLE, Context
 from .ema import EMA
 from .graphs import GraphedStep, prepare_optimizer_state, training_state
@@ -331,10 +333,13 @@ class Trainer:
         self._clock = (time.perf_counter(), self.elapsed_s)
         for callback in self.callbacks:
             callback.start(self)
+        share = CoreShare() if self.plan.share_cores else None
         try:
-            with self._signals_caught():
+            with self._signals_caught(), share or nullcontext():
                 while self.step < self.total_steps:
                     self.run_step()
+                    if share is not None:
+                        share.poll()
                     self.step += 1
                     self.epoch = self.step * self.n_critic // self.batches_per_epoch
                     bar.update(1)

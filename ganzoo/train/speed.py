@@ -35,6 +35,7 @@ class SpeedPlan:
     narrow_conv: bool = False
     winograd_upsample: bool = False
     keep_freed_memory: bool = False
+    share_cores: bool = False
 
     @property
     def precision(self) -> str:
@@ -59,6 +60,7 @@ class SpeedPlan:
             "winograd_upsample": self.winograd_upsample,
             "cuda_graph": self.cuda_graph,
             "keep_freed_memory": self.keep_freed_memory,
+            "share_cores": self.share_cores,
             # A CPU run's speed depends on how many threads it had (OMP_NUM_THREADS)
             **({"cpu_threads": torch.get_num_threads()} if self.device.type == "cpu" else {}),
         }
@@ -150,7 +152,7 @@ def _switch(settings: dict[str, Any], key: str, auto: bool) -> bool:
 
 def plan_speed(settings: dict[str, Any], device: torch.device) -> SpeedPlan:
     """Resolve ``precision``, ``channels_last``, ``fused_upsample``, ``winograd_upsample``,
-    ``narrow_conv``, ``cuda_graph`` and ``keep_freed_memory`` for ``device``."""
+    ``narrow_conv``, ``cuda_graph``, ``keep_freed_memory`` and ``share_cores`` for ``device``."""
     precision = settings.get("precision", "auto")
     if precision == "auto":
         if device.type == "cuda":
@@ -198,8 +200,14 @@ def plan_speed(settings: dict[str, Any], device: torch.device) -> SpeedPlan:
     keep = _switch(settings, "keep_freed_memory", auto=device.type == "cpu" and glibc() is not None)
     if keep and glibc() is None:
         raise UsageError("keep_freed_memory=on needs glibc's malloc (Linux); use auto or off here")
+
+    # Measured (docs/performance.md): two trainings with two threads each on 2 cores ran
+    # 4.3x slower than one alone, one-thread ones not at all. Threads a user set
+    # (OMP_NUM_THREADS; torchrun sets 1) are theirs to keep.
+    share_cores = _switch(settings, "share_cores", auto=device.type == "cpu" and os.name == "posix"
+                          and not os.environ.get("OMP_NUM_THREADS"))
     return SpeedPlan(device, amp_dtype, channels_last, cuda_graph, fused_upsample, narrow_conv,
-                     winograd_upsample, keep)
+                     winograd_upsample, keep, share_cores)
 
 
 # The speed choices that change a step's rounding (the same functions, other float

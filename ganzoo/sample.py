@@ -19,6 +19,7 @@ from .models import build_model
 from .runs.checkpoint import load_checkpoint
 from .runs.folder import RunFolder, newest_run, upgrade_settings
 from .runs.folder import runs_dir as default_runs_dir
+from .train import cores
 
 GRID_SUFFIXES = (".png", ".jpg", ".jpeg")
 MAX_CLASSES = 100_000  # a config declaring more is damaged, not a data set
@@ -132,11 +133,13 @@ def generate(
     rng = torch.Generator(device=device).manual_seed(seed)
     chunks = []
     starts = range(0, len(labels), batch_size)
-    for start in tqdm(starts, desc="generating", unit="batch", disable=not progress or len(starts) < 2,
-                      dynamic_ncols=True, leave=False):
-        part = labels[start : start + batch_size].to(device)
-        z = latents(generator, len(part), rng=rng, device=device, truncation=truncation)
-        chunks.append(to_uint8(generator(z, part if generator.conditional else None)))
+    with cores.shared_cores(device):  # beside other ganzoo jobs on the CPU, its share of the cores
+        for start in tqdm(starts, desc="generating", unit="batch", disable=not progress or len(starts) < 2,
+                          dynamic_ncols=True, leave=False):
+            cores.poll()
+            part = labels[start : start + batch_size].to(device)
+            z = latents(generator, len(part), rng=rng, device=device, truncation=truncation)
+            chunks.append(to_uint8(generator(z, part if generator.conditional else None)))
     return torch.cat(chunks)
 
 

@@ -9,6 +9,7 @@ import sys
 import pytest
 import torch
 
+from ganzoo.train import cores
 from ganzoo.train.cores import CoreShare
 
 
@@ -73,6 +74,49 @@ def test_an_unwritable_folder_leaves_the_threads_alone(tmp_path, threads):
         assert torch.get_num_threads() == 2
 
 
+def test_cpu_work_outside_a_training_joins_the_sharing_once_and_only_where_auto_would(tmp_path, monkeypatch,
+                                                                                     threads):
+    monkeypatch.setenv("GANZOO_TRAININGS_DIR", str(tmp_path))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    cpu = torch.device("cpu")
+    cores.poll()  # no share entered: nothing to do
+    with cores.shared_cores(cpu):
+        assert [p.name for p in tmp_path.iterdir()] == [str(os.getpid())]
+        with cores.shared_cores(cpu):  # inside a share (a training's evaluation): the same entry
+            assert len(list(tmp_path.iterdir())) == 1
+    assert list(tmp_path.iterdir()) == []
+    with cores.shared_cores(torch.device("meta")):  # not the CPU
+        assert list(tmp_path.iterdir()) == []
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # threads a user (or torchrun) set are theirs
+    with cores.shared_cores(cpu):
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_sampling_beside_a_training_runs_on_its_share(tmp_path, monkeypatch, threads):
+    import ganzoo
+    from ganzoo.sample import generate
+
+    monkeypatch.setenv("GANZOO_TRAININGS_DIR", str(tmp_path))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(cores, "RECHECK_S", 0.0)  # look at every batch
+    torch.set_num_threads(2)
+    generator = ganzoo.get_model("dcgan", channels=1, image_size=28).generator
+    seen = []
+    generator.register_forward_pre_hook(lambda module, args: seen.append(torch.get_num_threads()))
+    labels = torch.zeros(6, dtype=torch.long)
+    generate(generator, labels, seed=0, device=torch.device("cpu"), batch_size=2)
+    assert seen == [2, 2, 2]  # alone: every core
+    other = _other_training(tmp_path)
+    try:
+        seen.clear()
+        generate(generator, labels, seed=0, device=torch.device("cpu"), batch_size=2)
+        assert seen == [1, 1, 1]
+    finally:
+        other.kill()
+        other.wait()
+    assert torch.get_num_threads() == 2 and str(os.getpid()) not in [p.name for p in tmp_path.iterdir()]
+
+
 def test_a_cpu_training_registers_while_it_trains_and_not_after(mnist_like_root, tmp_path, monkeypatch, threads):
     from ganzoo.train.session import train_run
 
@@ -89,3 +133,47 @@ def test_a_cpu_training_registers_while_it_trains_and_not_after(mnist_like_root,
               data_dir=mnist_like_root, runs_dir=tmp_path / "runs", device="cpu", progress=False)
     assert seen and all(names == [str(os.getpid())] for names in seen)  # polled each step, itself alone
     assert list((tmp_path / "trainings").iterdir()) == []
+
+
+def test_a_cpu_training_logs_the_fewest_threads_it_ran_with(mnist_like_root, tmp_path, monkeypatch, threads):
+    from ganzoo.runs.folder import metric_records
+    from ganzoo.train.session import train_run
+
+    folder = tmp_path / "trainings"
+    folder.mkdir()
+    monkeypatch.setenv("GANZOO_TRAININGS_DIR", str(folder))
+    torch.set_num_threads(2)
+
+    def logged_threads(name):
+        run = train_run("acgan", "mnist", data_dir=mnist_like_root, runs_dir=tmp_path / name, device="cpu",
+                        overrides=["max_steps=2", "batch_size=16", "share_cores=on", "sample_every=1000", "log_every=1"],
+                        progress=False)
+        return [line["cpu_threads"] for line in metric_records(run) if "d_loss" in line]
+
+    assert logged_threads("alone") == [2, 2]
+    other = _other_training(folder)
+    try:
+        assert logged_threads("shared") == [1, 1]
+    finally:
+        other.kill()
+        other.wait()
+    assert torch.get_num_threads() == 2  # handed back at the end
+
+
+def test_the_leaderboard_says_when_a_training_shared_the_cores(tmp_path):
+    import json
+
+    from ganzoo.evaluate.leaderboard import _cells, training_budget
+
+    def budget(threads):
+        (tmp_path / "metrics.jsonl").write_text("".join(
+            json.dumps({"step": 100 * (i + 1), "d_loss": 1.0, "g_loss": 1.0, "elapsed_s": 10.0 * (i + 1),
+                        "cpu_threads": t}) + "\n" for i, t in enumerate(threads)))
+        config = {"settings": {"batch_size": 64}, "device": "cpu", "speed": {"cpu_threads": 2}}
+        return {"model": "acgan", "metrics": {}, **training_budget(tmp_path, config)}
+
+    alone = budget([2, 2, 2])
+    assert "fewest_cpu_threads" not in alone and _cells({"columns": []}, 1, alone, "")[-2] == "30 s"
+    shared = budget([2, 1, 2])
+    assert shared["fewest_cpu_threads"] == 1 and shared["cpu_threads"] == 2
+    assert _cells({"columns": []}, 1, shared, "")[-2] == "30 s (shared cores: at times 1 of 2 threads)"

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from ..data import ImageData, cache_dir, slug
 from ..errors import CheckpointError, UsageError
 from ..runs.checkpoint import load_checkpoint, save_checkpoint
+from ..train import cores
 from ..train.speed import keep_freed_memory, plan_speed
 from ..waiting import said_if_slow
 from .pinned import PinnedJudge, pinned_judge_for, weights_sha256
@@ -138,6 +139,7 @@ def train_classifier(
     with said_if_slow(f"training {what} ({steps:,} steps)", quiet=not progress):
         for _ in tqdm(range(steps), desc=f"training {what}", disable=not progress, file=sys.stderr,
                           mininterval=0.1 if sys.stderr.isatty() else 30.0):
+            cores.poll()
             if position + BATCH_SIZE > len(order):
                 order, position = torch.randperm(len(train), generator=rng), 0
             index = order[position : position + BATCH_SIZE].to(device)
@@ -160,6 +162,7 @@ def classify(model: EvalClassifier, images: torch.Tensor, device: torch.device, 
     predictions, features = [], []
     model.eval()
     for start in range(0, len(images), batch_size):
+        cores.poll()
         batch = to_unit_range(images[start : start + batch_size].to(device))
         logits, feats = model(batch)
         predictions.append(logits.argmax(1).cpu())

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from ..data import cache_dir
 from ..errors import first_line
 from ..files import replaced_atomically
+from ..train import cores
 from ..waiting import said_if_slow
 from .metrics import feature_statistics
 
@@ -87,6 +88,7 @@ def inception_features(model, images: torch.Tensor, device: torch.device, *, bat
         for start in tqdm(range(0, len(images), batch_size), desc=f"Inception features of {what}",
                           disable=not progress, file=sys.stderr,
                           mininterval=0.1 if sys.stderr.isatty() else 30.0):
+            cores.poll()
             batch = images[start : start + batch_size].to(device).float().div(255)
             if batch.shape[1] == 1:
                 batch = batch.expand(-1, 3, -1, -1)

@@ -19,6 +19,7 @@ from ..plugins import get_host
 from ..runs.folder import RunFolder, creation_order, metric_records, now_iso, recorded_data_dir, runs_in
 from ..runs.folder import runs_dir as default_runs_dir
 from ..sample import load_generator
+from ..train.cores import shared_cores
 from .report import write_report
 from .run import Reference, evaluate_generator, package_versions, parse_metrics, registered_metrics
 
@@ -57,8 +58,13 @@ def training_budget(run: Path, config: dict[str, Any]) -> dict[str, Any]:
             if r.get("images_per_s"):
                 seconds += (r["step"] - previous) * batch / r["images_per_s"]
             previous = r["step"]
-    return {"steps": steps, "real_images_seen": steps * batch * critic, "n_critic": critic,
-            "train_seconds": seconds, "device": config.get("device")}
+    budget = {"steps": steps, "real_images_seen": steps * batch * critic, "n_critic": critic,
+              "train_seconds": seconds, "device": config.get("device")}
+    started = (config.get("speed") or {}).get("cpu_threads")
+    threads = [r["cpu_threads"] for r in records if isinstance(r.get("cpu_threads"), int)]
+    if started and threads and min(threads) < started:  # other ganzoo jobs shared the cores for a while
+        budget["cpu_threads"], budget["fewest_cpu_threads"] = started, min(threads)
+    return budget
 
 
 def leaderboard(
@@ -96,7 +102,8 @@ def leaderboard(
     trained_on = (first.config.get("data") or {}).get("train")
     host = get_host()
 
-    with new_folder_whole(folder) as into:  # a new leaderboard folder appears whole or not at all
+    # a new leaderboard folder appears whole or not at all; beside other ganzoo jobs, its share of the cores
+    with new_folder_whole(folder) as into, shared_cores(torch_device):
         rows: list[dict[str, Any]] = []
         grids: dict[str, str] = {}  # model -> its sample grid, a base64 PNG
         for entry in entries:
@@ -176,8 +183,10 @@ def _cells(board: dict[str, Any], rank: int, row: dict[str, Any], grid: str) -> 
         return ["-", row["model"], f"skipped: {row['skipped']}"] + [""] * (len(metrics) - 1) + [str(row["steps"]), "", "", ""]
     critic = f" ({row['n_critic']} D batches per step)" if row["n_critic"] > 1 else ""
     values = [row["metrics"][name]["summary"] if name in row["metrics"] else "n/a" for name in metrics]
-    return [str(rank), row["model"], *values, str(row["steps"]), f"{row['real_images_seen']:,}{critic}",
-            _duration(row["train_seconds"]), grid]
+    time = _duration(row["train_seconds"])
+    if row.get("fewest_cpu_threads"):
+        time += f" (shared cores: at times {row['fewest_cpu_threads']} of {row['cpu_threads']} threads)"
+    return [str(rank), row["model"], *values, str(row["steps"]), f"{row['real_images_seen']:,}{critic}", time, grid]
 
 
 def _preamble(board: dict[str, Any]) -> list[str]:

@@ -22,6 +22,7 @@ from ..interpolate import interpolation_grid
 from ..runs.folder import RunFolder, metric_records, now_iso, recorded_data_dir
 from ..runs.folder import runs_dir as default_runs_dir
 from ..sample import find_checkpoint, load_generator
+from ..train.cores import shared_cores
 from .classifier import classify, data_key, get_judge
 from .core import GeneratedSet, RealFeatures, generate_set
 from .images import read_image_set
@@ -290,11 +291,12 @@ def evaluate(
     generator, config = load_generator(path, model, torch_device)
     folder = report_folder(out, run_dir, int(config.get("step") or 0), force)
     data_dir = recorded_data_dir(config, data_dir, str(run_dir or path))
-    reference = Reference(config["settings"], data_dir, torch_device, progress)
-    report, figures, _ = evaluate_generator(
-        generator, config, reference, model=model, checkpoint=path, run_dir=run_dir, n_per_class=n_per_class,
-        fid_n=fid_n, chosen=chosen, seed=seed,
-    )
+    with shared_cores(torch_device):  # beside other ganzoo jobs on the CPU, its share of the cores
+        reference = Reference(config["settings"], data_dir, torch_device, progress)
+        report, figures, _ = evaluate_generator(
+            generator, config, reference, model=model, checkpoint=path, run_dir=run_dir, n_per_class=n_per_class,
+            fid_n=fid_n, chosen=chosen, seed=seed,
+        )
     report["wall_time_s"] = time.perf_counter() - started
     write_report(folder, report, figures)
     return folder
@@ -321,10 +323,11 @@ def evaluate_images(
     image_set = read_image_set(images, progress)
     folder = images_report_folder(out, images, force)
     settings = {"dataset": dataset, "channels": image_set.channels, "image_size": image_set.image_size}
-    reference = Reference(settings, data_dir, torch_device, progress)
-    labels = image_set.labels_for(reference.class_names)
-    samples = GeneratedSet(image_set.images, labels, seed=None)
-    results = score_set(samples, reference, chosen, fid_n)
+    with shared_cores(torch_device):
+        reference = Reference(settings, data_dir, torch_device, progress)
+        labels = image_set.labels_for(reference.class_names)
+        samples = GeneratedSet(image_set.images, labels, seed=None)
+        results = score_set(samples, reference, chosen, fid_n)
     counts = torch.bincount(labels, minlength=len(reference.class_names)).tolist() if labels is not None else None
     report = {
         **report_header(reference, results),

@@ -17,6 +17,8 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import torch
+
 from ..runs.folder import RunFolder, append_metrics
 
 if TYPE_CHECKING:
@@ -55,6 +57,9 @@ class MetricsLog(Callback):
             "images_per_s": (trainer.step - self.interval_step) * trainer.global_batch / max(elapsed, 1e-9),
             "elapsed_s": round(trainer.elapsed(), 3),
         }
+        if trainer.device.type == "cpu":  # fewer while other ganzoo jobs shared the cores (share_cores)
+            share = trainer.core_share
+            metrics["cpu_threads"] = share.fewest_threads() if share is not None else torch.get_num_threads()
         trainer.sums.reset()
         trainer.history.append(metrics)
         trainer.last_metrics = metrics

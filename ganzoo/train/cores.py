@@ -1,13 +1,15 @@
-"""Several ganzoo trainings on one machine's CPU share its cores (``share_cores``).
+"""Several ganzoo trainings and evaluations on one machine's CPU share its cores
+(``share_cores``).
 
 PyTorch gives every process as many threads as the machine has cores, and OpenMP's
 threads spin while they wait: two such trainings on 2 cores each ran 4.3x slower than one
 alone, three 15x (docs/performance.md, "Several trainings on one 2-core machine"), while
-one-thread trainings side by side lost nothing. So each CPU training writes its process id
-into a folder of the trainings running for this user, and every few seconds sets its
-threads to its share: the cores it started with divided by the trainings alive, at least
-one. A training alone keeps all its threads; one that ends, or dies, hands its share back
-(a dead process's entry is removed by the next training that looks).
+one-thread trainings side by side lost nothing. So each CPU training, evaluation or
+sampling writes its process id into a folder of the ganzoo jobs running for this user,
+and every few seconds sets its threads to its share: the cores it started with divided by
+the jobs alive, at least one. A job alone keeps all its threads; one that ends, or dies,
+hands its share back (a dead process's entry is removed by the next job that looks).
+Long loops call :func:`poll` between pieces of work.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import getpass
 import os
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -31,6 +35,12 @@ def trainings_dir() -> Path:
         return Path(given)
     user = os.getuid() if hasattr(os, "getuid") else getpass.getuser()
     return Path(tempfile.gettempdir()) / f"ganzoo-{user}" / "cpu-trainings"
+
+
+def shares_by_default(device: torch.device) -> bool:
+    """``share_cores``' auto: on the CPU where processes can be asked after (POSIX),
+    unless a user or torchrun set the threads (``OMP_NUM_THREADS``): those are theirs."""
+    return device.type == "cpu" and os.name == "posix" and not os.environ.get("OMP_NUM_THREADS")
 
 
 def _alive(pid: int) -> bool:
@@ -56,8 +66,10 @@ class CoreShare:
         self.cores = cores or torch.get_num_threads()
         self.entry: Path | None = None
         self._next_look = 0.0
+        self._fewest: int | None = None  # since the last fewest_threads()
 
     def __enter__(self) -> CoreShare:
+        _entered.append(self)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             entry = self.directory / str(os.getpid())
@@ -69,6 +81,7 @@ class CoreShare:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        _entered.remove(self)
         if self.entry is not None:
             self.entry.unlink(missing_ok=True)
             self.entry = None
@@ -105,3 +118,38 @@ class CoreShare:
         threads = self.share()
         if threads != torch.get_num_threads():
             torch.set_num_threads(threads)
+        self._fewest = threads if self._fewest is None else min(self._fewest, threads)
+
+    def fewest_threads(self) -> int:
+        """The fewest threads this training ran with since the last call (the steps'
+        metrics line records it: a share of the cores changes the speed and the last bits)."""
+        now = torch.get_num_threads()
+        fewest, self._fewest = self._fewest, now
+        return now if fewest is None else min(fewest, now)
+
+
+_entered: list[CoreShare] = []  # this process's shares while entered: the threads are the process's
+
+
+def poll() -> None:
+    """Between pieces of CPU work: take this process's share of the cores, if it has
+    entered one and the time to look again has come (a clock read otherwise)."""
+    if _entered:
+        _entered[-1].poll()
+
+
+@contextmanager
+def shared_cores(device: torch.device, on: bool | None = None) -> Iterator[CoreShare | None]:
+    """The CPU work inside (a training, an evaluation, a sampling) takes part in the
+    sharing and yields its share: ``on`` is a run's ``share_cores`` (None: its auto rule).
+    The threads are the process's, so it shares once: inside another share (a training's
+    evaluation) it runs on that one."""
+    if on is False:
+        yield None
+    elif _entered:
+        yield _entered[-1]
+    elif on or shares_by_default(device):
+        with CoreShare() as share:
+            yield share
+    else:
+        yield None

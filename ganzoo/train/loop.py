@@ -28,7 +28,7 @@ import signal
 import sys
 import threading
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -43,7 +43,7 @@ from ..models import BuiltModel
 from ..settings import TRAIN_SETTINGS
 from . import distributed
 from .callbacks import default_callbacks
-from .cores import CoreShare
+from .cores import CoreShare, shared_cores
 from .distributed import SINGLE, Context
 from .ema import EMA
 from .graphs import GraphedStep, prepare_optimizer_state, training_state
@@ -188,6 +188,7 @@ class Trainer:
         self._stop_signal: int | None = None
         self.logger = None  # an extra logger (TensorBoard) on the writing rank, set by the caller
         self.history: list[dict[str, Any]] = []  # the loss lines of metrics.jsonl
+        self.core_share: CoreShare | None = None  # fit()'s share of the cores (share_cores)
         self.callbacks = default_callbacks(self)
 
     def _placed(self, module: torch.nn.Module) -> torch.nn.Module:
@@ -333,9 +334,9 @@ class Trainer:
         self._clock = (time.perf_counter(), self.elapsed_s)
         for callback in self.callbacks:
             callback.start(self)
-        share = CoreShare() if self.plan.share_cores else None
         try:
-            with self._signals_caught(), share or nullcontext():
+            with self._signals_caught(), shared_cores(self.device, self.plan.share_cores) as share:
+                self.core_share = share
                 while self.step < self.total_steps:
                     self.run_step()
                     if share is not None:

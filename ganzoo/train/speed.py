@@ -21,6 +21,7 @@ from typing import Any, ContextManager
 import torch
 
 from ..errors import UsageError
+from .cores import shares_by_default
 
 
 @dataclass(frozen=True)
@@ -204,8 +205,7 @@ def plan_speed(settings: dict[str, Any], device: torch.device) -> SpeedPlan:
     # Measured (docs/performance.md): two trainings with two threads each on 2 cores ran
     # 4.3x slower than one alone, one-thread ones not at all. Threads a user set
     # (OMP_NUM_THREADS; torchrun sets 1) are theirs to keep.
-    share_cores = _switch(settings, "share_cores", auto=device.type == "cpu" and os.name == "posix"
-                          and not os.environ.get("OMP_NUM_THREADS"))
+    share_cores = _switch(settings, "share_cores", auto=shares_by_default(device))
     return SpeedPlan(device, amp_dtype, channels_last, cuda_graph, fused_upsample, narrow_conv,
                      winograd_upsample, keep, share_cores)
 

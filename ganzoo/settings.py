@@ -36,12 +36,12 @@ def _betas(v: Any) -> bool:
 
 
 SWITCH_VALUES = ("auto", "on", "off")
+LR_SCHEDULES = ("constant", "linear")
 
 
-def _switch(help: str) -> Setting:
+def _switch_setting(help: str) -> Setting:
     """A speed switch: ``auto`` (the default: ganzoo decides for the hardware), ``on`` or ``off``."""
     return Setting("switch", "auto", help, check=lambda v: v in SWITCH_VALUES, rule="auto, on or off")
-LR_SCHEDULES = ("constant", "linear")
 
 
 TRAIN_SETTINGS: dict[str, Setting] = {
@@ -99,31 +99,31 @@ TRAIN_SETTINGS: dict[str, Setting] = {
         "str", "auto", "auto (bf16 where the hardware has it), fp32 or bf16 autocast",
         check=lambda v: v in ("auto", "fp32", "bf16"), rule="auto, fp32 or bf16",
     ),
-    "channels_last": _switch("channels-last memory format (auto: on the CPU and CUDA)"),
-    "fused_upsample": _switch(
+    "channels_last": _switch_setting("channels-last memory format (auto: on the CPU and CUDA)"),
+    "fused_upsample": _switch_setting(
         "run upsample+3x3 conv layers on the input grid with the kernel folded "
         "(auto: fp32, and bf16 with channels-last)"
     ),
-    "winograd_upsample": _switch(
+    "winograd_upsample": _switch_setting(
         "compute the fused upsampling convolutions with channels-last weights by Winograd's "
         "9 products per input pixel instead of the phase form's 16 (auto: fp32 on the CPU)"
     ),
-    "narrow_conv": _switch(
+    "narrow_conv": _switch_setting(
         "run convolutions with few output channels (a generator's to-image layer, "
         "ganzoo.blocks.NarrowConv2d) as a 1x1 convolution and shifted sums (auto: fp32 on the CPU)"
     ),
-    "keep_freed_memory": _switch(
+    "keep_freed_memory": _switch_setting(
         "keep freed memory in the process for the next step instead of handing it back to the "
         "OS (glibc's malloc; process-wide) (auto: on the CPU)"
     ),
-    "share_cores": _switch(
-        "when several ganzoo trainings run on one machine's CPU, each takes its share of the cores "
-        "(threads = cores / trainings, looked at every 2 s) (auto: on the CPU unless OMP_NUM_THREADS is set)"
+    "share_cores": _switch_setting(
+        "when several ganzoo trainings (and evaluations) run on one machine's CPU, each takes its share of "
+        "the cores (threads = cores / jobs, looked at every 2 s) (auto: on the CPU unless OMP_NUM_THREADS is set)"
     ),
     "sync_batchnorm": Setting(
         "bool", False, "under torchrun, BatchNorm statistics over the global batch (SyncBatchNorm, CUDA only)"
     ),
-    "cuda_graph": _switch("capture the whole step in one CUDA graph (auto: on CUDA)"),
+    "cuda_graph": _switch_setting("capture the whole step in one CUDA graph (auto: on CUDA)"),
 }
 
 # Settings that may change when a run is resumed: budgets, intervals, speed switches.

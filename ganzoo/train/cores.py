@@ -58,8 +58,8 @@ def _alive(pid: int) -> bool:
 
 
 class CoreShare:
-    """This process's entry among the CPU trainings in ``directory``; ``poll()`` between
-    steps sets torch's threads to this training's share of ``cores``."""
+    """This process's entry among the ganzoo CPU jobs in ``directory``; ``poll()`` between
+    steps or batches sets torch's threads to this job's share of ``cores``."""
 
     def __init__(self, directory: Path | None = None, cores: int | None = None):
         self.directory = directory if directory is not None else trainings_dir()
@@ -75,7 +75,7 @@ class CoreShare:
             entry = self.directory / str(os.getpid())
             entry.touch()
             self.entry = entry
-        except OSError:  # an unwritable temporary folder: train with the threads as they are
+        except OSError:  # an unwritable temporary folder: run with the threads as they are
             return self
         self.poll(now=True)
         return self
@@ -89,7 +89,8 @@ class CoreShare:
             torch.set_num_threads(self.cores)
 
     def trainings(self) -> int:
-        """The CPU trainings alive now, this one included; dead ones' entries are removed."""
+        """The ganzoo CPU jobs alive now (trainings, evaluations), this one included; dead
+        ones' entries are removed."""
         alive = 1
         try:
             entries = list(self.directory.iterdir())
@@ -108,7 +109,7 @@ class CoreShare:
         return max(1, self.cores // self.trainings())
 
     def poll(self, now: bool = False) -> None:
-        """Every ``RECHECK_S`` seconds (or ``now``), take this training's share of the cores."""
+        """Every ``RECHECK_S`` seconds (or ``now``), take this job's share of the cores."""
         if self.entry is None:
             return
         clock = time.monotonic()
@@ -121,8 +122,8 @@ class CoreShare:
         self._fewest = threads if self._fewest is None else min(self._fewest, threads)
 
     def fewest_threads(self) -> int:
-        """The fewest threads this training ran with since the last call (the steps'
-        metrics line records it: a share of the cores changes the speed and the last bits)."""
+        """The fewest threads this job ran with since the last call (a training's metrics
+        line records it: a share of the cores changes the speed and the last bits)."""
         now = torch.get_num_threads()
         fewest, self._fewest = self._fewest, now
         return now if fewest is None else min(fewest, now)

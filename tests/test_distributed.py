@@ -4,6 +4,7 @@ on the global batch of 2B; one run folder; --resume; the --nproc-per-node shortc
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -13,6 +14,7 @@ import torch
 from conftest import REPO, run_cli
 
 HELPER = REPO / "tests" / "helpers" / "ddp_one_step.py"
+EXIT_CHECK = REPO / "tests" / "helpers" / "ganzoo_exit_check.py"  # python -m ganzoo, reporting at exit
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
 
 
@@ -45,9 +47,12 @@ def test_two_processes_take_the_step_one_process_takes_on_the_global_batch(tmp_p
 def test_torchrun_writes_one_run_folder_and_resumes(mnist_like_root, tmp_path):
     runs = tmp_path / "runs"
     common = ["--data-dir", str(mnist_like_root), "--runs-dir", str(runs), "-q"]
-    first = _run([*TORCHRUN, "-m", "ganzoo", "train", "acgan", "--recipe", "mnist", *common,
+    first = _run([*TORCHRUN, str(EXIT_CHECK), "train", "acgan", "--recipe", "mnist", *common,
                   "--set", "max_steps=4", "--set", "batch_size=16", "--set", "log_every=2"])
     assert first.returncode == 0, first.stderr
+    # The process group went before the interpreter's teardown (where gloo can abort a
+    # rank): nothing holding it (the DDP wrappers) outlived the training.
+    assert sorted(re.findall(r"rank (\d): DDP wrappers alive at exit: (\d+)", first.stderr)) == [("0", "0"), ("1", "0")]
     assert [p.name for p in runs.iterdir()] and len(list(runs.iterdir())) == 1  # rank 0 alone created a folder
     run = next(runs.iterdir())
     assert first.stdout.count("run folder:") == 1

@@ -7,7 +7,7 @@ import random
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -55,8 +55,8 @@ def train_run(
     tuning = host.tuning(model, recipe_name) if recipe in host.recipes else None  # not for a file of one's own
     settings = resolve(spec, recipe_name, raw, {**parse_overrides(overrides), **(settings or {})}, load_tuning(tuning))
     check_logger(settings["logger"])
-    context, torch_device = distributed.init(resolve_device(device))
-    try:
+
+    def fit(context: Context, torch_device: torch.device) -> Path:
         data = _load_training_data(settings, data_dir)
         built = _build_seeded(model, settings, data.num_classes, context)
         config = {
@@ -77,8 +77,8 @@ def train_run(
         run_dir = Path(distributed.broadcast_object(str(run_dir) if run_dir else None, context))
         trainer.run_dir = run_dir
         return _record_and_fit(trainer, config, data.class_names, context, fresh=True)
-    finally:
-        distributed.shutdown()
+
+    return _in_process_group(device, fit)
 
 
 def _tuning_name(tuning: Any) -> str | None:
@@ -134,8 +134,8 @@ def resume_run(
     settings = resolve(spec, str(config.get("recipe", "resumed")), saved, changes, apply_preset=False)
     check_logger(settings["logger"])
     data_dir = recorded_data_dir(config, data_dir, str(run_dir))
-    context, torch_device = distributed.init(resolve_device(device))
-    try:
+
+    def fit(context: Context, torch_device: torch.device) -> Path:
         data = _load_training_data(settings, data_dir)
         if list(data.class_names) != list(config.get("class_names", data.class_names)):
             raise UsageError(f"the data set's classes differ from those {run_dir} was trained on")
@@ -175,14 +175,28 @@ def resume_run(
                 print(speed_drift_note(drift), file=sys.stderr)
         run_config.setdefault("resumed", []).append(resumed)
         return _record_and_fit(trainer, run_config, data.class_names, context)
+
+    return _in_process_group(device, fit)
+
+
+def _in_process_group(device: str, fit: Callable[[Context, torch.device], Path]) -> Path:
+    """``fit`` inside the process group when launched by torchrun (else simply ``fit``).
+    On success every rank waits for the others and the group is destroyed only once
+    ``fit`` has returned: its trainer and DistributedDataParallel wrappers, which hold
+    the group, are then collectable (distributed.finish). On failure the rank leaves the
+    group without waiting."""
+    context, torch_device = distributed.init(resolve_device(device))
+    try:
+        run_dir = fit(context, torch_device)
+        distributed.finish()
+        return run_dir
     finally:
         distributed.shutdown()
 
 
 def _record_and_fit(trainer: Trainer, config: dict, class_names: list[str], context: Context,
                     fresh: bool = False) -> Path:
-    """Write the run's config.yaml (rank 0), start the extra logger, train; on success
-    every rank waits for the others before leaving the process group."""
+    """Write the run's config.yaml (rank 0), start the extra logger, train."""
     config["speed"] = trainer.plan.describe()
     trainer.config = config
     if context.is_main:
@@ -197,7 +211,6 @@ def _record_and_fit(trainer: Trainer, config: dict, class_names: list[str], cont
         if fresh and context.is_main and trainer.step == 0:
             shutil.rmtree(trainer.run_dir, ignore_errors=True)
         raise
-    distributed.finish()
     return trainer.run_dir
 
 

@@ -54,6 +54,11 @@ class Critic(ganzoo.Discriminator):
 def main(mode: str, out: str) -> None:
     context, device = distributed.init(torch.device("cpu"))
     assert (mode == "ddp") == context.enabled, (mode, context)
+    train_and_save(context, device, out)
+    distributed.finish()  # after the trainer's frame is gone, as ganzoo's own sessions do
+
+
+def train_and_save(context: distributed.Context, device: torch.device, out: str) -> None:
     images, labels = blob_images(20, size=16, seed=0)
     data = ImageData("blobs", images.unsqueeze(1), labels, [str(k) for k in range(10)])
     spec = ganzoo.ModelSpec(name="tiny", build=lambda **_: (Gen(), Critic()), loss="hinge")
@@ -73,7 +78,6 @@ def main(mode: str, out: str) -> None:
     if context.is_main:
         torch.save({**after, "generator_before": before, "d_loss": trainer.history[-1]["d_loss"],
                     "metric_sums": unlogged}, out)
-    distributed.finish()
 
 
 if __name__ == "__main__":

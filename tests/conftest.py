@@ -35,6 +35,26 @@ _share_the_cores()  # before torch starts its thread pool
 
 import torch  # noqa: E402
 
+
+def pytest_configure(config):
+    """A worker of the parallel suite counts as one of the CPU jobs ganzoo's own trainings
+    and evaluations share the cores with (ganzoo.train.cores.counted): a training started
+    beside `make test` takes its share instead of spinning two threads against the
+    workers'."""
+    if xdist_workers() > 1 and os.environ.get("PYTEST_XDIST_WORKER"):
+        from contextlib import ExitStack
+
+        from ganzoo.train.cores import counted
+
+        config._ganzoo_counted = ExitStack()
+        config._ganzoo_counted.enter_context(counted())
+
+
+def pytest_unconfigure(config):
+    stack = getattr(config, "_ganzoo_counted", None)
+    if stack is not None:
+        stack.close()
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from ganzoo.train import cores
+from conftest import xdist_workers
 from ganzoo.train.cores import CoreShare
 
 
@@ -72,6 +73,36 @@ def test_an_unwritable_folder_leaves_the_threads_alone(tmp_path, threads):
         assert share.entry is None
         share.poll(now=True)
         assert torch.get_num_threads() == 2
+
+
+def test_a_program_with_threads_of_its_own_counts_itself_in_and_keeps_its_threads(tmp_path, threads):
+    torch.set_num_threads(2)
+    program = subprocess.Popen(
+        [sys.executable, "-c", "import sys, torch; from ganzoo.train.cores import counted\n"
+         "torch.set_num_threads(2)\nwith counted(__import__('pathlib').Path(sys.argv[1])):\n"
+         "    print(torch.get_num_threads(), flush=True); sys.stdin.readline()\n"
+         "    print(torch.get_num_threads(), flush=True)", str(tmp_path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert program.stdout.readline().strip() == "2"
+        assert [p.name for p in tmp_path.iterdir()] == [str(program.pid)]
+        with CoreShare(tmp_path) as share:
+            assert share.trainings() == 2 and torch.get_num_threads() == 1  # a training leaves it its share
+            program.stdin.write("\n")
+            program.stdin.flush()
+            assert program.stdout.readline().strip() == "2"  # counted, its own threads untouched
+            assert program.wait(timeout=60) == 0
+            assert [p.name for p in tmp_path.iterdir()] == [share.entry.name]  # it left on its way out
+            share.poll(now=True)
+            assert torch.get_num_threads() == 2
+    finally:
+        program.kill()
+
+
+def test_the_parallel_suite_counts_its_workers_in(threads):
+    if xdist_workers() < 2:
+        pytest.skip("not run by pytest-xdist with several workers (make test runs it so)")
+    assert (cores.trainings_dir() / str(os.getpid())).exists()  # tests/conftest.py's pytest_configure
 
 
 def test_cpu_work_outside_a_training_joins_the_sharing_once_and_only_where_auto_would(tmp_path, monkeypatch,

@@ -9,7 +9,8 @@ sampling writes its process id into a folder of the ganzoo jobs running for this
 and every few seconds sets its threads to its share: the cores it started with divided by
 the jobs alive, at least one. A job alone keeps all its threads; one that ends, or dies,
 hands its share back (a dead process's entry is removed by the next job that looks).
-Long loops call :func:`poll` between pieces of work.
+Long loops call :func:`poll` between pieces of work. A process with threads of its own
+choosing (the test suite's workers) can count itself in with :func:`counted`.
 """
 
 from __future__ import annotations
@@ -57,6 +58,22 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _enter(directory: Path) -> Path | None:
+    """This process's entry in ``directory`` (None where it cannot be written)."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        entry = directory / str(os.getpid())
+        entry.touch()
+        return entry
+    except OSError:
+        return None
+
+
+def _leave(entry: Path | None) -> None:
+    if entry is not None:
+        entry.unlink(missing_ok=True)
+
+
 class CoreShare:
     """This process's entry among the ganzoo CPU jobs in ``directory``; ``poll()`` between
     steps or batches sets torch's threads to this job's share of ``cores``."""
@@ -70,21 +87,15 @@ class CoreShare:
 
     def __enter__(self) -> CoreShare:
         _entered.append(self)
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            entry = self.directory / str(os.getpid())
-            entry.touch()
-            self.entry = entry
-        except OSError:  # an unwritable temporary folder: run with the threads as they are
-            return self
-        self.poll(now=True)
+        self.entry = _enter(self.directory)
+        if self.entry is not None:  # else an unwritable temporary folder: the threads stay as they are
+            self.poll(now=True)
         return self
 
     def __exit__(self, *exc: object) -> None:
         _entered.remove(self)
-        if self.entry is not None:
-            self.entry.unlink(missing_ok=True)
-            self.entry = None
+        _leave(self.entry)
+        self.entry = None
         if torch.get_num_threads() != self.cores:
             torch.set_num_threads(self.cores)
 
@@ -137,6 +148,19 @@ def poll() -> None:
     entered one and the time to look again has come (a clock read otherwise)."""
     if _entered:
         _entered[-1].poll()
+
+
+@contextmanager
+def counted(directory: Path | None = None) -> Iterator[None]:
+    """Inside, this process counts as one of the jobs among which ganzoo's CPU jobs share
+    the cores, while its own threads stay as they are: for a program with threads of its
+    own choosing (``OMP_NUM_THREADS``) beside ganzoo's trainings, which then leave it its
+    share. ganzoo's test suite enters each of its worker processes."""
+    entry = _enter(directory if directory is not None else trainings_dir())
+    try:
+        yield
+    finally:
+        _leave(entry)
 
 
 @contextmanager

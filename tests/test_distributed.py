@@ -99,7 +99,7 @@ def test_sigterm_to_torchrun_stops_every_rank_after_the_same_step_with_a_checkpo
     import time
 
     runs = tmp_path / "runs"
-    command = [*TORCHRUN, "-m", "ganzoo", "train", "dcgan", "--recipe", "mnist", "--data-dir", str(mnist_like_root),
+    command = [*TORCHRUN, str(EXIT_CHECK), "train", "dcgan", "--recipe", "mnist", "--data-dir", str(mnist_like_root),
                "--runs-dir", str(runs), "-q", "--set", "max_steps=100000", "--set", "batch_size=8", "--set", "width=8",
                "--set", "log_every=5"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
@@ -112,6 +112,8 @@ def test_sigterm_to_torchrun_stops_every_rank_after_the_same_step_with_a_checkpo
     assert process.returncode != 0
     said = [line for line in stderr.splitlines() if line.startswith("ganzoo: error:")]
     assert len(said) == 1 and "interrupted by SIGTERM" in said[0] and "checkpoint saved; resume with" in said[0], stderr
+    # a run that stopped on an error leaves nothing holding the process group either
+    assert sorted(re.findall(r"rank (\d): DDP wrappers alive at exit: (\d+)", stderr)) == [("0", "0"), ("1", "0")]
     run = next(runs.iterdir())
     step = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["step"]
     assert step % 10 == 0  # the ranks agreed on a step (they check every 10)

@@ -9,6 +9,7 @@ nothing here does anything.
 
 from __future__ import annotations
 
+import atexit
 import gc
 import os
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ def init(device: torch.device) -> tuple[Context, torch.device]:
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend, timeout=timedelta(minutes=30))
+        atexit.register(gc.collect)  # a failed run's trainer too: freed while the interpreter is whole (see finish)
     return context, device
 
 

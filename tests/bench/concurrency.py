@@ -86,7 +86,7 @@ def run_copies(k: int, env_extra: dict[str, str], sets: list[str], args) -> tupl
         if beside is None:
             return speeds, threads, trained_s, None
         if args.beside_tests:
-            os.killpg(beside.pid, signal.SIGTERM)
+            os.killpg(beside.pid, signal.SIGINT)  # pytest ends its session: the workers leave the jobs' folder
             beside.wait()
             return speeds, threads, trained_s, (f"the test run beside them finished {tests_done(Path(tmp) / 'tests.log')} "
                                                 f"tests in {time.perf_counter() - started:.0f} s")

@@ -4,9 +4,10 @@ rebuilt around model-owned steps (tests/data/behaviour_record.json).
 
 Float results depend on the CPU's instruction set and thread count: on a machine kind
 that has a record the comparison is bitwise; on another, the first steps' losses must
-agree to float rounding and the rest is skipped with the reason. Record a new machine
-kind with ``python tests/helpers/behaviour_record.py --data-dir DIR``, DIR made by
-``write_record_data`` below.
+agree to float rounding, as training's chaos grows it (``EARLY_RTOL``), and the rest is
+skipped with the reason. Record a new machine kind with ``python
+tests/helpers/behaviour_record.py --data-dir DIR``, DIR made by ``write_record_data``
+below.
 """
 
 from __future__ import annotations
@@ -24,8 +25,16 @@ sys.path.insert(0, str(REPO / "tests" / "helpers"))
 from behaviour_record import MODELS, machine_key, record  # noqa: E402
 
 RECORD = REPO / "tests" / "data" / "behaviour_record.json"
-EARLY_STEPS = 5  # compared on every machine kind
-EARLY_RTOL = 1e-3
+# On a machine kind without a record, the first steps' losses must agree to these relative
+# tolerances. Step 1 is the forward pass and the losses (rounding: at most 7.9e-7 measured);
+# step 2 follows Adam's first update, which turns gradients that differ at rounding level
+# in sign into whole lr-sized moves (up to 1.0e-4: cgan with MKL held to SSE4.2); after it
+# GAN training's chaos grows the difference (up to 2.2e-3 by step 5: wgan-gp, five critic
+# updates a step). Measured against the avx512 entries with oneDNN and ATen held to AVX2
+# and MKL to AVX2 or SSE4.2 (an AMD EPYC's kernels), at 1 and 2 threads; with the former
+# 1e-3 for every step, wgan-gp's step 3 (1.3e-3) failed `make test` there.
+EARLY_RTOL = (1e-5, 1e-3, 1e-2, 1e-2, 1e-2)
+EARLY_STEPS = len(EARLY_RTOL)  # compared on every machine kind
 # One name changed on purpose: wgan-gp's gradient penalty came from its own loss object in
 # ganzoo 0.1 (logged as d_penalty); it is the core's gp_weight regulariser now (d_gp).
 RENAMED = {"d_penalty": "d_gp"}
@@ -80,6 +89,8 @@ def test_training_reproduces_the_record(model, recorded, measured, record_data):
     for step, (a, b) in enumerate(zip(now["losses"][:EARLY_STEPS], renamed(before["losses"])[:EARLY_STEPS]), start=1):
         assert set(a) == set(b), f"{model} step {step}: logged {sorted(a)}, recorded {sorted(b)}"
         for key in a:
-            assert math.isclose(a[key], b[key], rel_tol=EARLY_RTOL, abs_tol=1e-4), f"{model} step {step} {key}"
+            tolerance = EARLY_RTOL[step - 1]
+            assert math.isclose(a[key], b[key], rel_tol=tolerance, abs_tol=min(tolerance, 1e-4)), \
+                f"{model} step {step} {key}"
     pytest.skip(f"no bitwise record for '{machine_key()}' (have: {', '.join(entries)}); "
-                f"the first {EARLY_STEPS} steps agree to {EARLY_RTOL}")
+                f"the first {EARLY_STEPS} steps agree to {', '.join(map(str, EARLY_RTOL))}")

@@ -85,19 +85,30 @@ def test_infogan_is_its_own_distribution_with_its_own_step(infogan):
     assert "infogan" in listing.stdout and "unconditional" in listing.stdout
 
 
+# The categorical code picks the class above this share (chance, an untrained generator:
+# 0.10). Measured after 400 steps (16x16 blobs, batch 32, fp32, NCHW unless said): with
+# the info loss off (info_weight=0) 0.18 and 0.17 for seeds 0-1; with it, on AVX-512
+# seeds 0-4 1.00, 0.55, 1.00, 1.00, 0.78, in channels-last seeds 0-2 0.32, 1.00, 0.58,
+# and with oneDNN, MKL and ATen held to AVX2 (an AMD EPYC's kernels) seeds 0-3 0.34,
+# 0.56, 0.40, 0.34: GAN training is chaotic, and other rounding draws other outcomes from
+# the same seed, so the test asks for clearly above a broken info loss, not for a seed's
+# outcome, and tries a second seed before it fails.
+CODE_PICKS_CLASS = 0.25
+
+
 def test_the_categorical_code_picks_the_class(infogan, tmp_path):
-    """Measured on 16x16 blobs, batch 32, fp32 in NCHW, seeds 0-4: agreement 1.00, 0.55,
-    1.00, 1.00, 0.78 after 400 steps (0.25-0.31 after 150, 0.10 untrained). The test keeps
-    that path: GAN training is chaotic, and channels-last (the CPU default since ganzoo
-    0.5, the same function with other rounding) draws other outcomes from the same seeds:
-    0.32, 1.00, 0.58 for seeds 0-2."""
     data = blob_data(tmp_path / "data")
-    run = train(infogan, data, tmp_path / "runs", "image_size=16", "batch_size=32", "max_steps=400", "seed=0",
-                "channels_last=off")
     images, labels = blob_images(100, size=16, seed=1)
-    agreement = code_agreement(run, NearestCentroid(images, labels))
-    print(f"infogan on blobs, 400 steps: the code picks the class for {agreement:.0%} of samples")
-    assert agreement >= 0.4, agreement
+    judge = NearestCentroid(images, labels)
+    agreements = []
+    for seed in (0, 1):
+        run = train(infogan, data, tmp_path / f"runs-{seed}", "image_size=16", "batch_size=32", "max_steps=400",
+                    f"seed={seed}", "channels_last=off")
+        agreements.append(code_agreement(run, judge))
+        print(f"infogan on blobs, 400 steps, seed {seed}: the code picks the class for {agreements[-1]:.0%} of samples")
+        if agreements[-1] >= CODE_PICKS_CLASS:
+            break
+    assert max(agreements) >= CODE_PICKS_CLASS, agreements
     metrics = (run / "metrics.jsonl").read_text()
     assert '"d_info"' in metrics and '"g_info"' in metrics
 

@@ -35,6 +35,22 @@ _share_the_cores()  # before torch starts its thread pool
 
 import torch  # noqa: E402
 
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+
+# The files whose tests train for minutes, longest first (seconds of test time on the AMX
+# Xeon at one thread per worker, 2026-11-29: 284, 164, 149, 121, 83, 80, 75, 70, 65, 61).
+# `make test` hands whole files to its worker processes in collection order (--dist
+# loadfile --no-loadscope-reorder): starting the longest ones first keeps one worker from
+# being handed a long file while the other runs out of work (the longest-first rule).
+LONG_FILES = ("test_custom_step.py", "test_acgan_family.py", "test_zoo.py", "test_evaluate.py", "test_run_data.py",
+              "test_behaviour.py", "test_distributed.py", "test_learning.py", "test_signals.py", "test_ecosystem.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: position for position, name in enumerate(LONG_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONG_FILES)))  # stable: a file keeps its order
+
 
 def pytest_configure(config):
     """A worker of the parallel suite counts as one of the CPU jobs ganzoo's own trainings
@@ -54,22 +70,6 @@ def pytest_unconfigure(config):
     stack = getattr(config, "_ganzoo_counted", None)
     if stack is not None:
         stack.close()
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATASETS = REPO.parent / "shared" / "datasets"
-
-# The files whose tests train for minutes, longest first (seconds of test time on the AMX
-# Xeon at one thread per worker, 2026-11-29: 284, 164, 149, 121, 83, 80, 75, 70, 65, 61).
-# `make test` hands whole files to its worker processes in collection order (--dist
-# loadfile --no-loadscope-reorder): starting the longest ones first keeps one worker from
-# being handed a long file while the other runs out of work (the longest-first rule).
-LONG_FILES = ("test_custom_step.py", "test_acgan_family.py", "test_zoo.py", "test_evaluate.py", "test_run_data.py",
-              "test_behaviour.py", "test_distributed.py", "test_learning.py", "test_signals.py", "test_ecosystem.py")
-
-
-def pytest_collection_modifyitems(config, items):
-    rank = {name: position for position, name in enumerate(LONG_FILES)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(LONG_FILES)))  # stable: a file keeps its order
 
 
 @pytest.fixture(autouse=True)

@@ -23,11 +23,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import signal
 import statistics
 import subprocess
 import sys
-import re
-import signal
 import tempfile
 import time
 from pathlib import Path

@@ -99,6 +99,37 @@ def test_a_program_with_threads_of_its_own_counts_itself_in_and_keeps_its_thread
         program.kill()
 
 
+def test_a_process_counts_once_however_many_shares_and_counts_it_holds(tmp_path, threads):
+    torch.set_num_threads(2)
+    with cores.counted(tmp_path):
+        with CoreShare(tmp_path) as share:  # e.g. a counted program that trains in-process
+            assert share.trainings() == 1 and torch.get_num_threads() == 2  # itself, once
+            with cores.counted(tmp_path):
+                pass
+            assert share.entry.exists()  # the inner count's end left the share's entry
+        assert [p.name for p in tmp_path.iterdir()] == [str(os.getpid())]  # the count outlives the share
+        assert (tmp_path / str(os.getpid())).read_text() == (cores._start_time("self") or "")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(cores._start_time("self") is None, reason="the system does not tell processes' start times")
+def test_an_entry_left_by_a_dead_job_stops_counting_when_its_process_id_is_reused(tmp_path, threads):
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        started = cores._start_time(process.pid)
+        entry = tmp_path / str(process.pid)
+        with CoreShare(tmp_path, cores=2) as share:
+            entry.write_text(started)  # the entry of the job running under that id: it counts
+            share.poll(now=True)
+            assert share.trainings() == 2 and torch.get_num_threads() == 1
+            entry.write_text(str(int(started) - 1))  # left by a process that had the id before
+            share.poll(now=True)
+            assert torch.get_num_threads() == 2 and not entry.exists()  # not counted, and removed
+    finally:
+        process.kill()
+        process.wait()
+
+
 def test_the_parallel_suite_counts_its_workers_in(threads):
     if xdist_workers() < 2:
         pytest.skip("not run by pytest-xdist with several workers (make test runs it so)")

@@ -9,8 +9,11 @@ sampling writes its process id into a folder of the ganzoo jobs running for this
 and every few seconds sets its threads to its share: the cores it started with divided by
 the jobs alive, at least one. A job alone keeps all its threads; one that ends, or dies,
 hands its share back (a dead process's entry is removed by the next job that looks).
-Long loops call :func:`poll` between pieces of work. A process with threads of its own
-choosing (the test suite's workers) can count itself in with :func:`counted`.
+An entry holds its process's start time where the system tells it (Linux), so an entry
+left by a killed job no longer counts once its process id is reused. Long loops call
+:func:`poll` between pieces of work. A process with threads of its own choosing (the test
+suite's workers) can count itself in with :func:`counted`; a process counts once however
+many shares and counts it holds.
 """
 
 from __future__ import annotations
@@ -44,7 +47,25 @@ def shares_by_default(device: torch.device) -> bool:
     return device.type == "cpu" and os.name == "posix" and not os.environ.get("OMP_NUM_THREADS")
 
 
-def _alive(pid: int) -> bool:
+def _start_time(pid: int | str) -> str | None:
+    """When process ``pid`` (or ``"self"``) started, in clock ticks since boot (field 22 of
+    Linux's ``/proc/PID/stat``): with the id it names one process, even after the id is
+    reused. None where the system does not tell (no ``/proc``) or the process is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    fields = stat[stat.rfind(")") + 2:].split()  # the name in brackets may hold spaces
+    return fields[19] if len(fields) > 19 else None
+
+
+def _alive(pid: int, started: str = "") -> bool:
+    """Whether the process of an entry is alive: ``pid`` runs and, where the entry recorded
+    its ``started`` time and the system tells, it is the process that wrote the entry."""
+    if started:
+        now = _start_time(pid)
+        if now is not None and now != started:
+            return False  # the id is another process's now: the entry's job died
     if os.name != "posix":  # Windows' os.kill would end the process, not ask after it
         return True
     try:
@@ -58,20 +79,37 @@ def _alive(pid: int) -> bool:
     return True
 
 
+_holders: dict[Path, int] = {}  # this process's entries: how many shares and counts hold each
+
+
 def _enter(directory: Path) -> Path | None:
-    """This process's entry in ``directory`` (None where it cannot be written)."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        entry = directory / str(os.getpid())
-        entry.touch()
-        return entry
-    except OSError:
-        return None
+    """This process's entry in ``directory`` (None where it cannot be written): one file
+    named by the process id, holding its start time, shared by all it holds there."""
+    entry = directory / str(os.getpid())
+    if not _holders.get(entry):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            entry.write_text(_start_time("self") or "")
+        except OSError:
+            return None
+    _holders[entry] = _holders.get(entry, 0) + 1
+    return entry
 
 
 def _leave(entry: Path | None) -> None:
-    if entry is not None:
+    if entry is None:
+        return
+    _holders[entry] -= 1
+    if not _holders[entry]:  # the last share or count of this process there
+        del _holders[entry]
         entry.unlink(missing_ok=True)
+
+
+def _recorded_start(entry: Path) -> str:
+    try:
+        return entry.read_text().strip()
+    except OSError:  # gone meanwhile, or unreadable: judged by its process id alone
+        return ""
 
 
 class CoreShare:
@@ -110,7 +148,7 @@ class CoreShare:
         for path in entries:
             if not path.name.isdigit() or int(path.name) == os.getpid():
                 continue
-            if _alive(int(path.name)):
+            if _alive(int(path.name), _recorded_start(path)):
                 alive += 1
             else:
                 path.unlink(missing_ok=True)

@@ -44,11 +44,12 @@ def start_beside(args, env: dict[str, str], tmp: str) -> subprocess.Popen | None
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if args.beside_tests:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        return subprocess.Popen(
-            [sys.executable, "-m", "pytest", "-n", str(cores), "--dist", "loadfile", "--no-loadscope-reorder",
-             "-p", "no:cacheprovider"],
-            cwd=REPO, env={k: v for k, v in env.items() if k != "GANZOO_DEVICE"}, stdout=open(f"{tmp}/tests.log", "w"),
-            stderr=subprocess.STDOUT, start_new_session=True)
+        with open(f"{tmp}/tests.log", "w") as log:  # the suite writes to its own copy of the file
+            return subprocess.Popen(
+                [sys.executable, "-m", "pytest", "-n", str(cores), "--dist", "loadfile", "--no-loadscope-reorder",
+                 "-p", "no:cacheprovider"],
+                cwd=REPO, env={k: v for k, v in env.items() if k != "GANZOO_DEVICE"}, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True)
     return None
 
 

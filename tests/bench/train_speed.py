@@ -205,6 +205,9 @@ def main() -> None:
         parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if not 0 < args.warmup < args.steps:
+        parser.error(f"--steps ({args.steps}) counts the --warmup steps ({args.warmup}), which are not timed: "
+                     "it must be more, and --warmup at least 1")
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     named = [v if models == ["acgan"] else f"{m} {v}" for m in models for v in variants]
     sides = ([] if args.no_reference else ["reference"]) + named

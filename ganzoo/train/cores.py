@@ -108,7 +108,7 @@ def _leave(entry: Path | None) -> None:
 def _recorded_start(entry: Path) -> str:
     try:
         return entry.read_text().strip()
-    except OSError:  # gone meanwhile, or unreadable: judged by its process id alone
+    except (OSError, ValueError):  # gone meanwhile, or unreadable: judged by its process id alone
         return ""
 
 

@@ -35,6 +35,24 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _interruptible() -> None:
+    """In the suite's process before it starts: SIGINT as in a terminal. A script started in
+    the background by a shell (``cmd &``) ignores SIGINT, and so would pytest, which then
+    ran to its end instead of stopping when the copies did."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def stop_suite(suite: subprocess.Popen) -> None:
+    """SIGINT to the suite's process group (pytest ends its session, so its workers leave the
+    jobs' folder); SIGKILL if it has not ended a minute later."""
+    os.killpg(suite.pid, signal.SIGINT)
+    try:
+        suite.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(suite.pid, signal.SIGKILL)
+        suite.wait()
+
+
 def start_beside(args, env: dict[str, str], tmp: str) -> subprocess.Popen | None:
     """The job that runs beside the copies (an evaluation or the test suite), or None."""
     if args.beside_evaluate:
@@ -49,7 +67,7 @@ def start_beside(args, env: dict[str, str], tmp: str) -> subprocess.Popen | None
                 [sys.executable, "-m", "pytest", "-n", str(cores), "--dist", "loadfile", "--no-loadscope-reorder",
                  "-p", "no:cacheprovider"],
                 cwd=REPO, env={k: v for k, v in env.items() if k != "GANZOO_DEVICE"}, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True)
+                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_interruptible)
     return None
 
 
@@ -87,8 +105,7 @@ def run_copies(k: int, env_extra: dict[str, str], sets: list[str], args) -> tupl
         if beside is None:
             return speeds, threads, trained_s, None
         if args.beside_tests:
-            os.killpg(beside.pid, signal.SIGINT)  # pytest ends its session: the workers leave the jobs' folder
-            beside.wait()
+            stop_suite(beside)
             return speeds, threads, trained_s, (f"the test run beside them finished {tests_done(Path(tmp) / 'tests.log')} "
                                                 f"tests in {time.perf_counter() - started:.0f} s")
         _, err = beside.communicate()

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from ganzoo.train import cores
-from conftest import xdist_workers
 from ganzoo.train.cores import CoreShare
+
+from conftest import xdist_workers
 
 
 @pytest.fixture

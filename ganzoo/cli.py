@@ -151,8 +151,9 @@ def train(
         typer.Option(
             "--resume",
             metavar="[RUN_DIR]",
-            help="Continue RUN_DIR from its last checkpoint, in its own folder; alone: the newest run of MODEL. "
-            "Only budgets, intervals and speed switches may change (--set max_steps=N).",
+            help="Continue RUN_DIR from its last checkpoint, in its own folder; alone: the newest run of MODEL; "
+            "RUN_DIR/checkpoints/step_N.pt: go back to that step (what came after is set aside in "
+            "RUN_DIR/set-aside/). Only budgets, intervals and speed switches may change (--set max_steps=N).",
         ),
     ] = None,
     allow_other_data: Annotated[

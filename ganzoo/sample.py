@@ -16,7 +16,7 @@ from .errors import CheckpointError, UsageError, first_line
 from .files import first_free, folder_replaced_atomically, replaced_atomically
 from .grids import save_png
 from .models import build_model
-from .runs.checkpoint import load_checkpoint
+from .runs.checkpoint import load_or_point_to_intact
 from .runs.folder import RunFolder, newest_run, upgrade_settings
 from .runs.folder import runs_dir as default_runs_dir
 from .train import cores
@@ -40,9 +40,11 @@ def find_checkpoint(model: str, run: Path | None, checkpoint: Path | None, runs_
     return path
 
 
-def load_generator(path: Path, model: str, device: torch.device) -> tuple[Generator, dict[str, Any]]:
+def load_generator(path: Path, model: str, device: torch.device,
+                   how_to_use_intact: str = "pass it with --checkpoint {path}") -> tuple[Generator, dict[str, Any]]:
     """Rebuild the generator of ``model`` from a checkpoint (or an exported
-    ``.safetensors`` generator); refuse one of another model. A run trained with ``ema``
+    ``.safetensors`` generator); refuse one of another model. An unreadable ``last.pt``
+    names the run's newest intact checkpoint and ``how_to_use_intact`` it. A run trained with ``ema``
     gives its EMA weights; the returned config says which (``weights``: ``ema`` or
     ``generator``)."""
     from .runs.hub import WEIGHTS, is_hub_folder
@@ -56,7 +58,7 @@ def load_generator(path: Path, model: str, device: torch.device) -> tuple[Genera
         payload = {"model": config.get("model"), "config": config, "generator": state, "step": config.get("step")}
         weights = config.get("weights", "generator")
     else:
-        payload = load_checkpoint(path)
+        payload = load_or_point_to_intact(path, how_to_use_intact)
         weights = "ema" if "generator_ema" in payload else "generator"
     if payload["model"] != model:
         raise CheckpointError(f"{path} is a checkpoint of {payload['model']!r}, not of {model!r}")

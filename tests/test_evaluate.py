@@ -112,6 +112,7 @@ def test_report_files_with_inline_images_and_inception_unavailable_offline(tiny_
     result = _evaluate(run, data, out, env=OFFLINE)
     assert result.returncode == 0, result.stderr
     assert "Inception FID unavailable" in result.stderr
+    assert "Downloading" not in result.stderr  # no announcement of a download that cannot happen
     report = json.loads((out / "report.json").read_text())
     m = report["metrics"]
     weights = str(inception.weights_path()).replace(str(isolated_home), "")

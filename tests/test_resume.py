@@ -199,3 +199,73 @@ def test_an_unwritable_runs_folder_is_one_line(mnist_like_root, tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"ganzoo: error: cannot create a run folder in {blocker / 'runs'}: Not a directory"
     ]
+
+
+def _same_networks(a, b):
+    return all(torch.equal(a[part][key], b[part][key]) for part in ("generator", "discriminator") for key in a[part])
+
+
+def test_going_back_to_an_earlier_checkpoint_sets_aside_what_came_after_and_retraces_the_run(mnist_like_root, tmp_path,
+                                                                                          capsys):
+    runs = tmp_path / "runs"
+    run = _train(mnist_like_root, runs, "max_steps=12", "checkpoint_every=4", "sample_every=4", "keep_checkpoints=5")
+    checkpoints = run / "checkpoints"
+    first_losses = [m["d_loss"] for m in _metrics(run)]
+    assert resume_run("acgan", checkpoints / "step_0000004.pt", overrides=[], data_dir=mnist_like_root,
+                      runs_dir=runs, device="cpu", progress=False) == run
+    aside = run / "set-aside" / "after-step_0000004"
+    assert f"goes back to step 4; what it wrote after that step is set aside in {aside}" in capsys.readouterr().err
+    # what steps 5-12 wrote is kept aside under its own paths, nothing of steps 1-4 is
+    assert sorted(p.name for p in (aside / "checkpoints").iterdir()) == ["last.pt", "step_0000008.pt", "step_0000012.pt"]
+    assert sorted(p.name for p in (aside / "samples").iterdir()) == ["step_0000008.png", "step_0000012.png"]
+    assert [m["step"] for m in _metrics(aside)] == list(range(5, 13))
+    # the run went back to step 4 and, resumed exactly, came to the same step 12 again
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["last.pt", "step_0000004.pt", "step_0000008.pt",
+                                                            "step_0000012.pt"]
+    again, before = load_checkpoint(checkpoints / "last.pt"), load_checkpoint(aside / "checkpoints" / "last.pt")
+    assert again["step"] == before["step"] == 12 and _same_networks(again, before)
+    assert [m["d_loss"] for m in _metrics(run)] == first_losses
+    resumed = yaml.safe_load((run / "config.yaml").read_text())["resumed"]
+    assert resumed == [{**resumed[0], "at_step": 4, "from_checkpoint": "checkpoints/step_0000004.pt",
+                        "set_aside": "set-aside/after-step_0000004"}]
+    # a second trip back keeps the first one's folder
+    resume_run("acgan", checkpoints / "step_0000008.pt", overrides=[], data_dir=mnist_like_root, runs_dir=runs,
+               device="cpu", progress=False)
+    assert aside.is_dir() and (run / "set-aside" / "after-step_0000008" / "checkpoints" / "step_0000012.pt").is_file()
+    # the run's own last checkpoint is a plain resume: nothing set aside
+    resume_run("acgan", checkpoints / "last.pt", overrides=["max_steps=13"], data_dir=mnist_like_root, runs_dir=runs,
+               device="cpu", progress=False)
+    assert sorted(p.name for p in (run / "set-aside").iterdir()) == ["after-step_0000004", "after-step_0000008"]
+    assert "from_checkpoint" not in yaml.safe_load((run / "config.yaml").read_text())["resumed"][-1]
+
+
+def test_a_checkpoint_outside_a_runs_checkpoints_folder_is_refused(mnist_like_root, tmp_path):
+    runs = tmp_path / "runs"
+    run = _train(mnist_like_root, runs, "max_steps=2")
+    loose = tmp_path / "loose.pt"
+    loose.write_bytes((run / "checkpoints" / "last.pt").read_bytes())
+    with pytest.raises(UsageError, match="loose.pt is not in the checkpoints/ folder of a run"):
+        resume_run("acgan", loose, overrides=["max_steps=4"], data_dir=mnist_like_root, runs_dir=runs)
+
+
+def test_a_damaged_last_checkpoint_names_the_newest_intact_one_and_how_to_use_it(mnist_like_root, tmp_path):
+    runs = tmp_path / "runs"
+    run = _train(mnist_like_root, runs, "max_steps=6", "checkpoint_every=2")
+    checkpoints = run / "checkpoints"
+    # the disk damaged the newest checkpoint: last.pt and step 6 are one file
+    with open(checkpoints / "last.pt", "r+b") as file:
+        file.truncate(2000)
+    common = ["--runs-dir", str(runs), "--data-dir", str(mnist_like_root)]
+    result = run_cli("train", "acgan", "--resume", *common, "--set", "max_steps=8")
+    intact = checkpoints / "step_0000004.pt"
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "last.pt is truncated or corrupt" in result.stderr
+    assert (f"the run's newest intact checkpoint is {intact} (step 4): "
+            f"continue from it with 'ganzoo train acgan --resume {intact}'") in result.stderr
+    result = run_cli("sample", "acgan", "--class", "1", *common[:2], "--out", str(tmp_path / "ones.png"))
+    assert result.returncode == 1 and f"pass it with --checkpoint {intact}" in result.stderr, result.stderr
+    # what the line says works
+    result = run_cli("train", "acgan", "--resume", str(intact), *common, "--set", "max_steps=8", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert load_checkpoint(checkpoints / "last.pt")["step"] == 8
+    assert (run / "set-aside" / "after-step_0000004" / "checkpoints" / "step_0000006.pt").is_file()

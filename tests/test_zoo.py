@@ -260,6 +260,15 @@ def test_leaderboard_evaluates_the_newest_run_of_each_model_the_same_way(mnist_l
     assert [c["metric"] for c in picked["columns"]] == ["accuracy", "class-distribution", "kid"]
     assert [row["model"] for row in picked["rows"]] == ["acgan", "dcgan"]  # dcgan has no accuracy: last
     assert "cas" not in json.loads((tmp_path / "chosen" / "acgan" / "report.json").read_text())["metrics"]
+    # a damaged run is a skipped row with the reason, not the end of the comparison
+    dcgan_run = next(Path(row["run"]) for row in board["rows"] if row["model"] == "dcgan")
+    with open(dcgan_run / "checkpoints" / "last.pt", "r+b") as file:
+        file.truncate(1000)
+    damaged = run_cli("leaderboard", "--recipe", "mnist", *common, "--out", str(tmp_path / "damaged"), "--n", "20",
+                      "--metrics", "kid", "-q", env=env)
+    assert damaged.returncode == 0, damaged.stderr
+    rows = {row["model"]: row for row in json.loads((tmp_path / "damaged" / "leaderboard.json").read_text())["rows"]}
+    assert "kid" in rows["acgan"]["metrics"] and "last.pt is truncated or corrupt" in rows["dcgan"]["skipped"]
     none = run_cli("leaderboard", "--recipe", "fashion-mnist", *common, env=env)
     assert none.returncode == 2 and none.stderr.count("\n") == 1 and "no run of recipe 'fashion-mnist'" in none.stderr
 

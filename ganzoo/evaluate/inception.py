@@ -44,7 +44,13 @@ def load_inception(device: torch.device):
 
     path = weights_path()
     try:
-        # torch.hub announces a download on stdout, which must stay clean for --json
+        if not path.exists():
+            # fetched here rather than by pytorch-fid, whose torch.hub call announces
+            # "Downloading: ..." before it knows whether it can, a misleading line offline
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(FID_WEIGHTS_URL, str(path), progress=True)
+            print(f"ganzoo: Inception weights saved to {path}", file=sys.stderr)
+        # stdout must stay clean for --json, whatever the loader prints
         with contextlib.redirect_stdout(sys.stderr):
             model = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[FEATURE_DIM]])
     except (URLError, OSError, ConnectionError, TimeoutError) as exc:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..device import resolve_device
-from ..errors import UsageError
+from ..errors import CheckpointError, UsageError
 from ..files import new_folder_whole, write_text_atomic
 from ..plugins import get_host
 from ..runs.folder import RunFolder, creation_order, metric_records, now_iso, recorded_data_dir, runs_in
@@ -116,7 +116,13 @@ def leaderboard(
                 rows.append({**row, "skipped": "trained on other data than the first run of this recipe"})
                 continue
             checkpoint = RunFolder(entry.run).last
-            generator, config = load_generator(checkpoint, entry.model, torch_device)
+            try:
+                generator, config = load_generator(
+                    checkpoint, entry.model, torch_device,
+                    how_to_use_intact=f"score it with 'ganzoo evaluate {entry.model} --checkpoint {{path}}'")
+            except CheckpointError as exc:  # one damaged run does not stop the comparison of the others
+                rows.append({**row, "skipped": str(exc)})
+                continue
             report, figures, _ = evaluate_generator(
                 generator, config, reference, model=entry.model, checkpoint=checkpoint, run_dir=entry.run,
                 n_per_class=n_per_class, fid_n=fid_n, seed=seed, chosen=chosen,

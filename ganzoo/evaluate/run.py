@@ -243,7 +243,7 @@ def earlier_split_warnings(run_dir: Path | None, split: dict[str, Any]) -> list[
     if run_dir is None:
         return []
     warnings = []
-    for path in sorted((RunFolder(run_dir).root / "reports").glob("*/report.json")):
+    for path in sorted(RunFolder(run_dir).reports.glob("*/report.json")):
         try:
             earlier = json.loads(path.read_text(encoding="utf-8")).get("real_split")
         except (OSError, ValueError):

@@ -67,19 +67,56 @@ def keep_checkpoint(folder: Path, name: str, payload: dict[str, Any], keep: int)
     path = folder / name
     folder.mkdir(parents=True, exist_ok=True)
     save_checkpoint(path, payload)
-    last = folder / LAST
     try:
-        try:
-            with replaced_atomically(last) as tmp:
-                tmp.unlink()
-                os.link(path, tmp)
-        except OSError:
-            save_checkpoint(last, payload)
+        point_last_at(path)
         for old in sorted(folder.glob("step_*.pt"))[:-keep]:
             old.unlink()
     except OSError as exc:
         raise GanzooError(f"could not update checkpoints in {folder}: {exc.strerror or exc}") from None
     return path
+
+
+def point_last_at(path: Path) -> None:
+    """Make ``last.pt`` beside ``path`` the same checkpoint: a hard link where the file
+    system allows one, else a copy; replaced atomically either way."""
+    last = path.parent / LAST
+    if last.exists() and last.samefile(path):
+        return
+    try:
+        with replaced_atomically(last) as tmp:
+            tmp.unlink()
+            os.link(path, tmp)
+    except OSError:
+        with replaced_atomically(last) as tmp:
+            shutil.copyfile(path, tmp)
+
+
+def newest_intact(folder: Path, besides: Path) -> tuple[Path, int] | None:
+    """The newest ``step_*.pt`` in ``folder`` that is not ``besides`` (nor a link to it)
+    and loads, with its step; None when there is none."""
+    for path in sorted(folder.glob("step_*.pt"), reverse=True):
+        try:
+            if besides.exists() and path.samefile(besides):
+                continue
+            return path, int(load_checkpoint(path)["step"])
+        except (CheckpointError, OSError, KeyError, TypeError, ValueError):
+            continue
+    return None
+
+
+def load_or_point_to_intact(path: Path, how_to_use: str) -> dict[str, Any]:
+    """:func:`load_checkpoint`; when ``path`` is a run's ``last.pt`` and cannot be read,
+    the error names the run's newest intact step checkpoint and ``how_to_use`` it
+    (formatted with ``{path}``)."""
+    try:
+        return load_checkpoint(path)
+    except CheckpointError as exc:
+        earlier = newest_intact(path.parent, path) if path.name == LAST else None
+        if earlier is None:
+            raise
+        found, step = earlier
+        raise CheckpointError(f"{exc}; the run's newest intact checkpoint is {found} (step {step}): "
+                              f"{how_to_use.format(path=found)}") from None
 
 
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since PyTorch 1.6

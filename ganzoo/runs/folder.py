@@ -10,6 +10,8 @@
       reports/step_NNNNNNN/ report.json, report.md, report.html
       loss_curve.png
       tensorboard/          with --logger tensorboard
+      set-aside/after-step_NNNNNNN/   what the run wrote after step N, when a resume went
+                            back to that step's checkpoint (the same layout)
 
 :class:`RunFolder` is the only place that spells these names.
 """
@@ -80,9 +82,18 @@ class RunFolder:
     def step_checkpoint_name(self, step: int) -> str:
         return f"step_{step:07d}.pt"
 
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
     def report(self, step: int) -> Path:
         """A new ``reports/step_NNNNNNN[-N]`` folder name (never an existing one)."""
-        return first_free(self.root / "reports", f"step_{step:07d}")
+        return first_free(self.reports, f"step_{step:07d}")
+
+    def set_aside(self, step: int) -> Path:
+        """A new ``set-aside/after-step_NNNNNNN[-N]`` folder name, for what the run wrote
+        after ``step`` when it goes back to that step."""
+        return first_free(self.root / "set-aside", f"after-step_{step:07d}")
 
     @classmethod
     def of_checkpoint(cls, checkpoint: Path) -> RunFolder | None:

@@ -61,7 +61,7 @@ def latest_report(checkpoint: str | None) -> dict[str, Any] | None:
     run = RunFolder.of_checkpoint(Path(checkpoint)) if checkpoint else None
     if run is None:
         return None
-    reports = sorted((run.root / "reports").glob("*/report.json"))
+    reports = sorted(run.reports.glob("*/report.json"))
     for path in reversed(reports):
         try:
             return json.loads(path.read_text(encoding="utf-8"))

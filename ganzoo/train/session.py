@@ -18,10 +18,11 @@ from ..errors import CheckpointError, UsageError
 from ..models import build_model
 from ..plugins import get_host
 from ..recipes import load_recipe, load_tuning, parse_overrides, resolve
-from ..runs.checkpoint import load_checkpoint
+from ..runs.checkpoint import load_or_point_to_intact
 from ..runs.folder import (RunFolder, create_run, data_record, newest_run, now_iso, read_config, recorded_data_dir,
                            trim_metrics, upgrade_settings, write_config)
 from ..runs.folder import runs_dir as default_runs_dir
+from ..runs.rewind import rewinds, set_aside_after
 from ..settings import RESUMABLE_SETTINGS
 from . import distributed
 from .distributed import Context
@@ -111,15 +112,16 @@ def resume_run(
     """Continue ``run`` (default: the newest run of ``model``) from its last checkpoint,
     in its own folder, exactly as if it had never stopped: on the data it was trained on
     (the folder its config.yaml records, unless ``data_dir`` names another), refusing
-    data with another fingerprint unless ``allow_other_data``."""
+    data with another fingerprint unless ``allow_other_data``. ``run`` may instead be one
+    of a run's earlier checkpoints: the run goes back to it, and what it wrote after that
+    step is set aside in the run folder (``runs.rewind``)."""
     host = get_host()
     spec = host.models.get(model)
-    run_dir = run if run is not None else newest_run(default_runs_dir(runs_dir), model)
+    run_dir, checkpoint_path = _resume_source(model, run, runs_dir)
     config = read_config(run_dir)
     if config.get("model") != model:
         raise UsageError(f"{run_dir} is a run of {config.get('model')!r}, not of {model!r}")
-    checkpoint_path = RunFolder(run_dir).last
-    payload = load_checkpoint(checkpoint_path)
+    payload = load_or_point_to_intact(checkpoint_path, f"continue from it with 'ganzoo train {model} --resume {{path}}'")
     if payload["model"] != model:
         raise CheckpointError(f"{checkpoint_path} is a checkpoint of {payload['model']!r}, not of {model!r}")
 
@@ -160,10 +162,18 @@ def resume_run(
                 f"{run_dir} already finished its {trainer.total_steps} steps; "
                 "raise the budget, e.g. --set max_steps=N or --set epochs=N"
             )
-        if context.is_main:
-            trainer.history = trim_metrics(run_dir, trainer.step)
         resumed = {"at_step": trainer.step, "when": now_iso(), "device": str(torch_device),
                    "processes": context.world_size}
+        if rewinds(run_dir, checkpoint_path):
+            resumed["from_checkpoint"] = str(checkpoint_path.relative_to(run_dir))
+        if context.is_main:
+            if "from_checkpoint" in resumed:
+                aside = set_aside_after(run_dir, checkpoint_path, trainer.step)
+                if aside is not None:
+                    resumed["set_aside"] = str(aside.relative_to(run_dir))
+                    print(f"ganzoo: {run_dir} goes back to step {trainer.step}; what it wrote after that step "
+                          f"is set aside in {aside}", file=sys.stderr)
+            trainer.history = trim_metrics(run_dir, trainer.step)
         if other_data or "data" not in run_config:
             run_config["data"] = data_record(data_dir, default_data_dir(data_dir), now)
         if other_data:
@@ -177,6 +187,20 @@ def resume_run(
         return _record_and_fit(trainer, run_config, data.class_names, context)
 
     return _in_process_group(device, fit)
+
+
+def _resume_source(model: str, run: Path | None, runs_dir: Path | None) -> tuple[Path, Path]:
+    """``--resume``'s run folder and the checkpoint to continue from: the newest run's
+    ``last.pt`` (no ``run``), a run folder's, or a checkpoint file in a run's checkpoints/."""
+    if run is None:
+        run = newest_run(default_runs_dir(runs_dir), model)
+    if not run.is_file():
+        return run, RunFolder(run).last
+    folder = RunFolder.of_checkpoint(run)
+    if folder is None or not folder.config.is_file():
+        raise UsageError(f"{run} is not in the checkpoints/ folder of a run; --resume takes a run folder "
+                         "or one of its checkpoints")
+    return folder.root, run
 
 
 def _in_process_group(device: str, fit: Callable[[Context, torch.device], Path]) -> Path:

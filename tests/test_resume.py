@@ -11,6 +11,7 @@ import torch
 import yaml
 
 from ganzoo.errors import CheckpointError, GanzooError, UsageError
+from ganzoo.runs import lock
 from ganzoo.runs.checkpoint import load_checkpoint
 from ganzoo.train.session import resume_run, train_run
 
@@ -153,12 +154,14 @@ def test_a_signal_saves_a_checkpoint_and_the_run_resumes(mnist_like_root, tmp_pa
     deadline = time.time() + 120
     while not list(runs.glob("*/metrics.jsonl")) and time.time() < deadline and process.poll() is None:
         time.sleep(0.2)
+    [run] = list(runs.iterdir())
+    with pytest.raises(UsageError, match=f"is being trained by process {process.pid};"):
+        lock.check_free(run)  # the training holds its run folder: no second writer
     process.send_signal(signum)
     out, err = process.communicate(timeout=120)
     assert process.returncode == code, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "checkpoint saved; resume with: ganzoo train acgan --resume" in lines[0]
-    [run] = list(runs.iterdir())
     stopped_at = load_checkpoint(run / "checkpoints" / "last.pt")["step"]
     assert 0 < stopped_at < 100000
 
@@ -269,3 +272,24 @@ def test_a_damaged_last_checkpoint_names_the_newest_intact_one_and_how_to_use_it
     assert result.returncode == 0, result.stderr
     assert load_checkpoint(checkpoints / "last.pt")["step"] == 8
     assert (run / "set-aside" / "after-step_0000004" / "checkpoints" / "step_0000006.pt").is_file()
+
+
+def test_a_run_that_another_process_trains_is_not_resumed_beside_it(mnist_like_root, tmp_path):
+    runs = tmp_path / "runs"
+    run = _train(mnist_like_root, runs, "max_steps=2")
+    log = (run / "metrics.jsonl").read_text()
+    with lock.training(run):  # as the process that trains it holds it
+        result = run_cli("train", "acgan", "--resume", "--runs-dir", str(runs), "--data-dir", str(mnist_like_root),
+                         "--set", "max_steps=4")
+        with pytest.raises(UsageError, match="is being trained by process"):
+            resume_run("acgan", run / "checkpoints" / "step_0000002.pt", overrides=["max_steps=4"],
+                       data_dir=mnist_like_root, runs_dir=runs)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"ganzoo: error: {run} is being trained by process {os.getpid()}; let it finish or stop it (Ctrl-C saves a "
+        "checkpoint) before resuming it; --resume alone takes the newest run, --resume RUN_DIR another"
+    ]
+    assert (run / "metrics.jsonl").read_text() == log and not (run / "set-aside").exists()
+    resume_run("acgan", run, overrides=["max_steps=4"], data_dir=mnist_like_root, runs_dir=runs, device="cpu",
+               progress=False)  # the lock is gone with its holder
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 4

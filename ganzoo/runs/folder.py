@@ -12,6 +12,7 @@
       tensorboard/          with --logger tensorboard
       set-aside/after-step_NNNNNNN/   what the run wrote after step N, when a resume went
                             back to that step's checkpoint (the same layout)
+      .training.lock        held (flock) by the process that trains the run (runs/lock.py)
 
 :class:`RunFolder` is the only place that spells these names.
 """

@@ -3,6 +3,7 @@ and ``--resume``: a run folder -> the same loop, exactly where it stopped."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 import shutil
 import sys
@@ -17,7 +18,9 @@ from ..device import resolve_device
 from ..errors import CheckpointError, UsageError
 from ..models import build_model
 from ..plugins import get_host
+from ..ranks import process_rank
 from ..recipes import load_recipe, load_tuning, parse_overrides, resolve
+from ..runs import lock
 from ..runs.checkpoint import load_or_point_to_intact
 from ..runs.folder import (RunFolder, create_run, data_record, newest_run, now_iso, read_config, recorded_data_dir,
                            trim_metrics, upgrade_settings, write_config)
@@ -77,7 +80,8 @@ def train_run(
         run_dir = create_run(default_runs_dir(runs_dir), model, recipe_name) if context.is_main else None
         run_dir = Path(distributed.broadcast_object(str(run_dir) if run_dir else None, context))
         trainer.run_dir = run_dir
-        return _record_and_fit(trainer, config, data.class_names, context, fresh=True)
+        with lock.training(run_dir) if context.is_main else contextlib.nullcontext():
+            return _record_and_fit(trainer, config, data.class_names, context, fresh=True)
 
     return _in_process_group(device, fit)
 
@@ -117,10 +121,13 @@ def resume_run(
     step is set aside in the run folder (``runs.rewind``)."""
     host = get_host()
     spec = host.models.get(model)
-    run_dir, checkpoint_path = _resume_source(model, run, runs_dir)
+    run_dir, checkpoint_path = _resume_source(run, model, runs_dir)
     config = read_config(run_dir)
     if config.get("model") != model:
         raise UsageError(f"{run_dir} is a run of {config.get('model')!r}, not of {model!r}")
+    newest = "; --resume alone takes the newest run, --resume RUN_DIR another" if run is None else ""
+    if process_rank() == 0:  # fail fast; fit holds the lock while it trains
+        lock.check_free(run_dir, newest)
     payload = load_or_point_to_intact(checkpoint_path, f"continue from it with 'ganzoo train {model} --resume {{path}}'")
     if payload["model"] != model:
         raise CheckpointError(f"{checkpoint_path} is a checkpoint of {payload['model']!r}, not of {model!r}")
@@ -138,6 +145,10 @@ def resume_run(
     data_dir = recorded_data_dir(config, data_dir, str(run_dir))
 
     def fit(context: Context, torch_device: torch.device) -> Path:
+        with contextlib.ExitStack() as held:
+            return _continue(context, torch_device, held)
+
+    def _continue(context: Context, torch_device: torch.device, held: contextlib.ExitStack) -> Path:
         data = _load_training_data(settings, data_dir)
         if list(data.class_names) != list(config.get("class_names", data.class_names)):
             raise UsageError(f"the data set's classes differ from those {run_dir} was trained on")
@@ -162,6 +173,8 @@ def resume_run(
                 f"{run_dir} already finished its {trainer.total_steps} steps; "
                 "raise the budget, e.g. --set max_steps=N or --set epochs=N"
             )
+        if context.is_main:  # held from the first write to the end; a refusal above wrote nothing
+            held.enter_context(lock.training(run_dir, newest))
         resumed = {"at_step": trainer.step, "when": now_iso(), "device": str(torch_device),
                    "processes": context.world_size}
         if rewinds(run_dir, checkpoint_path):
@@ -189,7 +202,7 @@ def resume_run(
     return _in_process_group(device, fit)
 
 
-def _resume_source(model: str, run: Path | None, runs_dir: Path | None) -> tuple[Path, Path]:
+def _resume_source(run: Path | None, model: str, runs_dir: Path | None) -> tuple[Path, Path]:
     """``--resume``'s run folder and the checkpoint to continue from: the newest run's
     ``last.pt`` (no ``run``), a run folder's, or a checkpoint file in a run's checkpoints/."""
     if run is None:

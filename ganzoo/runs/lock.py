@@ -1,0 +1,104 @@
+"""One writer per run folder: a training holds ``RUN/.training.lock`` (an exclusive
+advisory ``flock``) from start to end, so a second ``ganzoo train --resume`` of the same
+run is refused instead of interleaving its checkpoints and log with the first's. The
+kernel drops the lock when the process ends, however it ends (kill -9 included): no
+stale lock. Looking (``check_free``, ``is_training``) takes a shared lock for an instant
+and writes nothing. Where ``fcntl`` is missing (Windows) there is no lock."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..errors import UsageError
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
+LOCK_NAME = ".training.lock"
+TAKE_TRIES, TAKE_PAUSE_S = 20, 0.05  # a look at the folder holds its shared lock for microseconds
+
+
+@contextmanager
+def training(run_dir: Path, hint: str = "") -> Iterator[None]:
+    """Hold ``run_dir``'s lock for the block, with this process's id in the file; refuse
+    (UsageError) when another process trains the run."""
+    if fcntl is None:
+        yield
+        return
+    try:
+        fd = os.open(Path(run_dir) / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        yield  # a folder that cannot take a file cannot be trained either; that error comes next
+        return
+    try:
+        if not _take(fd, fcntl.LOCK_EX, TAKE_TRIES):
+            raise UsageError(_refusal(run_dir, fd, hint))
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the file drops the lock
+
+
+def check_free(run_dir: Path, hint: str = "") -> None:
+    """Refuse at once (UsageError) when another process trains ``run_dir``."""
+    fd = _open_to_look(run_dir)
+    if fd is None:
+        return
+    try:
+        if not _take(fd, fcntl.LOCK_SH, 1):
+            raise UsageError(_refusal(run_dir, fd, hint))
+    finally:
+        os.close(fd)
+
+
+def is_training(run_dir: Path) -> bool:
+    fd = _open_to_look(run_dir)
+    if fd is None:
+        return False
+    try:
+        return not _take(fd, fcntl.LOCK_SH, 1)
+    finally:
+        os.close(fd)
+
+
+def recorded_process(run_dir: Path) -> int | None:
+    """The process id the run's newest training wrote into its lock file."""
+    try:
+        text = (Path(run_dir) / LOCK_NAME).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _open_to_look(run_dir: Path) -> int | None:
+    if fcntl is None:
+        return None
+    try:
+        return os.open(Path(run_dir) / LOCK_NAME, os.O_RDONLY)
+    except OSError:  # no lock file: never trained by a ganzoo that locks, so not now
+        return None
+
+
+def _take(fd: int, kind: int, tries: int) -> bool:
+    for attempt in range(tries):
+        try:
+            fcntl.flock(fd, kind | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if attempt + 1 < tries:
+                time.sleep(TAKE_PAUSE_S)
+    return False
+
+
+def _refusal(run_dir: Path, fd: int, hint: str) -> str:
+    pid = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    holder = f"process {pid}" if pid.isdigit() else "another process"
+    return (f"{run_dir} is being trained by {holder}; let it finish or stop it (Ctrl-C saves a checkpoint) "
+            f"before resuming it{hint}")

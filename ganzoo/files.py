@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,8 +20,10 @@ def replaced_atomically(path: Path) -> Iterator[Path]:
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
+    mode = _mode_as_created(path, folder=False)
     try:
         yield tmp
+        os.chmod(tmp, mode)  # after the writer: some (safetensors) make the file anew
         _fsync(tmp)
         os.replace(tmp, path)
         _fsync(path.parent)
@@ -43,6 +46,30 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _mode_as_created(target: Path, folder: bool) -> int:
+    """mkstemp / mkdtemp make private files (0600) and folders (0700); what replaces
+    ``target`` gets the permissions it has, or else those a plain open() / mkdir() would
+    give (0666 / 0777 less the umask), so that run folders stay readable to whom they were."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except OSError:
+        return (0o777 if folder else 0o666) & ~current_umask()
+
+
+def current_umask() -> int:
+    """The process's umask: read from /proc where Linux shows it (setting it to read it
+    would briefly change it for every thread), else set and restored."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
     with replaced_atomically(path) as tmp:
@@ -58,6 +85,7 @@ def folder_replaced_atomically(path: Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     old = None
     try:
+        os.chmod(tmp, _mode_as_created(path, folder=True))
         yield tmp
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))

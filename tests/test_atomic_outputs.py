@@ -4,11 +4,15 @@ and an existing output (under --force) intact."""
 
 from __future__ import annotations
 
+import os
+import stat
+
 import numpy as np
 import pytest
 import torch
 
 import ganzoo.sample
+from ganzoo.files import current_umask, folder_replaced_atomically, write_text_atomic
 from ganzoo.sample import save_images
 
 IMAGES = torch.randint(0, 256, (6, 1, 8, 8), dtype=torch.uint8)
@@ -99,3 +103,54 @@ def test_an_output_that_cannot_fit_is_refused_before_generating(monkeypatch, tmp
     with pytest.raises(UsageError, match=r"5000 images for .*pngs need about 19\.5 MB and .* has 976\.6 KB free"):
         check_room(tmp_path / "deeper" / "pngs", 5000, (1, 28, 28), 10)  # measured where the folder will be
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def _mode(path):
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_written_outputs_get_the_permissions_a_plain_write_would(tmp_path, umask_022):
+    # mkstemp/mkdtemp are private (0600/0700): a run's files would be unreadable to the group
+    # and to a web server showing the reports, unlike the files written directly beside them
+    write_text_atomic(tmp_path / "config.yaml", "a: 1\n")
+    with folder_replaced_atomically(tmp_path / "report") as building:
+        (building / "report.json").write_text("{}")
+    assert _mode(tmp_path / "config.yaml") == 0o644 and _mode(tmp_path / "report") == 0o755
+    assert current_umask() == 0o022
+    os.umask(0o077)
+    write_text_atomic(tmp_path / "private.yaml", "a: 1\n")
+    assert _mode(tmp_path / "private.yaml") == 0o600  # a stricter umask is kept to
+    # a file or folder replaced keeps the permissions it had
+    os.chmod(tmp_path / "config.yaml", 0o640)
+    os.chmod(tmp_path / "report", 0o750)
+    write_text_atomic(tmp_path / "config.yaml", "a: 2\n")
+    with folder_replaced_atomically(tmp_path / "report") as building:
+        (building / "report.json").write_text("{}")
+    assert _mode(tmp_path / "config.yaml") == 0o640 and _mode(tmp_path / "report") == 0o750
+
+
+def test_a_run_folder_and_its_outputs_are_readable_to_others_under_the_usual_umask(mnist_like_root, tmp_path,
+                                                                                   umask_022):
+    from ganzoo.train.session import train_run
+    from conftest import run_cli
+
+    run = train_run("acgan", "mnist", overrides=["max_steps=2", "batch_size=16", "sample_every=2"],
+                    data_dir=mnist_like_root, runs_dir=tmp_path / "runs", device="cpu", progress=False)
+    for name in ("config.yaml", "metrics.jsonl", "checkpoints/last.pt", "checkpoints/step_0000002.pt",
+                 "samples/step_0000002.png"):
+        assert _mode(run / name) == 0o644, name
+    exported = tmp_path / "acgan.safetensors"
+    folder = tmp_path / "ones"
+    for args in (("export", "acgan", "--run", str(run), "--out", str(exported)),
+                 ("sample", "acgan", "--run", str(run), "--class", "1", "--out", str(folder))):
+        result = run_cli(*args)
+        assert result.returncode == 0, result.stderr
+    assert _mode(exported) == _mode(exported.with_suffix(".json")) == 0o644
+    assert _mode(folder) == 0o755 and all(_mode(png) == 0o644 for png in folder.iterdir())

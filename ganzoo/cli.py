@@ -444,6 +444,68 @@ def summary_lines(path: Path) -> list[str]:
     return lines
 
 
+@app.command("runs")
+@at_boundary
+def list_runs(
+    model: Annotated[Optional[str], typer.Argument(help="Only the runs of this model.", show_default=False)] = None,
+    recipe: Annotated[Optional[str], typer.Option("--recipe", "-r", help="Only the runs of this recipe.")] = None,
+    runs_dir: RunsDir = None,
+    as_json: Json = False,
+) -> None:
+    """List the runs, oldest first: where each stands (training now, stopped, finished,
+    failed, damaged), its step, training time and newest evaluation report."""
+    from .runs.folder import runs_dir as default_runs_dir
+    from .runs.listing import list_runs as runs_under
+
+    root = default_runs_dir(runs_dir)
+    rows = runs_under(root, model, recipe)
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        which = " ".join(part for part in (model and f"of {model!r}", recipe and f"on recipe {recipe!r}") if part)
+        typer.echo(f"no runs{' ' + which if which else ''} in {root}")
+        return
+    table = [("run", "model", "recipe", "state", "step", "trained", "newest report")]
+    table += [(Path(row["run"]).name, str(row["model"]), str(row["recipe"]), _state_text(row), _step_text(row),
+               _duration_text(row["train_seconds"]), _report_text(row["report"])) for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+    for line in table:
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+
+
+def _state_text(row: dict[str, Any]) -> str:
+    if row["state"] == "training" and row["process"]:
+        return f"training (process {row['process']})"
+    return row["state"]
+
+
+def _step_text(row: dict[str, Any]) -> str:
+    """The checkpoint's step (where --resume continues), the logged one while training."""
+    step = row["logged_step"] if row["state"] == "training" else row["checkpoint_step"]
+    step = "-" if step is None else f"{step:,}"
+    return f"{step}/{row['total_steps']:,}" if row["total_steps"] else step
+
+
+def _duration_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {seconds:02d}s"
+
+
+def _report_text(report: dict[str, Any] | None) -> str:
+    if report is None:
+        return "-"
+    parts = [f"step {report['step']:,}"]
+    if isinstance(report["classifier_fid"], (int, float)):
+        parts.append(f"classifier FID {report['classifier_fid']:.2f}")
+    if isinstance(report["accuracy_mean"], (int, float)):
+        parts.append(f"accuracy {100 * report['accuracy_mean']:.1f}%")
+    return ", ".join(parts)
+
+
 @app.command()
 @at_boundary
 def ui(

@@ -123,8 +123,10 @@ ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since PyTorch 1.6
 PICKLE_PROTO = b"\x80"  # the legacy format: a pickle stream
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a ganzoo checkpoint safely; every failure becomes one clear CheckpointError."""
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu",
+                    mmap: bool = False) -> dict[str, Any]:
+    """Read a ganzoo checkpoint safely; every failure becomes one clear CheckpointError.
+    ``mmap``: map the tensors rather than read them (a look at the step costs little)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
@@ -137,7 +139,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise CheckpointError(f"{path} is not a PyTorch checkpoint file (it starts with neither a zip archive's "
                               "header nor a pickle's)" if head else f"checkpoint {path} is empty")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        payload = torch.load(path, map_location=map_location, weights_only=True,
+                             mmap=mmap and head.startswith(ZIP_MAGIC))  # the legacy format cannot be mapped
     except pickle.UnpicklingError as exc:
         if "weights_only" in str(exc) or "Unsupported global" in str(exc):
             raise CheckpointError(
@@ -154,3 +157,12 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if payload["format"] != FORMAT:
         raise CheckpointError(f"{path} has checkpoint format {payload['format']!r}; this ganzoo reads {FORMAT!r}")
     return payload
+
+
+def checkpoint_step(path: Path) -> int | None:
+    """The step of the checkpoint at ``path`` (its tensors mapped, not read); None when
+    it is unreadable."""
+    try:
+        return int(load_checkpoint(path, mmap=True)["step"])
+    except (CheckpointError, KeyError, TypeError, ValueError):
+        return None

@@ -8,9 +8,9 @@ import re
 import shutil
 from pathlib import Path
 
-from ..errors import CheckpointError, GanzooError
+from ..errors import GanzooError
 from ..files import write_text_atomic
-from .checkpoint import load_checkpoint, point_last_at
+from .checkpoint import checkpoint_step, point_last_at
 from .folder import RunFolder, read_metrics
 
 STEP_NAME = re.compile(r"step_(\d+)")
@@ -69,7 +69,5 @@ def _named_step(path: Path) -> int:
 
 def _checkpoint_step(path: Path) -> float:
     """A checkpoint's step; an unreadable one counts as later than any (it is set aside)."""
-    try:
-        return int(load_checkpoint(path)["step"])
-    except (CheckpointError, KeyError, TypeError, ValueError):
-        return float("inf")
+    step = checkpoint_step(path)
+    return float("inf") if step is None else step

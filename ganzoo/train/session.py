@@ -235,6 +235,7 @@ def _record_and_fit(trainer: Trainer, config: dict, class_names: list[str], cont
                     fresh: bool = False) -> Path:
     """Write the run's config.yaml (rank 0), start the extra logger, train."""
     config["speed"] = trainer.plan.describe()
+    config["total_steps"] = trainer.total_steps
     trainer.config = config
     if context.is_main:
         write_config(trainer.run_dir, {**config, "class_names": class_names})

@@ -36,6 +36,8 @@ def test_runs_says_where_each_run_stands(mnist_like_root, tmp_path):
     damaged = shutil.copytree(finished, runs / "dcgan-mnist-damaged", ignore=shutil.ignore_patterns("reports"))
     (damaged / "checkpoints" / "last.pt").unlink()
     (damaged / "checkpoints" / "last.pt").write_bytes(b"PK\x03\x04 cut short")
+    unlinked = shutil.copytree(finished, runs / "dcgan-mnist-without-last", ignore=shutil.ignore_patterns("reports"))
+    (unlinked / "checkpoints" / "last.pt").unlink()
 
     training = subprocess.Popen(
         [sys.executable, "-m", "ganzoo", "train", "acgan", "--quiet", "--set", "max_steps=100000",
@@ -70,7 +72,7 @@ def test_runs_says_where_each_run_stands(mnist_like_root, tmp_path):
     report = rows[finished.name]["report"]
     assert report["step"] == 3 and report["classifier_fid"] >= 0 and report["accuracy_mean"] is None
     assert rows[failed.name]["state"] == "failed" and rows[failed.name]["checkpoint_step"] is None
-    assert rows[damaged.name]["state"] == "damaged"
+    assert rows[damaged.name]["state"] == rows[unlinked.name]["state"] == "damaged"
     assert [row["model"] for row in list_runs(runs)][-1] == "acgan"  # oldest first
 
     table = run_cli("runs", "dcgan", env=env)

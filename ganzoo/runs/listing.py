@@ -29,6 +29,8 @@ def describe_run(folder: Path, config: dict[str, Any]) -> dict[str, Any]:
     if run.last.is_file():
         step = checkpoint_step(run.last)
         state = "damaged" if step is None else "finished" if total is not None and step >= total else "stopped"
+    elif any(run.checkpoints.glob("*.pt")):
+        state = "damaged"  # step checkpoints without last.pt: --resume names the newest intact one
     training = lock.is_training(folder)
     if training:
         state = "training"

@@ -70,6 +70,15 @@ def current_umask() -> int:
     return mask
 
 
+def link_or_copy(source: Path, target: Path) -> None:
+    """``target`` (which must not exist) becomes the same file as ``source``: a hard link
+    where the file system allows one, else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
     with replaced_atomically(path) as tmp:

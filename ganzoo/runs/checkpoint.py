@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError, GanzooError, first_line
-from ..files import replaced_atomically
+from ..files import link_or_copy, replaced_atomically
 
 FORMAT = "ganzoo-checkpoint-1"
 LAST = "last.pt"
@@ -82,13 +82,9 @@ def point_last_at(path: Path) -> None:
     last = path.parent / LAST
     if last.exists() and last.samefile(path):
         return
-    try:
-        with replaced_atomically(last) as tmp:
-            tmp.unlink()
-            os.link(path, tmp)
-    except OSError:
-        with replaced_atomically(last) as tmp:
-            shutil.copyfile(path, tmp)
+    with replaced_atomically(last) as tmp:
+        tmp.unlink()
+        link_or_copy(path, tmp)
 
 
 def newest_intact(folder: Path, besides: Path) -> tuple[Path, int] | None:

@@ -38,7 +38,7 @@ def training(run_dir: Path, hint: str = "") -> Iterator[None]:
         return
     try:
         if not _take(fd, fcntl.LOCK_EX, TAKE_TRIES):
-            raise UsageError(_refusal(run_dir, fd, hint))
+            raise UsageError(_refusal(run_dir, hint))
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield
@@ -48,19 +48,16 @@ def training(run_dir: Path, hint: str = "") -> Iterator[None]:
 
 def check_free(run_dir: Path, hint: str = "") -> None:
     """Refuse at once (UsageError) when another process trains ``run_dir``."""
-    fd = _open_to_look(run_dir)
-    if fd is None:
-        return
-    try:
-        if not _take(fd, fcntl.LOCK_SH, 1):
-            raise UsageError(_refusal(run_dir, fd, hint))
-    finally:
-        os.close(fd)
+    if is_training(run_dir):
+        raise UsageError(_refusal(run_dir, hint))
 
 
 def is_training(run_dir: Path) -> bool:
-    fd = _open_to_look(run_dir)
-    if fd is None:
+    if fcntl is None:
+        return False
+    try:
+        fd = os.open(Path(run_dir) / LOCK_NAME, os.O_RDONLY)
+    except OSError:  # no lock file: never trained by a ganzoo that locks, so not now
         return False
     try:
         return not _take(fd, fcntl.LOCK_SH, 1)
@@ -77,15 +74,6 @@ def recorded_process(run_dir: Path) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def _open_to_look(run_dir: Path) -> int | None:
-    if fcntl is None:
-        return None
-    try:
-        return os.open(Path(run_dir) / LOCK_NAME, os.O_RDONLY)
-    except OSError:  # no lock file: never trained by a ganzoo that locks, so not now
-        return None
-
-
 def _take(fd: int, kind: int, tries: int) -> bool:
     for attempt in range(tries):
         try:
@@ -97,8 +85,8 @@ def _take(fd: int, kind: int, tries: int) -> bool:
     return False
 
 
-def _refusal(run_dir: Path, fd: int, hint: str) -> str:
-    pid = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-    holder = f"process {pid}" if pid.isdigit() else "another process"
+def _refusal(run_dir: Path, hint: str) -> str:
+    pid = recorded_process(run_dir)
+    holder = f"process {pid}" if pid is not None else "another process"
     return (f"{run_dir} is being trained by {holder}; let it finish or stop it (Ctrl-C saves a checkpoint) "
             f"before resuming it{hint}")

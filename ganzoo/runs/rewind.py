@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 
 from ..errors import GanzooError
-from ..files import write_text_atomic
+from ..files import link_or_copy, write_text_atomic
 from .checkpoint import checkpoint_step, point_last_at
 from .folder import RunFolder, read_metrics
 
@@ -38,7 +37,9 @@ def set_aside_after(run_dir: Path, chosen: Path, step: int) -> Path | None:
     try:
         aside = folder.set_aside(step)
         if last.exists():
-            _keep_copy(last, aside / last.relative_to(run_dir))
+            kept = aside / last.relative_to(run_dir)
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            link_or_copy(last, kept)
         for path in later:
             target = aside / path.relative_to(run_dir)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -51,15 +52,6 @@ def set_aside_after(run_dir: Path, chosen: Path, step: int) -> Path | None:
         raise GanzooError(f"could not set aside what {run_dir} wrote after step {step}: "
                           f"{exc.strerror or exc}") from None
     return aside if aside.exists() else None
-
-
-def _keep_copy(path: Path, target: Path) -> None:
-    """``target`` becomes the same file as ``path`` (a hard link, else a copy)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(path, target)
-    except OSError:
-        shutil.copyfile(path, target)
 
 
 def _named_step(path: Path) -> int:

@@ -129,6 +129,7 @@ def resume_run(
     if process_rank() == 0:  # fail fast; fit holds the lock while it trains
         lock.check_free(run_dir, newest)
     payload = load_or_point_to_intact(checkpoint_path, f"continue from it with 'ganzoo train {model} --resume {{path}}'")
+    going_back = rewinds(run_dir, checkpoint_path)
     if payload["model"] != model:
         raise CheckpointError(f"{checkpoint_path} is a checkpoint of {payload['model']!r}, not of {model!r}")
 
@@ -173,14 +174,13 @@ def resume_run(
                 f"{run_dir} already finished its {trainer.total_steps} steps; "
                 "raise the budget, e.g. --set max_steps=N or --set epochs=N"
             )
-        if context.is_main:  # held from the first write to the end; a refusal above wrote nothing
-            held.enter_context(lock.training(run_dir, newest))
         resumed = {"at_step": trainer.step, "when": now_iso(), "device": str(torch_device),
                    "processes": context.world_size}
-        if rewinds(run_dir, checkpoint_path):
+        if going_back:
             resumed["from_checkpoint"] = str(checkpoint_path.relative_to(run_dir))
-        if context.is_main:
-            if "from_checkpoint" in resumed:
+        if context.is_main:  # the lock is held from the first write to the end; a refusal above wrote nothing
+            held.enter_context(lock.training(run_dir, newest))
+            if going_back:
                 aside = set_aside_after(run_dir, checkpoint_path, trainer.step)
                 if aside is not None:
                     resumed["set_aside"] = str(aside.relative_to(run_dir))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import DataError, UsageError
+from .errors import DataError, NoTestSplit, UsageError
 
 DATA_DIR_ENV = "GANZOO_DATA_DIR"
 
@@ -99,6 +99,57 @@ def load_dataset(
     return data
 
 
+HELD_OUT_EVERY = 10  # without a test split, every 10th image of each class is held out
+HELD_OUT_SPLIT = "held-out tenth of train"  # the split's name in reports
+
+
+@dataclass
+class EvaluationData:
+    """The real side of an evaluation: what the judge learns from and the split every
+    metric compares against. ``held_out``: the dataset has no test split, so ``test`` is
+    every tenth image of each class of the training split (which the generator trained on)
+    and ``judge_train`` the rest."""
+
+    judge_train: ImageData
+    test: ImageData
+    held_out: bool = False
+
+    @property
+    def split_name(self) -> str:
+        return HELD_OUT_SPLIT if self.held_out else "test"
+
+
+def evaluation_data(name: str, root: str | os.PathLike | None = None, *, channels: int, image_size: int,
+                    train: ImageData | None = None) -> EvaluationData:
+    """The judge's training images and the real test split of a dataset (``train``: its
+    training split, when already loaded). A dataset without a test split (its loader raises
+    :class:`NoTestSplit`) gives a held-out tenth of the training split instead."""
+    shape = {"channels": channels, "image_size": image_size}
+    try:
+        test = load_dataset(name, root, train=False, **shape)
+    except NoTestSplit:
+        rest, held = hold_out(train if train is not None else load_dataset(name, root, train=True, **shape))
+        return EvaluationData(rest, held, held_out=True)
+    return EvaluationData(train if train is not None else load_dataset(name, root, train=True, **shape), test)
+
+
+def hold_out(data: ImageData, every: int = HELD_OUT_EVERY) -> tuple[ImageData, ImageData]:
+    """``data`` split into (the rest, every ``every``-th image of each class), in order."""
+    held = torch.zeros(len(data), dtype=torch.bool)
+    for k, class_name in enumerate(data.class_names):
+        index = (data.labels == k).nonzero().flatten()
+        if len(index) < 2:
+            raise DataError(f"{data.name}: class {class_name!r} has {len(index)} image(s); with no test split an "
+                            f"evaluation holds out every {every}th image of each class, which needs at least 2 a class "
+                            "(or give the data a test split)")
+        held[index[::every]] = True
+
+    def part(mask: torch.Tensor) -> ImageData:
+        return ImageData(data.name, data.images[mask].contiguous(), data.labels[mask], list(data.class_names))
+
+    return part(~held), part(held)
+
+
 def _check_split(data: ImageData, name: str, root: Path) -> None:
     if len(data) == 0:
         raise DataError(f"{name} in {root} holds no images")
@@ -152,5 +203,5 @@ def _aliases(class_name: str) -> set[str]:
     return aliases
 
 
-__all__ = ["ImageData", "cache_dir", "default_data_dir", "describe_fingerprint", "fingerprint", "load_dataset",
-           "resolve_class", "slug", "to_shape"]
+__all__ = ["EvaluationData", "HELD_OUT_SPLIT", "ImageData", "cache_dir", "default_data_dir", "describe_fingerprint", "evaluation_data",
+           "fingerprint", "hold_out", "load_dataset", "resolve_class", "slug", "to_shape"]

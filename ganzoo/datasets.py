@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from .data import DATA_DIR_ENV, ImageData, cache_dir
-from .errors import DataError, first_line
+from .errors import DataError, NoTestSplit, first_line
+from .image_files import IMAGE_SUFFIXES, list_images
 
 
 @dataclass(frozen=True)
@@ -141,33 +142,45 @@ def _load_cifar10(name: str, root: Path, train: bool) -> ImageData:
     return ImageData(name, images, torch.tensor(ds.targets, dtype=torch.long), list(ds.classes))
 
 
-# -- ImageFolder: users' own images, one sub-folder per class --------------------------
+# -- ImageFolder: users' own images, flat or one sub-folder per class ---------------------
 def _load_image_folder(name: str, root: Path, train: bool, channels: int, image_size: int) -> ImageData:
+    if not root.is_dir():
+        raise DataError(f"image folder {root} does not exist: it must hold your images, in it or in one "
+                        "sub-folder per class")
     split = root / ("train" if train else "test")
-    folder = split if split.is_dir() else root
-    if not train and folder == root:
-        raise DataError(f"{root} has no test/ sub-folder: an image-folder test split lives in {split}")
-    if not folder.is_dir():
-        raise DataError(f"image folder {folder} does not exist: it must hold one sub-folder per class")
-    datasets = torchvision_datasets()
-    from torchvision.transforms.v2 import functional as TF
+    if split.is_dir():
+        folder, skip = split, ()
+    elif not train:
+        raise NoTestSplit(f"{root} has no test/ sub-folder")
+    else:
+        folder, skip = root, ("test",)
+    listing = list_images(folder, skip=skip)
+    if listing.classes is None:  # one flat folder: one class, named after the data folder in both splits
+        class_names, labels = [root.resolve().name or "images"], [0] * len(listing.files)
+    else:
+        class_names = listing.classes
+        empty = sorted(set(class_names) - set(listing.labels or []))
+        if empty:
+            raise DataError(f"class folder {folder / empty[0]} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        index = {class_name: k for k, class_name in enumerate(class_names)}
+        labels = [index[label] for label in listing.labels or []]
+    from PIL import Image
 
-    try:
-        ds = datasets.ImageFolder(str(folder))
-    except (FileNotFoundError, OSError) as exc:
-        raise DataError(f"image folder {folder}: {exc}") from None
+    from .plugins import _signals_deferred
+
+    with _signals_deferred():  # as torchvision_datasets() imports torchvision
+        from torchvision.transforms.v2 import functional as TF
     mode = "L" if channels == 1 else "RGB"
-    images = torch.empty(len(ds.samples), channels, image_size, image_size, dtype=torch.uint8)
-    for i, (path, _) in enumerate(ds.samples):
+    images = torch.empty(len(listing.files), channels, image_size, image_size, dtype=torch.uint8)
+    for i, path in enumerate(listing.files):
         try:
-            picture = ds.loader(path).convert(mode)
-        except Exception as exc:
+            with Image.open(path) as picture:
+                tensor = TF.pil_to_tensor(picture.convert(mode))
+        except Exception as exc:  # Pillow's decoders raise many kinds on bad bytes
             raise DataError(f"{path} is not a readable image ({type(exc).__name__}); remove it or fix it") from None
-        tensor = TF.pil_to_tensor(picture)
         tensor = TF.resize(tensor, [image_size], antialias=True)
         images[i] = TF.center_crop(tensor, [image_size, image_size])
-    labels = torch.tensor(ds.targets, dtype=torch.long)
-    return ImageData(name, images, labels, list(ds.classes))
+    return ImageData(name, images, torch.tensor(labels, dtype=torch.long), class_names)
 
 
 def mnist(root: Path, *, train: bool) -> ImageData:
@@ -190,5 +203,5 @@ BUILTIN = {
     "mnist": (mnist, "MNIST handwritten digits, 28x28 grey, 10 classes (torchvision)"),
     "fashion-mnist": (fashion_mnist, "Fashion-MNIST clothing, 28x28 grey, 10 classes (torchvision)"),
     "cifar10": (cifar10, "CIFAR-10 photographs, 32x32 colour, 10 classes (torchvision)"),
-    "imagefolder": (image_folder, "your own images: DATA_DIR/CLASS/*.png (or train/ and test/ sub-folders)"),
+    "imagefolder": (image_folder, "your own images: DATA_DIR/*.png (one class) or DATA_DIR/CLASS/*.png (or train/ and test/ sub-folders)"),
 }

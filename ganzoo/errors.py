@@ -31,6 +31,11 @@ class DataError(GanzooError):
     """A dataset is missing, unreadable or malformed."""
 
 
+class NoTestSplit(DataError):
+    """A dataset has no test split (a dataset loader raises it for ``train=False``): an
+    evaluation then holds out a tenth of the training split instead."""
+
+
 class CheckpointError(GanzooError):
     """A checkpoint is missing, corrupt or belongs to something else."""
 

@@ -6,10 +6,10 @@ import torch
 from PIL import Image
 from torchvision import datasets
 
-from ganzoo.data import load_dataset, resolve_class, to_shape
-from ganzoo.errors import DataError, UsageError
+from ganzoo.data import evaluation_data, load_dataset, resolve_class, to_shape
+from ganzoo.errors import DataError, NoTestSplit, UsageError
 
-from conftest import SHARED_DATASETS, blob_images, write_idx
+from conftest import SHARED_DATASETS, blob_images, write_idx, write_mnist_like
 
 
 def test_mnist_from_raw_idx_files(mnist_like_root):
@@ -79,6 +79,75 @@ def test_image_folder_with_a_corrupt_image_names_the_file(tmp_path):
     (root / "dog" / "bad.png").write_bytes(b"this is no png")
     with pytest.raises(DataError, match=r"bad\.png is not a readable image"):
         load_dataset("imagefolder", root, channels=3, image_size=8)
+
+
+def test_a_flat_image_folder_is_one_class_named_after_it_in_both_splits(tmp_path):
+    root = tmp_path / "faces"
+    for i in range(3):
+        _write_png(root / f"{i}.png", 100)
+    _write_png(root / ".hidden.png", 100)
+    (root / "README.txt").write_text("about these faces")
+    data = load_dataset("imagefolder", root, channels=3, image_size=8)
+    assert data.images.shape == (3, 3, 8, 8) and data.class_names == ["faces"] and data.labels.tolist() == [0, 0, 0]
+    with pytest.raises(NoTestSplit, match="has no test/ sub-folder"):
+        load_dataset("imagefolder", root, train=False, channels=3, image_size=8)
+    for i in range(2):  # a flat test/ beside the flat training images: the same one class
+        _write_png(root / "test" / f"{i}.png", 100)
+    assert load_dataset("imagefolder", root, train=False, channels=3, image_size=8).class_names == ["faces"]
+    assert len(load_dataset("imagefolder", root, channels=3, image_size=8)) == 3  # test/ is not training data
+
+
+def test_image_folder_classes_at_any_depth_and_a_test_folder_beside_them(tmp_path):
+    root = tmp_path / "pets"
+    _write_png(root / "cat" / "2019" / "a.png", 30)
+    _write_png(root / "cat" / "b.png", 30)
+    _write_png(root / "dog" / "c.png", 220)
+    _write_png(root / "test" / "cat" / "d.png", 30)
+    _write_png(root / "test" / "dog" / "e.png", 220)
+    train = load_dataset("imagefolder", root, channels=1, image_size=8)
+    assert train.class_names == ["cat", "dog"] and train.labels.tolist() == [0, 0, 1]  # not a class named "test"
+    test = load_dataset("imagefolder", root, train=False, channels=1, image_size=8)
+    assert test.class_names == ["cat", "dog"] and test.labels.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("layout, message", [
+    ({"a.png": 1, "cat/b.png": 1}, "holds both image files and sub-folders"),
+    ({"cat/b.png": 1, "dog/notes.txt": 0}, r"class folder .*dog holds no images"),
+    ({"notes.txt": 0}, "holds no image files"),
+])
+def test_image_folder_layouts_that_cannot_be_read_say_why(tmp_path, layout, message):
+    root = tmp_path / "data"
+    for name, is_png in layout.items():
+        if is_png:
+            _write_png(root / name, 50)
+        else:
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_text("text")
+    with pytest.raises(DataError, match=message):
+        load_dataset("imagefolder", root, channels=1, image_size=8)
+    with pytest.raises(DataError, match="does not exist"):
+        load_dataset("imagefolder", tmp_path / "nowhere", channels=1, image_size=8)
+
+
+def test_without_a_test_split_evaluation_holds_out_every_tenth_image_of_each_class(tmp_path):
+    root = tmp_path / "pets"
+    for i in range(25):
+        _write_png(root / "cat" / f"{i:02d}.png", 30)
+    for i in range(3):
+        _write_png(root / "dog" / f"{i:02d}.png", 220)
+    data = evaluation_data("imagefolder", root, channels=1, image_size=8)
+    assert data.held_out and data.split_name == "held-out tenth of train"
+    assert data.test.labels.tolist() == [0, 0, 0, 1]  # cats 0, 10, 20; dog 0
+    assert data.judge_train.labels.tolist() == [0] * 22 + [1] * 2
+    assert data.test.class_names == data.judge_train.class_names == ["cat", "dog"]
+    whole = load_dataset("imagefolder", root, channels=1, image_size=8)
+    assert torch.equal(data.test.images[:3], whole.images[[0, 10, 20]])
+    assert evaluation_data("imagefolder", root, channels=1, image_size=8, train=whole).test.labels.tolist() == [0, 0, 0, 1]
+    (root / "dog" / "01.png").unlink(), (root / "dog" / "02.png").unlink()
+    with pytest.raises(DataError, match="class 'dog' has 1 image"):
+        evaluation_data("imagefolder", root, channels=1, image_size=8)
+    split = evaluation_data("mnist", write_mnist_like(tmp_path / "mnist"), channels=1, image_size=28)
+    assert not split.held_out and split.split_name == "test" and len(split.test) == 50 and len(split.judge_train) == 200
 
 
 def test_to_shape_converts_channels_and_size():

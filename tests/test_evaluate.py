@@ -237,6 +237,36 @@ def test_eval_every_logs_metrics_and_keeps_the_best_checkpoint(tiny_run, monkeyp
     assert best["best"]["classifier_fid"] == pytest.approx(min(fids.values()))
 
 
+def test_images_of_ones_own_without_a_test_split_are_judged_against_a_held_out_tenth(tmp_path, monkeypatch):
+    """An image folder with no test/ trains as it is; eval_every and evaluate hold out every
+    10th image of each class, train the judge on the rest, and the report says so."""
+    from PIL import Image
+
+    from ganzoo.evaluate.run import evaluate
+
+    images, labels = blob_images(20, size=28, seed=1)
+    data = tmp_path / "blobs"
+    for i, (image, label) in enumerate(zip(images, labels.tolist())):
+        (data / f"blob{label}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image.numpy()).save(data / f"blob{label}" / f"{i:03d}.png")
+    recipe = tmp_path / "blobs.yaml"
+    recipe.write_text("dataset: imagefolder\nimage_size: 28\nchannels: 1\nepochs: 1\nbatch_size: 16\n")
+    monkeypatch.setenv("GANZOO_JUDGE_STEPS", "60")
+    run = train_run("acgan", str(recipe), overrides=["max_steps=4", "eval_every=4", "eval_samples=5"], data_dir=data,
+                    runs_dir=tmp_path / "runs", device="cpu", progress=False)
+    evals = [json.loads(line)["eval"] for line in (run / "metrics.jsonl").read_text().splitlines() if "eval" in line]
+    assert len(evals) == 1 and evals[0]["classifier_fid"] >= 0 and 0 <= evals[0]["accuracy_mean"] <= 1
+    out = evaluate("acgan", run=run, n_per_class=10, metrics="accuracy,classifier-fid", out=tmp_path / "report",
+                   device="cpu", progress=False)
+    report = json.loads((out / "report.json").read_text())
+    assert report["real_split"]["split"] == "held-out tenth of train" and report["real_split"]["images"] == 20
+    assert report["metrics"]["classifier_fid"]["provenance"]["real_split"] == report["real_split"]
+    assert report["class_names"] == [f"blob{k}" for k in range(10)]
+    text = (out / "report.md").read_text()
+    assert "every 10th image of each class" in text and "the generator trained on them, the judge did not" in text
+    assert "held-out real images" in (out / "report.html").read_text()
+
+
 def test_sigterm_outside_training_is_one_line_and_exit_143(tiny_run, tmp_path):
     import os
     import signal

@@ -6,8 +6,10 @@ naming the file):
 * an ``.npz`` holding ``images`` (uint8; ``(N, H, W)``, ``(N, C, H, W)`` or
   ``(N, H, W, C)`` with C = 1 or 3) and optionally ``labels`` (integers, one per image,
   class indices of the dataset); pickled objects are never loaded;
-* a folder of image files (PNG, JPEG, BMP, WebP): flat for unlabelled images, or one
-  sub-folder per class named by the class's name (``7``, ``Sneaker``) or its index.
+* a folder of image files (PNG, JPEG, BMP, WebP, TIFF, PPM/PGM): flat for unlabelled
+  images, or one sub-folder per class named by the class's name (``7``, ``Sneaker``) or
+  its index (listed by :func:`ganzoo.image_files.list_images`, as the ``imagefolder``
+  dataset is).
 
 Images are scored at the size they come in: no resize happens on the generated side,
 because a resize moves FID by more than most model changes; they must all be square and
@@ -27,8 +29,8 @@ import torch
 from tqdm import tqdm
 
 from ..errors import DataError, did_you_mean, first_line
+from ..image_files import list_images
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 MAX_IMAGE_SIDE = 1024  # a GAN sample larger than this is not what this path is for
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 
@@ -148,7 +150,8 @@ def _check_size(path: Path, n: int, height: int, width: int) -> None:
 
 # -- a folder of image files ---------------------------------------------------------------
 def _read_folder(path: Path, progress: bool) -> ImageSet:
-    files, raw_labels = _list_folder(path)
+    listing = list_images(path)
+    files, raw_labels = listing.files, listing.labels
     from PIL import Image
 
     mode: str | None = None  # the first image's, grey or colour; the others are converted to it
@@ -166,30 +169,6 @@ def _read_folder(path: Path, progress: bool) -> ImageSet:
                                 f"{images.shape[2]}x{images.shape[3]}: every image must have one size")
             images[i] = torch.from_numpy(array)
     return ImageSet(path, "folder", images, raw_labels)
-
-
-def _list_folder(path: Path) -> tuple[list[Path], list[str] | None]:
-    try:
-        entries = sorted(path.iterdir())
-        folders = [p for p in entries if p.is_dir() and not p.name.startswith(".")]
-        pictures = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
-        if folders and pictures:
-            raise DataError(f"{path} holds both image files and sub-folders: put every image in its class's "
-                            "sub-folder, or use a flat folder for unlabelled images")
-        if not folders:
-            if not pictures:
-                raise DataError(f"{path} holds no image files ({', '.join(IMAGE_SUFFIXES)}) and no class sub-folders")
-            return pictures, None
-        files, labels = [], []
-        for folder in folders:
-            inside = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-            files += inside
-            labels += [folder.name] * len(inside)
-    except OSError as exc:
-        raise DataError(f"cannot list {path}: {first_line(exc)}") from None
-    if not files:
-        raise DataError(f"the class sub-folders of {path} hold no image files ({', '.join(IMAGE_SUFFIXES)})")
-    return files, labels
 
 
 def _read_picture(file: Path, Image, mode: str | None) -> tuple[np.ndarray, str]:

@@ -20,7 +20,7 @@ from ..runs.folder import RunFolder, creation_order, metric_records, now_iso, re
 from ..runs.folder import runs_dir as default_runs_dir
 from ..sample import load_generator
 from ..train.cores import shared_cores
-from .report import write_report
+from .report import real_split_name, write_report
 from .run import Reference, evaluate_generator, package_versions, parse_metrics, registered_metrics
 
 
@@ -143,7 +143,7 @@ def leaderboard(
             "dataset": reference.dataset,
             "samples": {"n_per_class": n_per_class, "seed": seed, "fid_n": fid_n},
             "judge": {**reference.judge.describe()},
-            "real_split": {"split": "test", **reference.test_fingerprint},
+            "real_split": reference.real_split,
             "ranked_by": {"metric": rank_by, "better": better},
             "packages": package_versions(),
             "classifier_fid_floor": reference.classifier_floor(),
@@ -200,11 +200,11 @@ def _preamble(board: dict[str, Any]) -> list[str]:
     return [
         f"Recipe **{board['recipe']}** ({board['dataset']}), the newest run of each model in `{board['runs_dir']}`. "
         f"Every model: {s['n_per_class']} generated images per class (unconditional models: the same total), "
-        f"seed {s['seed']}, against the real test split.",
-        f"Judge: {judge['name']}, its own accuracy on the real test split **{judge['test_accuracy']:.2%}**; "
+        f"seed {s['seed']}, against {real_split_name(board.get('real_split'))}.",
+        f"Judge: {judge['name']}, its own accuracy on them **{judge['test_accuracy']:.2%}**; "
         f"(sha256 {judge.get('sha256', '')[:16]}, {judge.get('source', 'trained on this machine')}); "
         f"classifier-FID floor (real train vs real test): {board['classifier_fid_floor']:.2f}. "
-        f"Real test split: {board['real_split']['images'] if 'real_split' in board else '?'} images, sha256 "
+        f"Real images: {board['real_split']['images'] if 'real_split' in board else '?'}, sha256 "
         f"{board.get('real_split', {}).get('sha256', '?')}. "
         f"Lower FID is better; ranked by {board.get('ranked_by', {}).get('metric', 'classifier-fid')} "
         f"({board.get('ranked_by', {}).get('better', 'lower')} is better). Unconditional models have no per-class accuracy: "

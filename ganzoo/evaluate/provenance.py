@@ -66,7 +66,7 @@ def provenance(metric: Any, result: dict[str, Any], samples: Any, reference: Any
         "implementation": implementation(metric.compute.__module__, metric.compute.__qualname__),
         "n_generated": n_generated,
         "n_real": len(reference.test),
-        "real_split": {"split": "test", **reference.test_fingerprint},
+        "real_split": reference.real_split,
         "seed": samples.seed,
     }
     if metric.features == "judge":

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from ..data import HELD_OUT_SPLIT
 from ..files import new_folder_whole, write_text_atomic
 
 
@@ -125,13 +126,22 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             for row in report.get("summary", [])]
 
 
+def real_split_name(split: dict[str, Any] | None) -> str:
+    """What the real side of a report or leaderboard is, in words."""
+    if split and split.get("split") == HELD_OUT_SPLIT:
+        return "the held-out real images (every 10th of each class: the data has no test split)"
+    return "the real test split"
+
+
 def _split(report: dict[str, Any]) -> str:
     split = report.get("real_split")
     if not split:
         return f"{report.get('data_dir')}"
     shape = "x".join(str(d) for d in split.get("shape", []))
-    return (f"the {split.get('split', 'test')} split in {report.get('data_dir')}: {split.get('images')} images {shape}, "
-            f"sha256 {split.get('sha256')}")
+    where = (f"every 10th image of each class in {report.get('data_dir')} (no test split: the generator trained on "
+             "them, the judge did not)" if split.get("split") == HELD_OUT_SPLIT
+             else f"the {split.get('split', 'test')} split in {report.get('data_dir')}")
+    return f"{where}: {split.get('images')} images {shape}, sha256 {split.get('sha256')}"
 
 
 def judge_name(report: dict[str, Any]) -> str:
@@ -176,7 +186,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         "",
         f"- {source(r)}",
         f"- dataset: {r['dataset']} ({len(r['class_names'])} classes); generated: {generated(r)}",
-        f"- judge: {judge_name(r)}, its own accuracy on the real test split: **{r['judge']['test_accuracy']:.2%}**",
+        f"- judge: {judge_name(r)}, its own accuracy on {real_split_name(r.get('real_split'))}: "
+        f"**{r['judge']['test_accuracy']:.2%}**",
         f"- device: {r['device']}; wall time {r['wall_time_s']:.1f} s; ganzoo {r['ganzoo_version']}",
         f"- real images: {_split(r)}",
         *[f"- **warning:** {w}" for w in r.get("warnings", [])],
@@ -233,7 +244,7 @@ def to_html(report: dict[str, Any], figures: dict[str, str | None]) -> str:
         f"<br>device {e(r['device'])}, wall time {r['wall_time_s']:.1f} s, ganzoo {e(r['ganzoo_version'])}"
         f"<br>real images: {e(_split(r))}</p>",
         *[f"<p class='warning'><b>Warning:</b> {e(w)}</p>" for w in r.get("warnings", [])],
-        f"<p><b>Judge:</b> {e(judge_name(r))}; its accuracy on the real test split is "
+        f"<p><b>Judge:</b> {e(judge_name(r))}; its accuracy on {e(real_split_name(r.get('real_split')))} is "
         f"<b>{r['judge']['test_accuracy']:.2%}</b> (a per-class accuracy can be no more reliable than this).</p>",
         "<h2>Samples (one row per class)</h2>", img("samples", "sample grid"),
         *(["<h2>A walk through the latent space</h2><p class='note'>from the noise of seed 0 to seed 1 to "

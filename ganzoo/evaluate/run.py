@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from .. import __version__
-from ..data import default_data_dir, describe_fingerprint, fingerprint, load_dataset
+from ..data import default_data_dir, describe_fingerprint, evaluation_data, fingerprint
 from ..device import resolve_device
 from ..errors import UsageError, did_you_mean
 from ..files import first_free
@@ -83,18 +83,20 @@ def report_folder(out: Path | None, run_dir: Path | None, step: int, force: bool
 class Reference:
     """Everything on the real side of an evaluation, computed once and shared by every
     generator compared against it: the data, the judge and its features of the real test
-    split, the classifier-FID floor and (when the weights are present) the Inception
-    statistics. The leaderboard evaluates every model against one Reference."""
+    split (for data without one, a held-out tenth of the training split), the
+    classifier-FID floor and (when the weights are present) the Inception statistics. The
+    leaderboard evaluates every model against one Reference."""
 
     def __init__(self, settings: dict[str, Any], data_dir: Path | None, device: torch.device, progress: bool = True):
         self.shape = {"channels": settings["channels"], "image_size": settings["image_size"]}
         self.dataset = settings["dataset"]
         self.root = default_data_dir(data_dir)
         self.device, self.progress = device, progress
-        self.train = load_dataset(self.dataset, self.root, train=True, **self.shape)
-        self.test = load_dataset(self.dataset, self.root, train=False, **self.shape)
+        data = evaluation_data(self.dataset, self.root, **self.shape)
+        self.train, self.test = data.judge_train, data.test  # the judge's training images, the real side
         self.class_names = list(self.test.class_names)
         self.test_fingerprint = fingerprint(self.test)
+        self.real_split = {"split": data.split_name, **self.test_fingerprint}
         self._floor: float | None = None
         self._inception: tuple[Any, Any, Any, Path, bool] | str | None = None
         self.generated_inception: tuple[torch.Tensor, Any] | None = None  # the last generated set's features
@@ -226,7 +228,7 @@ def report_header(reference: Reference, results: dict[str, Any]) -> dict[str, An
         "created": now_iso(),
         "dataset": reference.dataset,
         "data_dir": str(reference.root),
-        "real_split": {"split": "test", **reference.test_fingerprint},
+        "real_split": reference.real_split,
         "class_names": reference.class_names,
         "judge": {**reference.judge.describe(), "trained_now": reference.judge.trained_now,
                   "real_test_accuracy_now": reference.real.accuracy},

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import torch
 
 from .. import __version__
-from ..data import default_data_dir, describe_fingerprint, fingerprint, load_dataset
+from ..data import default_data_dir, describe_fingerprint, evaluation_data, fingerprint, load_dataset
 from ..device import resolve_device
 from ..errors import CheckpointError, UsageError
 from ..models import build_model
@@ -258,9 +258,10 @@ def _evaluator(settings: dict, train, data_dir: Path | None, device, progress: b
         return None
     from ..evaluate.core import periodic_evaluator
 
-    test = load_dataset(settings["dataset"], default_data_dir(data_dir), train=False,
-                        channels=settings["channels"], image_size=settings["image_size"])
-    return periodic_evaluator(train, test, n_per_class=settings["eval_samples"], device=device, progress=progress)
+    data = evaluation_data(settings["dataset"], default_data_dir(data_dir), channels=settings["channels"],
+                           image_size=settings["image_size"], train=train)
+    return periodic_evaluator(data.judge_train, data.test, n_per_class=settings["eval_samples"], device=device,
+                              progress=progress)
 
 
 def _load_training_data(settings: dict, data_dir: Path | None):

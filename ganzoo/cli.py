@@ -430,7 +430,9 @@ def summary_lines(path: Path) -> list[str]:
 
     report = json.loads(path.read_text(encoding="utf-8"))
     m = report["metrics"]
-    lines = [f"judge accuracy on real test images: {report['judge']['test_accuracy']:.2%}"]
+    judge = report.get("judge")
+    lines = [f"judge: none ({report.get('judge_unavailable')})" if judge is None
+             else f"judge accuracy on real test images: {judge['test_accuracy']:.2%}"]
     if report.get("generator_weights") == "ema":
         lines.append("generator: the EMA weights")
     lines += [f"warning: {warning}" for warning in report.get("warnings", [])]

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from ganzoo.data import ImageData
+from ganzoo.errors import DataError, UsageError
 from ganzoo.evaluate import classifier as clf
 from ganzoo.evaluate import inception
 from ganzoo.evaluate.metrics import class_accuracy, frechet_between, frechet_distance
@@ -265,6 +266,59 @@ def test_images_of_ones_own_without_a_test_split_are_judged_against_a_held_out_t
     text = (out / "report.md").read_text()
     assert "every 10th image of each class" in text and "the generator trained on them, the judge did not" in text
     assert "held-out real images" in (out / "report.html").read_text()
+
+
+def test_data_of_one_class_have_no_judge_and_are_scored_by_inceptions_metrics(tmp_path, monkeypatch):
+    """A flat folder of pictures is one class: no judge is trained (a classifier could learn
+    nothing), the judge's metrics are left out and the report says why, Inception's are
+    computed; eval_every is refused before any run folder exists; the leaderboard ranks by
+    Inception FID."""
+    from PIL import Image
+
+    from ganzoo.cli import summary_lines
+    from ganzoo.evaluate.leaderboard import leaderboard
+    from ganzoo.evaluate.run import evaluate
+
+    images, _ = blob_images(6, size=28, seed=1)
+    data = tmp_path / "faces"
+    data.mkdir()
+    for i, image in enumerate(images):
+        Image.fromarray(image.numpy()).save(data / f"{i:03d}.png")
+    recipe = tmp_path / "faces.yaml"
+    recipe.write_text("dataset: imagefolder\nimage_size: 28\nchannels: 1\nepochs: 1\nbatch_size: 8\n")
+    runs = tmp_path / "runs"
+    refused = run_cli("train", "dcgan", "--recipe", str(recipe), "--data-dir", str(data), "--runs-dir", str(runs),
+                      "--set", "eval_every=2")
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "eval_every scores with the judge, and the data have one class" in refused.stderr
+    assert not runs.exists() or not any(runs.iterdir())
+    run = train_run("dcgan", str(recipe), overrides=["max_steps=2"], data_dir=data, runs_dir=runs, device="cpu",
+                    progress=False)
+
+    _stand_in_inception_weights()
+    monkeypatch.setattr(clf, "train_classifier", lambda *a, **k: pytest.fail("a judge of one class was trained"))
+    out = evaluate("dcgan", run=run, n_per_class=20, fid_n=20, out=tmp_path / "report", device="cpu", progress=False)
+    report = json.loads((out / "report.json").read_text())
+    assert report["judge"] is None and report["judge_unavailable"].startswith("the data have one class")
+    assert set(report["metrics"]) == {"inception_fid", "inception_kid", "inception_precision_recall",
+                                      "inception_density_coverage", "inception_score"}
+    assert report["metrics"]["inception_fid"]["status"] == "ok" and report["metrics"]["inception_fid"]["value"] >= 0
+    assert report["class_names"] == ["faces"] and report["real_split"]["images"] == 6  # every 10th of 60
+    assert "- judge: none (the data have one class" in (out / "report.md").read_text()
+    assert "(1 class)" in (out / "report.md").read_text()
+    assert "<b>Judge:</b> none (the data have one class" in (out / "report.html").read_text()
+    assert summary_lines(out / "report.json")[0].startswith("judge: none (the data have one class")
+
+    board_folder = leaderboard("faces", runs_dir=runs, n_per_class=20, fid_n=20, device="cpu", progress=False)
+    board = json.loads((board_folder / "leaderboard.json").read_text())
+    assert board["judge"] is None and board["ranked_by"]["metric"] == "inception-fid"
+    assert board["classifier_fid_floor"] is None and "No judge: the data have one class" in (
+        board_folder / "leaderboard.md").read_text()
+    with pytest.raises(UsageError, match="--rank-by 'kid' needs the judge, and the data have one class"):
+        leaderboard("faces", runs_dir=runs, out=tmp_path / "board", rank_by="kid", device="cpu", progress=False)
+    with pytest.raises(DataError, match="the data have one class"):  # the judge itself refuses, whoever asks
+        clf.get_judge(*(ImageData("faces", images[:, None], torch.zeros(60, dtype=torch.long), ["faces"]),) * 2,
+                      torch.device("cpu"))
 
 
 def test_sigterm_outside_training_is_one_line_and_exit_143(tiny_run, tmp_path):

@@ -224,7 +224,7 @@ BUILTIN_METRICS = (
            "(1 to the number of classes; the real test split's own score beside it)",
            summary=lambda r: f"{_plus_minus(r)} (real {r['real_test_split']:.2f})"),
     Metric("cas", classification_accuracy_score, label="CAS (real ceiling)", better="higher", applies="conditional",
-           features="none",
+           features="none", needs_judge=True,
            description="classification accuracy score: the judge's classifier trained only on the generated images, "
            "accuracy on the real test split; in brackets the same classifier trained on real images",
            summary=lambda r: f"{_percent(r['value'])} ({_percent(r['real_data_accuracy'])})"),

@@ -22,7 +22,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..data import ImageData, cache_dir, slug
-from ..errors import CheckpointError, UsageError
+from ..errors import CheckpointError, DataError, UsageError
 from ..runs.checkpoint import load_checkpoint, save_checkpoint
 from ..train import cores
 from ..train.speed import keep_freed_memory, plan_speed
@@ -185,12 +185,24 @@ def judge_steps() -> int:
     return int(text)
 
 
+def no_judge_reason(class_names: list[str]) -> str | None:
+    """Why data of these classes can have no judge, or None when they can."""
+    if len(class_names) >= 2:
+        return None
+    return ("the data have one class, and a judge (a classifier) needs two or more to learn anything: "
+            "the judge's metrics (classifier FID, KID, precision / recall, density / coverage, classifier score, "
+            "CAS) do not apply; Inception's do")
+
+
 def get_judge(
     train: ImageData, test: ImageData, device: torch.device, *, steps: int | None = None, progress: bool = True
 ) -> Judge:
     """The pinned judge of this dataset and shape when ganzoo ships one (and no step count
     is asked for), else the cached classifier for this training set, trained (and cached)
     if missing."""
+    reason = no_judge_reason(train.class_names)
+    if reason:
+        raise DataError(f"{train.name}: {reason}")
     if steps is None and not os.environ.get(JUDGE_STEPS_ENV, "").strip():
         pinned = pinned_judge_for(train, CLASSIFIER_VERSION)
         if pinned is not None:

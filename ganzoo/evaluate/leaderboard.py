@@ -83,10 +83,8 @@ def leaderboard(
     rank_by: str | None = None,
 ) -> Path:
     chosen = parse_metrics(metrics)
-    rank_by = rank_by or ("classifier-fid" if "classifier-fid" in chosen else chosen[0])
-    if rank_by not in chosen:
+    if rank_by is not None and rank_by not in chosen:
         raise UsageError(f"--rank-by {rank_by!r} is not among the chosen metrics ({', '.join(chosen)})")
-    better = next(m.better for m in registered_metrics() if m.name == rank_by)
     root = default_runs_dir(runs_dir)
     entries = newest_runs(root, recipe)
     if not entries:
@@ -100,6 +98,8 @@ def leaderboard(
     reference = Reference(first.config["settings"], recorded_data_dir(first.config, data_dir, str(first.run)),
                           torch_device, progress)
     trained_on = (first.config.get("data") or {}).get("train")
+    rank_by = ranking_metric(rank_by, chosen, reference)
+    better = next(m.better for m in registered_metrics() if m.name == rank_by)
     host = get_host()
 
     # a new leaderboard folder appears whole or not at all; beside other ganzoo jobs, its share of the cores
@@ -142,7 +142,8 @@ def leaderboard(
             "runs_dir": str(root),
             "dataset": reference.dataset,
             "samples": {"n_per_class": n_per_class, "seed": seed, "fid_n": fid_n},
-            "judge": {**reference.judge.describe()},
+            "judge": None if reference.judge is None else reference.judge.describe(),
+            **({"judge_unavailable": reference.no_judge} if reference.no_judge else {}),
             "real_split": reference.real_split,
             "ranked_by": {"metric": rank_by, "better": better},
             "packages": package_versions(),
@@ -154,6 +155,17 @@ def leaderboard(
         write_text_atomic(into / "leaderboard.md", to_markdown(board))
         write_text_atomic(into / "leaderboard.html", to_html(board, grids))
     return folder
+
+
+def ranking_metric(asked: str | None, chosen: tuple[str, ...], reference: Reference) -> str:
+    """``--rank-by``, else classifier FID, else the first chosen metric that applies to the data."""
+    metrics = {m.name: m for m in registered_metrics()}
+    if asked is not None:
+        if not reference.applies(metrics[asked]):
+            raise UsageError(f"--rank-by {asked!r} needs the judge, and {reference.no_judge}")
+        return asked
+    usable = [name for name in chosen if reference.applies(metrics[name])] or list(chosen)
+    return next((name for name in ("classifier-fid", "inception-fid") if name in usable), usable[0])
 
 
 def _by_metric(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -197,19 +209,24 @@ def _cells(board: dict[str, Any], rank: int, row: dict[str, Any], grid: str) -> 
 
 def _preamble(board: dict[str, Any]) -> list[str]:
     s, judge = board["samples"], board["judge"]
+    if judge is None:
+        judge_text = f"No judge: {board.get('judge_unavailable')}. "
+    else:
+        judge_text = (f"Judge: {judge['name']}, its own accuracy on them **{judge['test_accuracy']:.2%}**; "
+                      f"(sha256 {judge.get('sha256', '')[:16]}, {judge.get('source', 'trained on this machine')}); "
+                      f"classifier-FID floor (real train vs real test): {board['classifier_fid_floor']:.2f}. ")
     return [
         f"Recipe **{board['recipe']}** ({board['dataset']}), the newest run of each model in `{board['runs_dir']}`. "
         f"Every model: {s['n_per_class']} generated images per class (unconditional models: the same total), "
         f"seed {s['seed']}, against {real_split_name(board.get('real_split'))}.",
-        f"Judge: {judge['name']}, its own accuracy on them **{judge['test_accuracy']:.2%}**; "
-        f"(sha256 {judge.get('sha256', '')[:16]}, {judge.get('source', 'trained on this machine')}); "
-        f"classifier-FID floor (real train vs real test): {board['classifier_fid_floor']:.2f}. "
+        judge_text +
         f"Real images: {board['real_split']['images'] if 'real_split' in board else '?'}, sha256 "
         f"{board.get('real_split', {}).get('sha256', '?')}. "
         f"Lower FID is better; ranked by {board.get('ranked_by', {}).get('metric', 'classifier-fid')} "
-        f"({board.get('ranked_by', {}).get('better', 'lower')} is better). Unconditional models have no per-class accuracy: "
-        "a class is covered when the judge puts at least half its fair share of the samples in it; "
-        "n/a: the metric does not apply to the model.",
+        f"({board.get('ranked_by', {}).get('better', 'lower')} is better). "
+        + ("Unconditional models have no per-class accuracy: a class is covered when the judge puts at least half "
+           "its fair share of the samples in it; " if judge is not None else "")
+        + "n/a: the metric does not apply to the model.",
     ]
 
 

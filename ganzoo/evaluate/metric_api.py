@@ -21,15 +21,17 @@ FEATURES = ("judge", "inception", "none")
 @dataclass
 class MetricInputs:
     """Everything a metric may read. Images are uint8 ``(N, C, H, W)``; features are the
-    judge's penultimate layer; ``labels`` is None for an unconditional generator."""
+    judge's penultimate layer; ``labels`` is None for an unconditional generator. Data of
+    one class have no judge: the judge's features and predictions are then None, and only
+    metrics whose ``features`` are ``inception`` or ``none`` run."""
 
     generated: torch.Tensor
     labels: torch.Tensor | None
-    fake_features: torch.Tensor
-    fake_predicted: torch.Tensor
+    fake_features: torch.Tensor | None
+    fake_predicted: torch.Tensor | None
     real_images: torch.Tensor
     real_labels: torch.Tensor
-    real_features: torch.Tensor
+    real_features: torch.Tensor | None
     class_names: list[str]
     device: torch.device
     reference: Any  # ganzoo.evaluate.run.Reference: the judge, the training split, Inception
@@ -61,6 +63,8 @@ class Metric:
     * ``applies``: ``all``, ``conditional`` or ``unconditional`` generators.
     * ``features``: the feature space the metric reads, for its provenance in the report:
       ``judge`` (the judge's features or predictions), ``inception`` or ``none``.
+    * ``needs_judge``: whether it needs a judge at all (default: when its features are the
+      judge's); data of one class have none, and such metrics are left out for them.
     * ``headline(result)``: the one number a table sorts by (default ``result["value"]``);
       ``summary(result)``: the text of a table cell (default: the headline, 2 decimals).
     """
@@ -73,6 +77,7 @@ class Metric:
     applies: str = "all"
     features: str = "judge"
     key: str = ""
+    needs_judge: bool | None = None
     headline: Callable[[dict[str, Any]], float | None] = _value
     summary: Callable[[dict[str, Any]], str] | None = None
 
@@ -85,6 +90,8 @@ class Metric:
             raise ValueError(f"metric {self.name!r}: better must be 'lower' or 'higher'")
         if not self.key:
             object.__setattr__(self, "key", self.name.replace("-", "_"))
+        if self.needs_judge is None:
+            object.__setattr__(self, "needs_judge", self.features == "judge")
         if not self.label:
             object.__setattr__(self, "label", self.name)
         if self.summary is None:

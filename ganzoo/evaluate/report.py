@@ -129,7 +129,7 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 def real_split_name(split: dict[str, Any] | None) -> str:
     """What the real side of a report or leaderboard is, in words."""
     if split and split.get("split") == HELD_OUT_SPLIT:
-        return "the held-out real images (every 10th of each class: the data has no test split)"
+        return "the held-out real images (every 10th of each class: the data have no test split)"
     return "the real test split"
 
 
@@ -147,6 +147,8 @@ def _split(report: dict[str, Any]) -> str:
 def judge_name(report: dict[str, Any]) -> str:
     """The judge with its hash and where it came from (pinned or trained here)."""
     judge = report["judge"]
+    if judge is None:
+        return "none"
     details = ", ".join(part for part in (f"sha256 {judge['sha256'][:16]}" if judge.get("sha256") else "",
                                           judge.get("source", "")) if part)
     return f"{judge['name']} ({details})" if details else judge["name"]
@@ -168,6 +170,11 @@ def source(report: dict[str, Any]) -> str:
     return f"checkpoint {report['checkpoint']} ({report.get('generator_weights', 'generator')} weights)"
 
 
+def classes(report: dict[str, Any]) -> str:
+    n = len(report["class_names"])
+    return "1 class" if n == 1 else f"{n} classes"
+
+
 def generated(report: dict[str, Any]) -> str:
     samples = report["samples"]
     per = samples["n_per_class"]
@@ -185,7 +192,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"# Evaluation of {title(r)}",
         "",
         f"- {source(r)}",
-        f"- dataset: {r['dataset']} ({len(r['class_names'])} classes); generated: {generated(r)}",
+        f"- dataset: {r['dataset']} ({classes(r)}); generated: {generated(r)}",
+        f"- judge: none ({r.get('judge_unavailable')})" if r["judge"] is None else
         f"- judge: {judge_name(r)}, its own accuracy on {real_split_name(r.get('real_split'))}: "
         f"**{r['judge']['test_accuracy']:.2%}**",
         f"- device: {r['device']}; wall time {r['wall_time_s']:.1f} s; ganzoo {r['ganzoo_version']}",
@@ -244,6 +252,7 @@ def to_html(report: dict[str, Any], figures: dict[str, str | None]) -> str:
         f"<br>device {e(r['device'])}, wall time {r['wall_time_s']:.1f} s, ganzoo {e(r['ganzoo_version'])}"
         f"<br>real images: {e(_split(r))}</p>",
         *[f"<p class='warning'><b>Warning:</b> {e(w)}</p>" for w in r.get("warnings", [])],
+        f"<p><b>Judge:</b> none ({e(r.get('judge_unavailable') or '')}).</p>" if r["judge"] is None else
         f"<p><b>Judge:</b> {e(judge_name(r))}; its accuracy on {e(real_split_name(r.get('real_split')))} is "
         f"<b>{r['judge']['test_accuracy']:.2%}</b> (a per-class accuracy can be no more reliable than this).</p>",
         "<h2>Samples (one row per class)</h2>", img("samples", "sample grid"),

@@ -23,7 +23,7 @@ from ..runs.folder import RunFolder, metric_records, now_iso, recorded_data_dir
 from ..runs.folder import runs_dir as default_runs_dir
 from ..sample import find_checkpoint, load_generator
 from ..train.cores import shared_cores
-from .classifier import classify, data_key, get_judge
+from .classifier import classify, data_key, get_judge, no_judge_reason
 from .core import GeneratedSet, RealFeatures, generate_set
 from .images import read_image_set
 from .metric_api import Metric, MetricInputs
@@ -97,6 +97,7 @@ class Reference:
         self.class_names = list(self.test.class_names)
         self.test_fingerprint = fingerprint(self.test)
         self.real_split = {"split": data.split_name, **self.test_fingerprint}
+        self.no_judge = no_judge_reason(self.class_names)  # None, or why these data have no judge
         self._floor: float | None = None
         self._inception: tuple[Any, Any, Any, Path, bool] | str | None = None
         self.generated_inception: tuple[torch.Tensor, Any] | None = None  # the last generated set's features
@@ -104,20 +105,27 @@ class Reference:
 
     @functools.cached_property
     def judge(self):
-        """The judge, loaded (or trained) on first use: bad input is refused before it."""
+        """The judge, loaded (or trained) on first use: bad input is refused before it. None
+        for data of one class (``no_judge`` says why)."""
+        if self.no_judge:
+            return None
         return get_judge(self.train, self.test, self.device, progress=self.progress)
 
     @functools.cached_property
-    def real(self) -> RealFeatures:
-        return RealFeatures.of(self.judge, self.test, self.device)
+    def real(self) -> RealFeatures | None:
+        return None if self.judge is None else RealFeatures.of(self.judge, self.test, self.device)
+
+    def applies(self, metric: Metric) -> bool:
+        """Whether ``metric`` can be computed against this reference (data of one class have no judge)."""
+        return self.judge is not None or not metric.needs_judge
 
     def fits(self, settings: dict[str, Any]) -> bool:
         """Whether a run trained on ``settings`` is judged by this reference."""
         return settings["dataset"] == self.dataset and all(settings[k] == v for k, v in self.shape.items())
 
-    def classifier_floor(self) -> float:
-        """Classifier FID of the real training set against the real test set."""
-        if self._floor is None:
+    def classifier_floor(self) -> float | None:
+        """Classifier FID of the real training set against the real test set (None without a judge)."""
+        if self._floor is None and self.judge is not None:
             _, train_features = classify(self.judge.model, self.train.images, self.device)
             self._floor = frechet_between(train_features, self.real.features)
         return self._floor
@@ -203,16 +211,18 @@ def evaluate_generator(
 
 def score_set(samples: GeneratedSet, reference: Reference, chosen: tuple[str, ...] | None, fid_n: int) -> dict[str, Any]:
     """Every chosen metric that applies to ``samples`` against ``reference``."""
-    predicted, features = classify(reference.judge.model, samples.images, reference.device)
+    judge = reference.judge
+    predicted, features = classify(judge.model, samples.images, reference.device) if judge else (None, None)
     inputs = MetricInputs(
         generated=samples.images, labels=samples.labels, fake_features=features, fake_predicted=predicted,
-        real_images=reference.test.images, real_labels=reference.test.labels, real_features=reference.real.features,
+        real_images=reference.test.images, real_labels=reference.test.labels,
+        real_features=reference.real.features if judge else None,
         class_names=reference.class_names, device=reference.device, reference=reference, options={"fid_n": fid_n},
     )
     chosen = parse_metrics(None) if chosen is None else chosen
     results: dict[str, Any] = {}
     for metric in registered_metrics():
-        if metric.name in chosen and metric.fits(samples.labels is not None):
+        if metric.name in chosen and metric.fits(samples.labels is not None) and reference.applies(metric):
             result = metric.compute(inputs)
             if result is not None:
                 results[metric.key] = {**result, "provenance": provenance(metric, result, samples, reference)}
@@ -230,8 +240,10 @@ def report_header(reference: Reference, results: dict[str, Any]) -> dict[str, An
         "data_dir": str(reference.root),
         "real_split": reference.real_split,
         "class_names": reference.class_names,
-        "judge": {**reference.judge.describe(), "trained_now": reference.judge.trained_now,
-                  "real_test_accuracy_now": reference.real.accuracy},
+        "judge": None if reference.judge is None else {
+            **reference.judge.describe(), "trained_now": reference.judge.trained_now,
+            "real_test_accuracy_now": reference.real.accuracy},
+        **({"judge_unavailable": reference.no_judge} if reference.no_judge else {}),
         "metrics": results,
         "summary": metric_summary(results),
         "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),

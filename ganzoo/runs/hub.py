@@ -108,6 +108,8 @@ def front_matter(rebuild: dict[str, Any], report: dict[str, Any] | None, license
 
 
 def model_card(rebuild: dict[str, Any], report: dict[str, Any] | None, license_id: str, conditional: bool) -> str:
+    from ..evaluate.report import real_split_name
+
     meta = front_matter(rebuild, report, license_id, conditional)
     model, settings = rebuild["model"], rebuild["settings"]
     weights = "the exponential moving average of G" if rebuild.get("weights") == "ema" else "G's own weights"
@@ -142,13 +144,14 @@ def model_card(rebuild: dict[str, Any], report: dict[str, Any] | None, license_i
     if report is None:
         lines += ["Not evaluated yet (`ganzoo evaluate` on the run, then export again).", ""]
     else:
-        judge, samples, split = report.get("judge", {}), report.get("samples", {}), report.get("real_split", {})
+        judge, samples, split = report.get("judge") or {}, report.get("samples", {}), report.get("real_split", {})
         lines += [
             f"By ganzoo {report.get('ganzoo_version')}'s evaluator at step {report.get('step')}: "
             f"{samples.get('n_per_class')} generated images per class (noise seed {samples.get('seed')}) against "
-            f"the real {split.get('split')} split ({split.get('images')} images, sha256 {split.get('sha256')}); "
-            f"judge {judge.get('name')} (test accuracy {judge.get('test_accuracy')}"
-            + (f", sha256 {judge['sha256']}, {judge.get('source')}" if judge.get("sha256") else "") + ").", "",
+            f"{real_split_name(split)}: {split.get('images')} images, sha256 {split.get('sha256')}; "
+            + (f"no judge ({report.get('judge_unavailable')})." if not judge else
+               f"judge {judge.get('name')} (test accuracy {judge.get('test_accuracy')}"
+               + (f", sha256 {judge['sha256']}, {judge.get('source')}" if judge.get("sha256") else "") + ")."), "",
             "| metric | value |", "| --- | --- |",
             *[f"| {row['label']} | {row['summary']} |" for row in report.get("summary", [])], "",
         ]

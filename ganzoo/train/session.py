@@ -258,6 +258,12 @@ def _evaluator(settings: dict, train, data_dir: Path | None, device, progress: b
         return None
     from ..evaluate.core import periodic_evaluator
 
+    from ..evaluate.classifier import no_judge_reason
+
+    reason = no_judge_reason(train.class_names)
+    if reason:
+        raise UsageError(f"eval_every scores with the judge, and {reason}; leave eval_every at 0 and score the run "
+                         "with 'ganzoo evaluate'")
     data = evaluation_data(settings["dataset"], default_data_dir(data_dir), channels=settings["channels"],
                            image_size=settings["image_size"], train=train)
     return periodic_evaluator(data.judge_train, data.test, n_per_class=settings["eval_samples"], device=device,

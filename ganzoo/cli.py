@@ -428,11 +428,18 @@ def _table_of(markdown: Path) -> str:
 def summary_lines(path: Path) -> list[str]:
     import json
 
+    from .data import HELD_OUT_SPLIT
+
     report = json.loads(path.read_text(encoding="utf-8"))
     m = report["metrics"]
     judge = report.get("judge")
-    lines = [f"judge: none ({report.get('judge_unavailable')})" if judge is None
-             else f"judge accuracy on real test images: {judge['test_accuracy']:.2%}"]
+    if judge is None:
+        lines = [f"judge: none ({report.get('judge_unavailable')})"]
+    elif report.get("real_split", {}).get("split") == HELD_OUT_SPLIT:
+        lines = [f"judge accuracy on held-out real images: {judge['test_accuracy']:.2%} (every 10th of each class: "
+                 "the data have no test split)"]
+    else:
+        lines = [f"judge accuracy on real test images: {judge['test_accuracy']:.2%}"]
     if report.get("generator_weights") == "ema":
         lines.append("generator: the EMA weights")
     lines += [f"warning: {warning}" for warning in report.get("warnings", [])]

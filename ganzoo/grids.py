@@ -60,6 +60,12 @@ def to_pil(picture: torch.Tensor) -> Any:
     return Image.fromarray(array.contiguous().numpy())
 
 
+def save_picture(picture: torch.Tensor, path: str | Path, *, format: str | None = None) -> None:
+    """One picture (C, H, W) as an image file in its own mode: grey stays grey (L), where a
+    grid of it would be RGB."""
+    to_pil(picture).save(path, format=format)
+
+
 def save_png(images: torch.Tensor, path: str | Path, *, nrow: int = 8, padding: int = 2, pad_value: float = 0.0,
              format: str | None = None) -> None:
     """``images`` (N, C, H, W, or one picture) as one grid picture file, as save_image

@@ -14,7 +14,7 @@ from .data import resolve_class, slug
 from .device import resolve_device
 from .errors import CheckpointError, UsageError, first_line
 from .files import first_free, folder_replaced_atomically, replaced_atomically
-from .grids import save_png
+from .grids import save_picture, save_png
 from .models import build_model
 from .runs.checkpoint import load_or_point_to_intact
 from .runs.folder import RunFolder, newest_run, upgrade_settings
@@ -190,9 +190,12 @@ def _size(n: int) -> str:
 
 
 def save_images(
-    images: torch.Tensor, labels: torch.Tensor, out: Path, *, nrow: int, class_names: list[str], force: bool = False
+    images: torch.Tensor, labels: torch.Tensor | None, out: Path, *, nrow: int, class_names: list[str],
+    force: bool = False,
 ) -> Path:
-    """Write ``images`` as a grid (.png/.jpg), an .npz, or a folder of PNGs (no suffix)."""
+    """Write ``images`` as a grid (.png/.jpg), an .npz, or a folder of PNGs (no suffix).
+    ``labels`` (None for an unconditional generator's images) go into the .npz's ``labels``
+    and the PNGs' names, ``NNNNN_CLASS.png``, which ``evaluate --images`` reads back."""
     check_output(out, force)
     suffix = out.suffix.lower()
     # Every output is written beside its target and renamed into place when complete, so
@@ -204,7 +207,9 @@ def save_images(
                 save_png(images, tmp, nrow=nrow, padding=2, format="PNG" if suffix == ".png" else "JPEG")
         elif suffix == ".npz":
             with replaced_atomically(out) as tmp, open(tmp, "wb") as file:
-                np.savez_compressed(file, images=images.numpy(), labels=labels.numpy())
+                arrays = {"images": images.numpy()} if labels is None else {"images": images.numpy(),
+                                                                            "labels": labels.numpy()}
+                np.savez_compressed(file, **arrays)
         else:
             with folder_replaced_atomically(out) as tmp:
                 _save_folder(images, labels, tmp, class_names)
@@ -213,9 +218,10 @@ def save_images(
     return out
 
 
-def _save_folder(images: torch.Tensor, labels: torch.Tensor, out: Path, class_names: list[str]) -> None:
-    for i, (image, label) in enumerate(zip(images, labels.tolist())):
-        save_png(image, out / f"{i:05d}_{slug(class_names[label]) or 'class'}.png", format="PNG")
+def _save_folder(images: torch.Tensor, labels: torch.Tensor | None, out: Path, class_names: list[str]) -> None:
+    for i, image in enumerate(images):
+        name = f"{i:05d}" if labels is None else f"{i:05d}_{slug(class_names[int(labels[i])]) or 'class'}"
+        save_picture(image, out / f"{name}.png", format="PNG")
 
 
 def check_output(out: Path, force: bool) -> None:
@@ -258,11 +264,11 @@ def sample_to_file(
         if class_spec is not None:
             raise UsageError(f"{model} is unconditional (this run was trained without class labels): "
                              "it cannot generate a chosen class; leave out --class")
-        labels = torch.zeros(n, dtype=torch.long)  # ignored by the generator; kept for .npz/folder outputs
         target = out if out is not None else default_output(path, "unconditional", seed)
-        _refuse_early(target, len(labels), generator.image_shape, min(n, 10), force)
-        images = generate(generator, labels, seed=seed, device=torch_device, progress=progress, truncation=truncation)
-        return save_images(images, labels, target, nrow=min(n, 10), class_names=["sample"], force=force), config["weights"]
+        _refuse_early(target, n, generator.image_shape, min(n, 10), force)
+        ignored = torch.zeros(n, dtype=torch.long)  # an unconditional generator reads no labels; none are written
+        images = generate(generator, ignored, seed=seed, device=torch_device, progress=progress, truncation=truncation)
+        return save_images(images, None, target, nrow=min(n, 10), class_names=[], force=force), config["weights"]
     class_spec = "all" if class_spec is None else class_spec
     every_class = class_spec.strip().lower() == "all"
     if every_class:

@@ -21,20 +21,23 @@ NAMES = ["a", "b", "c"]
 
 
 def interrupt_after(monkeypatch, calls: int) -> None:
-    """Make the PNG writer (ganzoo.grids.save_png, as sample.py calls it) raise
-    KeyboardInterrupt on call number ``calls + 1``, after writing part of its file."""
-    real = ganzoo.sample.save_png
+    """Make the PNG writers (ganzoo.grids.save_png and save_picture, as sample.py calls
+    them) raise KeyboardInterrupt on call number ``calls + 1``, after writing part of its file."""
     count = {"n": 0}
 
-    def flaky(tensor, fp, *args, **kwargs):
-        if count["n"] == calls:
-            with open(fp, "wb") as file:
-                file.write(b"\x89PNG half")
-            raise KeyboardInterrupt
-        count["n"] += 1
-        return real(tensor, fp, *args, **kwargs)
+    def flaky(real):
+        def write(tensor, fp, *args, **kwargs):
+            if count["n"] == calls:
+                with open(fp, "wb") as file:
+                    file.write(b"\x89PNG half")
+                raise KeyboardInterrupt
+            count["n"] += 1
+            return real(tensor, fp, *args, **kwargs)
 
-    monkeypatch.setattr(ganzoo.sample, "save_png", flaky)
+        return write
+
+    for name in ("save_png", "save_picture"):
+        monkeypatch.setattr(ganzoo.sample, name, flaky(getattr(ganzoo.sample, name)))
 
 
 @pytest.mark.parametrize("name", ["grid.png", "grid.jpg"])

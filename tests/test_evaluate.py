@@ -243,6 +243,7 @@ def test_images_of_ones_own_without_a_test_split_are_judged_against_a_held_out_t
     10th image of each class, train the judge on the rest, and the report says so."""
     from PIL import Image
 
+    from ganzoo.cli import summary_lines
     from ganzoo.evaluate.run import evaluate
 
     images, labels = blob_images(20, size=28, seed=1)
@@ -266,6 +267,7 @@ def test_images_of_ones_own_without_a_test_split_are_judged_against_a_held_out_t
     text = (out / "report.md").read_text()
     assert "every 10th image of each class" in text and "the generator trained on them, the judge did not" in text
     assert "held-out real images" in (out / "report.html").read_text()
+    assert summary_lines(out / "report.json")[0].startswith("judge accuracy on held-out real images: ")
 
 
 def test_data_of_one_class_have_no_judge_and_are_scored_by_inceptions_metrics(tmp_path, monkeypatch):

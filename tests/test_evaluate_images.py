@@ -181,6 +181,56 @@ def test_the_reference_loops_own_samples_score_the_same_as_npz_and_as_pngs(tmp_p
     assert reports["reference"]["images"]["form"] == "folder"
 
 
+def test_ganzoo_samples_written_to_a_folder_or_an_npz_read_back_as_they_were_made(tmp_path, monkeypatch):
+    """sample --out DIR / x.npz, then evaluate --images: a conditional model's samples keep
+    their classes (in the PNGs' names), grey stays grey, so both forms score alike with the
+    run's own judge; an unconditional model's samples carry no labels at all."""
+    from ganzoo.evaluate.run import evaluate_images
+    from ganzoo.sample import sample_to_file
+    from ganzoo.train.session import train_run
+
+    monkeypatch.setenv("GANZOO_JUDGE_STEPS", QUICK_JUDGE["GANZOO_JUDGE_STEPS"])
+    data = write_mnist_like(tmp_path / "data")
+    reports = {}
+    for model in ("acgan", "dcgan"):
+        run = train_run(model, "mnist", overrides=["max_steps=2", "batch_size=16"], data_dir=data,
+                        runs_dir=tmp_path / "runs", device="cpu", progress=False)
+        for out in (tmp_path / f"{model}-pngs", tmp_path / f"{model}.npz"):
+            sample_to_file(model, "all" if model == "acgan" else None, n=4, run=run, checkpoint=None, runs_dir=None,
+                           seed=0, out=out, device="cpu", force=False)
+            report = evaluate_images(out, dataset="mnist", data_dir=data, out=tmp_path / f"report-{out.name}",
+                                     metrics="accuracy,class-distribution,classifier-fid", device="cpu",
+                                     progress=False)
+            reports[out.name] = json.loads((report / "report.json").read_text())
+    names = sorted(p.name for p in (tmp_path / "acgan-pngs").iterdir())
+    assert names[0] == "00000_0-zero.png" and names[-1] == "00039_9-nine.png"
+    assert Image.open(tmp_path / "acgan-pngs" / names[0]).mode == "L"
+    folder, npz = reports["acgan-pngs"], reports["acgan.npz"]
+    assert folder["images"]["labelled"] and folder["images"]["labels_from"].startswith("file names NNNNN_CLASS")
+    assert folder["images"]["shape"] == npz["images"]["shape"] == [1, 28, 28]
+    assert folder["metrics"]["accuracy"]["per_class"] == npz["metrics"]["accuracy"]["per_class"]
+    assert folder["metrics"]["classifier_fid"]["value"] == pytest.approx(npz["metrics"]["classifier_fid"]["value"])
+    assert "labelled by file names" in (tmp_path / "report-acgan-pngs" / "report.md").read_text()
+
+    assert "labels" not in np.load(tmp_path / "dcgan.npz").files
+    assert sorted(p.name for p in (tmp_path / "dcgan-pngs").iterdir())[:2] == ["00000.png", "00001.png"]
+    for name in ("dcgan-pngs", "dcgan.npz"):
+        assert not reports[name]["images"]["labelled"] and not reports[name]["conditional"], name
+        assert "class_distribution" in reports[name]["metrics"] and "accuracy" not in reports[name]["metrics"], name
+
+
+def test_file_names_label_a_flat_folder_only_when_every_one_names_a_class(tmp_path):
+    images, labels = blob_images(1, size=16)
+    names = [f"{i:05d}_{MNIST_NAMES[k].replace(' - ', '-')}" for i, k in enumerate(labels.tolist())]
+    for i, image in enumerate(images.numpy()):
+        Image.fromarray(image).save(tmp_path / f"{names[i]}.png")
+    assert torch.equal(read_image_set(tmp_path, progress=False).labels_for(MNIST_NAMES), labels)
+    Image.fromarray(images[0].numpy()).save(tmp_path / "00010_eleven.png")
+    assert read_image_set(tmp_path, progress=False).labels_for(MNIST_NAMES) is None
+    by_slug = _pngs(tmp_path / "slugs", images.numpy(), labels.numpy(), [n.replace(" - ", "-") for n in MNIST_NAMES])
+    assert torch.equal(read_image_set(by_slug, progress=False).labels_for(MNIST_NAMES), labels)
+
+
 @pytest.mark.parametrize("args, code, message", [
     (["--images", "{npz}"], 2, "--images needs --dataset"),
     (["acgan", "--images", "{npz}", "--dataset", "mnist"], 2, "leave out MODEL"),

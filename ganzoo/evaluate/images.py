@@ -9,7 +9,9 @@ naming the file):
 * a folder of image files (PNG, JPEG, BMP, WebP, TIFF, PPM/PGM): flat for unlabelled
   images, or one sub-folder per class named by the class's name (``7``, ``Sneaker``) or
   its index (listed by :func:`ganzoo.image_files.list_images`, as the ``imagefolder``
-  dataset is).
+  dataset is). A flat folder whose every file is named as ``ganzoo sample --out DIR``
+  names them, ``NNNNN_CLASS.png`` with CLASS a class of the dataset, is labelled by those
+  names.
 
 Images are scored at the size they come in: no resize happens on the generated side,
 because a resize moves FID by more than most model changes; they must all be square and
@@ -28,6 +30,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..data import slug
 from ..errors import DataError, did_you_mean, first_line
 from ..image_files import list_images
 
@@ -45,10 +48,17 @@ class ImageSet:
     form: str  # "npz" or "folder"
     images: torch.Tensor
     raw_labels: list[str] | np.ndarray | None
+    file_stems: list[str] | None = None  # a flat folder's file names, which may name the classes
 
-    @property
-    def labelled(self) -> bool:
-        return self.raw_labels is not None
+    def label_source(self, class_names: list[str]) -> str | None:
+        """Where the labels come from, in words (None: unlabelled)."""
+        if isinstance(self.raw_labels, np.ndarray):
+            return "the npz's 'labels'"
+        if self.raw_labels is not None:
+            return "class sub-folders"
+        if self._labels_in_names(class_names) is not None:
+            return "file names NNNNN_CLASS (ganzoo sample's folder)"
+        return None
 
     @property
     def channels(self) -> int:
@@ -70,7 +80,7 @@ class ImageSet:
         """Class indices of the images in ``class_names``' order; a label that names no
         class is a DataError."""
         if self.raw_labels is None:
-            return None
+            return self._labels_in_names(class_names)
         k = len(class_names)
         if isinstance(self.raw_labels, np.ndarray):
             bad = (self.raw_labels < 0) | (self.raw_labels >= k)
@@ -78,13 +88,29 @@ class ImageSet:
                 value = int(self.raw_labels[np.argmax(bad)])
                 raise DataError(f"{self.path}: label {value} is not a class index of the dataset (0 to {k - 1})")
             return torch.from_numpy(self.raw_labels.astype(np.int64))
-        index = {name: i for i, name in enumerate(class_names)}
+        index = {slug(name): i for i, name in enumerate(class_names)}  # "0-zero" for "0 - zero"
+        index.update({name: i for i, name in enumerate(class_names)})
         index.update({str(i): i for i in range(k)})
         labels = []
         for name in self.raw_labels:
             if name not in index:
                 raise DataError(f"{self.path}: sub-folder {name!r} names no class of the dataset"
                                 f"{did_you_mean(name, class_names)} (a class's name or index 0 to {k - 1})")
+            labels.append(index[name])
+        return torch.tensor(labels, dtype=torch.long)
+
+
+    def _labels_in_names(self, class_names: list[str]) -> torch.Tensor | None:
+        """The classes named by ``NNNNN_CLASS`` file names (CLASS a class's slug), when every
+        file of the flat folder is named so; else None."""
+        if not self.file_stems:
+            return None
+        index = {slug(name): i for i, name in enumerate(class_names)}
+        labels = []
+        for stem in self.file_stems:
+            number, _, name = stem.partition("_")
+            if not number.isdigit() or name not in index:
+                return None
             labels.append(index[name])
         return torch.tensor(labels, dtype=torch.long)
 
@@ -168,7 +194,8 @@ def _read_folder(path: Path, progress: bool) -> ImageSet:
                 raise DataError(f"{file} is {array.shape[1]}x{array.shape[2]}, {files[0]} is "
                                 f"{images.shape[2]}x{images.shape[3]}: every image must have one size")
             images[i] = torch.from_numpy(array)
-    return ImageSet(path, "folder", images, raw_labels)
+    stems = [file.stem for file in files] if raw_labels is None else None
+    return ImageSet(path, "folder", images, raw_labels, stems)
 
 
 def _read_picture(file: Path, Image, mode: str | None) -> tuple[np.ndarray, str]:

@@ -165,7 +165,8 @@ def title(report: dict[str, Any]) -> str:
 def source(report: dict[str, Any]) -> str:
     images = report.get("images")
     if images:
-        kind = "labelled" if images["labelled"] else "unlabelled"
+        kind = (f"labelled by {images['labels_from']}" if images.get("labels_from")
+                else "labelled" if images["labelled"] else "unlabelled")
         return f"images {images['path']} ({images['form']}, {kind}, sha256 {images['sha256'][:16]})"
     return f"checkpoint {report['checkpoint']} ({report.get('generator_weights', 'generator')} weights)"
 

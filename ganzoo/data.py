@@ -140,8 +140,8 @@ def hold_out(data: ImageData, every: int = HELD_OUT_EVERY) -> tuple[ImageData, I
         index = (data.labels == k).nonzero().flatten()
         if len(index) < 2:
             raise DataError(f"{data.name}: class {class_name!r} has {len(index)} image(s); with no test split an "
-                            f"evaluation holds out every {every}th image of each class, which needs at least 2 a class "
-                            "(or give the data a test split)")
+                            f"evaluation holds out every {every}th image of each class, which needs at least 2 in "
+                            "each class (or give the data a test split)")
         held[index[::every]] = True
 
     def part(mask: torch.Tensor) -> ImageData:

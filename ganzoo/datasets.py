@@ -23,7 +23,7 @@ import torch
 
 from .data import DATA_DIR_ENV, ImageData, cache_dir
 from .errors import DataError, NoTestSplit, first_line
-from .image_files import IMAGE_SUFFIXES, list_images
+from .image_files import IMAGE_SUFFIXES, eight_bit, list_images
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ def _load_image_folder(name: str, root: Path, train: bool, channels: int, image_
     for i, path in enumerate(listing.files):
         try:
             with Image.open(path) as picture:
-                tensor = TF.pil_to_tensor(picture.convert(mode))
+                tensor = TF.pil_to_tensor(eight_bit(picture).convert(mode))
         except Exception as exc:  # Pillow's decoders raise many kinds on bad bytes
             raise DataError(f"{path} is not a readable image ({type(exc).__name__}); remove it or fix it") from None
         tensor = TF.resize(tensor, [image_size], antialias=True)

@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import DataError, first_line
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+SIXTEEN_BIT_GREY = ("I;16", "I;16L", "I;16B", "I;16N")  # Pillow's modes of 16-bit grey PNG, TIFF, PGM
 
 
 @dataclass
@@ -53,6 +55,18 @@ def list_images(folder: Path, *, skip: Collection[str] = ()) -> ImageFiles:
     if not files:
         raise DataError(f"the class sub-folders of {folder} hold no image files ({', '.join(IMAGE_SUFFIXES)})")
     return ImageFiles(files, labels, [p.name for p in sub_folders])
+
+
+def eight_bit(picture: Any) -> Any:
+    """A PIL image with 8 bits a channel. Pillow's ``convert("L")`` clips 16-bit grey at 255,
+    which turns a 16-bit scan nearly white; its values are scaled to 0-255 instead."""
+    if picture.mode not in SIXTEEN_BIT_GREY:
+        return picture
+    import numpy as np
+    from PIL import Image
+
+    scaled = np.rint(np.asarray(picture).astype(np.float64) / 257.0).astype(np.uint8)
+    return Image.fromarray(scaled)
 
 
 def _hidden(path: Path, top: Path) -> bool:

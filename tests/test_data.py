@@ -150,6 +150,26 @@ def test_without_a_test_split_evaluation_holds_out_every_tenth_image_of_each_cla
     assert not split.held_out and split.split_name == "test" and len(split.test) == 50 and len(split.judge_train) == 200
 
 
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_sixteen_bit_grey_images_are_scaled_not_clipped(tmp_path, suffix):
+    """Pillow's convert("L") clips 16-bit grey at 255 (a scan turned white); both image readers scale it."""
+    import numpy as np
+
+    from ganzoo.evaluate.images import read_image_set
+
+    ramp = np.linspace(0, 65535, 16 * 16).reshape(16, 16).astype(np.uint16)
+    for k in range(2):
+        (tmp_path / "scans" / f"c{k}").mkdir(parents=True)
+        Image.fromarray(ramp).save(tmp_path / "scans" / f"c{k}" / f"0{suffix}")
+    expected = torch.from_numpy(np.rint(ramp / 257.0).astype(np.uint8))
+    data = load_dataset("imagefolder", tmp_path / "scans", channels=1, image_size=16)
+    assert torch.equal(data.images[0, 0], expected)
+    colour = load_dataset("imagefolder", tmp_path / "scans", channels=3, image_size=16)
+    assert torch.equal(colour.images[1], expected.expand(3, -1, -1))
+    read = read_image_set(tmp_path / "scans", progress=False)
+    assert read.images.shape == (2, 1, 16, 16) and torch.equal(read.images[0, 0], expected)
+
+
 def test_to_shape_converts_channels_and_size():
     grey = torch.randint(0, 255, (4, 1, 28, 28), dtype=torch.uint8)
     assert to_shape(grey, 3, 32).shape == (4, 3, 32, 32)

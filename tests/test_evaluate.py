@@ -268,6 +268,14 @@ def test_images_of_ones_own_without_a_test_split_are_judged_against_a_held_out_t
     assert "every 10th image of each class" in text and "the generator trained on them, the judge did not" in text
     assert "held-out real images" in (out / "report.html").read_text()
     assert summary_lines(out / "report.json")[0].startswith("judge accuracy on held-out real images: ")
+    other = tmp_path / "other"
+    for name in ("cat", "dog"):
+        (other / name).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(images[i].numpy()).save(other / name / f"{i}.png")
+    with pytest.raises(UsageError, match=r"classes in .*other \(cat, dog\) differ from those .* trained on "
+                                         r"\(blob0, blob1, blob2, blob3, blob4, \.\.\. \(10 in all\)\)"):
+        evaluate("acgan", run=run, data_dir=other, n_per_class=10, out=tmp_path / "r2", device="cpu", progress=False)
 
 
 def test_data_of_one_class_have_no_judge_and_are_scored_by_inceptions_metrics(tmp_path, monkeypatch):

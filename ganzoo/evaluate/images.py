@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from ..data import slug
 from ..errors import DataError, did_you_mean, first_line
-from ..image_files import list_images
+from ..image_files import eight_bit, list_images
 
 MAX_IMAGE_SIDE = 1024  # a GAN sample larger than this is not what this path is for
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
@@ -207,7 +207,7 @@ def _read_picture(file: Path, Image, mode: str | None) -> tuple[np.ndarray, str]
                 raise DataError(f"{file} is {picture.size[0]}x{picture.size[1]}; ganzoo scores images of up to "
                                 f"{MAX_IMAGE_SIDE} pixels a side")
             mode = mode or ("L" if picture.mode in GREY_MODES else "RGB")
-            array = np.asarray(picture.convert(mode))
+            array = np.asarray(eight_bit(picture).convert(mode))
     except DataError:
         raise
     except Exception as exc:  # Pillow's decoders raise many kinds on bad bytes; a bomb warning is one too

@@ -179,7 +179,8 @@ def evaluate_generator(
     started = time.perf_counter()
     settings, class_names = config["settings"], list(config["class_names"])
     if class_names != reference.class_names:
-        raise UsageError(f"the {settings['dataset']} classes in {reference.root} differ from those {checkpoint} was trained on")
+        raise UsageError(f"the {settings['dataset']} classes in {reference.root} ({_listed(reference.class_names)}) "
+                         f"differ from those {checkpoint} was trained on ({_listed(class_names)})")
     device = reference.device
     samples = generate_set(generator, len(class_names), n_per_class, seed=seed, device=device)
     results = score_set(samples, reference, chosen, fid_n)
@@ -207,6 +208,11 @@ def evaluate_generator(
     }
     report["wall_time_s"] = time.perf_counter() - started
     return report, figures, samples.images
+
+
+def _listed(names: list[str], shown: int = 5) -> str:
+    more = f", ... ({len(names)} in all)" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def score_set(samples: GeneratedSet, reference: Reference, chosen: tuple[str, ...] | None, fid_n: int) -> dict[str, Any]:

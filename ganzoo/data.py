@@ -203,5 +203,5 @@ def _aliases(class_name: str) -> set[str]:
     return aliases
 
 
-__all__ = ["EvaluationData", "HELD_OUT_SPLIT", "ImageData", "cache_dir", "default_data_dir", "describe_fingerprint", "evaluation_data",
-           "fingerprint", "hold_out", "load_dataset", "resolve_class", "slug", "to_shape"]
+__all__ = ["EvaluationData", "HELD_OUT_SPLIT", "ImageData", "cache_dir", "default_data_dir", "describe_fingerprint",
+           "evaluation_data", "fingerprint", "hold_out", "load_dataset", "resolve_class", "slug", "to_shape"]

@@ -203,5 +203,6 @@ BUILTIN = {
     "mnist": (mnist, "MNIST handwritten digits, 28x28 grey, 10 classes (torchvision)"),
     "fashion-mnist": (fashion_mnist, "Fashion-MNIST clothing, 28x28 grey, 10 classes (torchvision)"),
     "cifar10": (cifar10, "CIFAR-10 photographs, 32x32 colour, 10 classes (torchvision)"),
-    "imagefolder": (image_folder, "your own images: DATA_DIR/*.png (one class) or DATA_DIR/CLASS/*.png (or train/ and test/ sub-folders)"),
+    "imagefolder": (image_folder, "your own images: DATA_DIR/*.png (one class) or DATA_DIR/CLASS/*.png "
+                                  "(or train/ and test/ sub-folders)"),
 }

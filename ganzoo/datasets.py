@@ -42,13 +42,19 @@ class IdxDataset:
 
 
 def torchvision_datasets():
-    """torchvision.datasets, imported on first need (a download, CIFAR-10, an image
-    folder) with SIGINT and SIGTERM held, as the CLI imports torch (cli._heavy_imports)."""
+    """torchvision.datasets, imported on first need (a download, CIFAR-10)."""
+    return _torchvision("datasets")
+
+
+def _torchvision(module: str):
+    """A torchvision module, imported on first need with SIGINT and SIGTERM held, as the CLI
+    imports torch (cli._heavy_imports)."""
+    from importlib import import_module
+
     from .plugins import _signals_deferred
 
     with _signals_deferred():
-        from torchvision import datasets
-    return datasets
+        return import_module(f"torchvision.{module}")
 
 
 MNIST = IdxDataset("MNIST", ("0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five", "6 - six",
@@ -166,10 +172,7 @@ def _load_image_folder(name: str, root: Path, train: bool, channels: int, image_
         labels = [index[label] for label in listing.labels or []]
     from PIL import Image
 
-    from .plugins import _signals_deferred
-
-    with _signals_deferred():  # as torchvision_datasets() imports torchvision
-        from torchvision.transforms.v2 import functional as TF
+    TF = _torchvision("transforms.v2.functional")
     mode = "L" if channels == 1 else "RGB"
     images = torch.empty(len(listing.files), channels, image_size, image_size, dtype=torch.uint8)
     for i, path in enumerate(listing.files):

@@ -50,15 +50,13 @@ class ImageSet:
     raw_labels: list[str] | np.ndarray | None
     file_stems: list[str] | None = None  # a flat folder's file names, which may name the classes
 
-    def label_source(self, class_names: list[str]) -> str | None:
-        """Where the labels come from, in words (None: unlabelled)."""
+    def label_source(self) -> str:
+        """Where :meth:`labels_for`'s labels come from, in words, when it gives any."""
         if isinstance(self.raw_labels, np.ndarray):
             return "the npz's 'labels'"
         if self.raw_labels is not None:
             return "class sub-folders"
-        if self._labels_in_names(class_names) is not None:
-            return "file names NNNNN_CLASS (ganzoo sample's folder)"
-        return None
+        return "file names NNNNN_CLASS (ganzoo sample's folder)"
 
     @property
     def channels(self) -> int:
@@ -88,9 +86,8 @@ class ImageSet:
                 value = int(self.raw_labels[np.argmax(bad)])
                 raise DataError(f"{self.path}: label {value} is not a class index of the dataset (0 to {k - 1})")
             return torch.from_numpy(self.raw_labels.astype(np.int64))
-        index = {slug(name): i for i, name in enumerate(class_names)}  # "0-zero" for "0 - zero"
-        index.update({name: i for i, name in enumerate(class_names)})
-        index.update({str(i): i for i in range(k)})
+        index = {**_by_slug(class_names), **{name: i for i, name in enumerate(class_names)},
+                 **{str(i): i for i in range(k)}}
         labels = []
         for name in self.raw_labels:
             if name not in index:
@@ -99,13 +96,12 @@ class ImageSet:
             labels.append(index[name])
         return torch.tensor(labels, dtype=torch.long)
 
-
     def _labels_in_names(self, class_names: list[str]) -> torch.Tensor | None:
         """The classes named by ``NNNNN_CLASS`` file names (CLASS a class's slug), when every
         file of the flat folder is named so; else None."""
         if not self.file_stems:
             return None
-        index = {slug(name): i for i, name in enumerate(class_names)}
+        index = _by_slug(class_names)
         labels = []
         for stem in self.file_stems:
             number, _, name = stem.partition("_")
@@ -113,6 +109,11 @@ class ImageSet:
                 return None
             labels.append(index[name])
         return torch.tensor(labels, dtype=torch.long)
+
+
+def _by_slug(class_names: list[str]) -> dict[str, int]:
+    """Each class's index under its lower-case dashed name ("0-zero" for "0 - zero")."""
+    return {slug(name): i for i, name in enumerate(class_names)}
 
 
 def read_image_set(path: Path, progress: bool = True) -> ImageSet:

@@ -354,7 +354,7 @@ def evaluate_images(
         "model": None,
         "images": {"path": str(images.resolve()), "form": image_set.form, "sha256": image_set.sha256(),
                    "shape": list(image_set.images.shape[1:]), "labelled": labels is not None,
-                   "labels_from": image_set.label_source(reference.class_names)},
+                   "labels_from": image_set.label_source() if labels is not None else None},
         "recipe": None, "run": None, "checkpoint": None, "step": None,
         "warnings": [f"no images of class {reference.class_names[k]!r}: its accuracy and intra-class FID are undefined"
                      for k, count in enumerate(counts or []) if count == 0]

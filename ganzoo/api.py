@@ -152,22 +152,27 @@ def evaluate(
     runs_dir: str | Path | None = None,
     data_dir: str | Path | None = None,
     n_per_class: int = 1000,
+    fid_n: int = 10000,
     metrics: str | None = None,
     out: str | Path | None = None,
     seed: int = 0,
     device: str = "auto",
     force: bool = False,
     progress: bool = False,
+    real_split: str = "test",
 ) -> dict[str, Any]:
     """Evaluate a run (the newest of ``model`` by default) as ``ganzoo evaluate`` does;
-    return the report (report.json's content, with ``folder``: where it was written)."""
+    return the report (report.json's content, with ``folder``: where it was written).
+    ``fid_n``: the generated images of the Inception metrics; ``real_split``: ``test`` or
+    ``train``, the real images the metrics compare against (``--real-split``)."""
     import json
 
     from .evaluate.run import evaluate as evaluate_run
 
     folder = evaluate_run(model, run=_path(run), checkpoint=_path(checkpoint), runs_dir=_path(runs_dir),
-                          data_dir=_path(data_dir), n_per_class=n_per_class, metrics=metrics, out=_path(out),
-                          seed=seed, device=device, force=force, progress=progress)
+                          data_dir=_path(data_dir), n_per_class=n_per_class, fid_n=fid_n, metrics=metrics,
+                          out=_path(out), seed=seed, device=device, force=force, progress=progress,
+                          real_split=real_split)
     return {**json.loads((folder / "report.json").read_text(encoding="utf-8")), "folder": str(folder)}
 
 
@@ -176,20 +181,23 @@ def evaluate_images(
     *,
     dataset: str,
     data_dir: str | Path | None = None,
+    fid_n: int = 10000,
     metrics: str | None = None,
     out: str | Path | None = None,
     device: str = "auto",
     force: bool = False,
     progress: bool = False,
+    real_split: str = "test",
 ) -> dict[str, Any]:
     """Score images ganzoo did not make (an .npz or a folder of PNGs) against ``dataset``'s
-    real test split, as ``ganzoo evaluate --images`` does; return the report."""
+    real test split (or, ``real_split="train"``, its training split), as ``ganzoo evaluate
+    --images`` does; return the report."""
     import json
 
     from .evaluate.run import evaluate_images as evaluate_image_set
 
-    folder = evaluate_image_set(Path(images), dataset=dataset, data_dir=_path(data_dir), metrics=metrics,
-                                out=_path(out), device=device, force=force, progress=progress)
+    folder = evaluate_image_set(Path(images), dataset=dataset, data_dir=_path(data_dir), fid_n=fid_n, metrics=metrics,
+                                out=_path(out), device=device, force=force, progress=progress, real_split=real_split)
     return {**json.loads((folder / "report.json").read_text(encoding="utf-8")), "folder": str(folder)}
 
 

@@ -278,6 +278,13 @@ def interpolate(
     typer.echo(f"interpolation: {png} and {gif}")
 
 
+RealSplit = Annotated[
+    str, typer.Option("--real-split", metavar="test|train",
+                      help="The real images every metric compares against: the test split (or, without one, a "
+                           "held-out tenth of train) or the whole training split, as papers' CIFAR-10 FIDs do.")
+]
+
+
 @app.command()
 @at_boundary
 def evaluate(
@@ -309,6 +316,7 @@ def evaluate(
     device: Device = "auto",
     force: Annotated[bool, typer.Option("--force", help="Overwrite a report already in --out.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    real_split: RealSplit = "test",
     as_json: Json = False,
 ) -> None:
     """Evaluate a trained MODEL (or, with --images, images from anywhere): per-class accuracy,
@@ -323,7 +331,7 @@ def evaluate(
         if not dataset:
             raise UsageError("--images needs --dataset: the dataset whose real test split the images are compared to")
         folder = evaluate_images(images, dataset=dataset, data_dir=data_dir, fid_n=fid_n, metrics=metrics, out=out,
-                                 device=device, force=force, progress=not quiet)
+                                 device=device, force=force, progress=not quiet, real_split=real_split)
     else:
         if model is None:
             raise UsageError("name the MODEL to evaluate (see 'ganzoo models'), or give --images PATH --dataset NAME")
@@ -333,7 +341,7 @@ def evaluate(
             raise UsageError("give --run or --checkpoint, not both")
         folder = run_evaluation(
             model, run=run, checkpoint=checkpoint, runs_dir=runs_dir, data_dir=data_dir, n_per_class=n, fid_n=fid_n,
-            metrics=metrics, out=out, seed=seed, device=device, force=force, progress=not quiet,
+            metrics=metrics, out=out, seed=seed, device=device, force=force, progress=not quiet, real_split=real_split,
         )
     if as_json:
         import json
@@ -407,6 +415,7 @@ def leaderboard(
     device: Device = "auto",
     force: Annotated[bool, typer.Option("--force", help="Overwrite a leaderboard already in --out.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    real_split: RealSplit = "test",
 ) -> None:
     """Compare the newest run of every model trained on a recipe: each evaluated the same way
     (same data, judge, N and seed), written as leaderboard.md and leaderboard.html."""
@@ -414,7 +423,7 @@ def leaderboard(
 
     folder = make_leaderboard(recipe, runs_dir=runs_dir, out=out, data_dir=data_dir, n_per_class=n, fid_n=fid_n,
                               seed=seed, device=device, force=force, progress=not quiet, metrics=metrics,
-                              rank_by=rank_by)
+                              rank_by=rank_by, real_split=real_split)
     typer.echo(f"leaderboard: {folder / 'leaderboard.html'}")
     typer.echo(_table_of(folder / "leaderboard.md"))
 
@@ -432,14 +441,16 @@ def summary_lines(path: Path) -> list[str]:
 
     report = json.loads(path.read_text(encoding="utf-8"))
     m = report["metrics"]
-    judge = report.get("judge")
+    judge, real_split = report.get("judge"), report.get("real_split", {})
     if judge is None:
         lines = [f"judge: none ({report.get('judge_unavailable')})"]
-    elif report.get("real_split", {}).get("split") == HELD_OUT_SPLIT:
+    elif judge.get("tested_on", real_split.get("split")) == HELD_OUT_SPLIT:
         lines = [f"judge accuracy on held-out real images: {judge['test_accuracy']:.2%} (every 10th of each class: "
                  "the data have no test split)"]
     else:
         lines = [f"judge accuracy on real test images: {judge['test_accuracy']:.2%}"]
+    if real_split.get("split") == "train":
+        lines.append(f"compared against: the real training split ({real_split.get('images')} images)")
     if report.get("generator_weights") == "ema":
         lines.append("generator: the EMA weights")
     lines += [f"warning: {warning}" for warning in report.get("warnings", [])]
@@ -509,7 +520,8 @@ def _report_text(report: dict[str, Any] | None) -> str:
         return "-"
     parts = [f"step {report['step']:,}"]
     if isinstance(report["classifier_fid"], (int, float)):
-        parts.append(f"classifier FID {report['classifier_fid']:.2f}")
+        against = " (vs train)" if report.get("real_split") == "train" else ""
+        parts.append(f"classifier FID {report['classifier_fid']:.2f}{against}")
     if isinstance(report["accuracy_mean"], (int, float)):
         parts.append(f"accuracy {100 * report['accuracy_mean']:.1f}%")
     return ", ".join(parts)

@@ -101,36 +101,55 @@ def load_dataset(
 
 HELD_OUT_EVERY = 10  # without a test split, every 10th image of each class is held out
 HELD_OUT_SPLIT = "held-out tenth of train"  # the split's name in reports
+REAL_SPLITS = ("test", "train")  # what an evaluation may compare against (``--real-split``)
 
 
 @dataclass
 class EvaluationData:
-    """The real side of an evaluation: what the judge learns from and the split every
-    metric compares against. ``held_out``: the dataset has no test split, so ``test`` is
-    every tenth image of each class of the training split (which the generator trained on)
-    and ``judge_train`` the rest."""
+    """The real images of an evaluation: ``judge_train``, what the judge learns from;
+    ``test``, the split it is tested on (and CAS with it); ``training``, the whole training
+    split. ``held_out``: the dataset has no test split, so ``test`` is every tenth image of
+    each class of the training split (which the generator trained on) and ``judge_train``
+    the rest."""
 
     judge_train: ImageData
     test: ImageData
+    training: ImageData
     held_out: bool = False
 
     @property
     def split_name(self) -> str:
+        """The name of ``test`` in reports."""
         return HELD_OUT_SPLIT if self.held_out else "test"
+
+    def real_side(self, real_split: str) -> tuple[str, ImageData]:
+        """``(name, images)`` of what the metrics compare against: ``test`` (the test split,
+        or the held-out tenth) or ``train`` (the whole training split, as papers' CIFAR-10
+        FIDs do)."""
+        check_real_split(real_split)
+        return (self.split_name, self.test) if real_split == "test" else ("train", self.training)
+
+
+def check_real_split(real_split: str) -> None:
+    if real_split not in REAL_SPLITS:
+        raise UsageError(f"--real-split must be {' or '.join(REAL_SPLITS)}, got {real_split!r}")
 
 
 def evaluation_data(name: str, root: str | os.PathLike | None = None, *, channels: int, image_size: int,
                     train: ImageData | None = None) -> EvaluationData:
-    """The judge's training images and the real test split of a dataset (``train``: its
-    training split, when already loaded). A dataset without a test split (its loader raises
-    :class:`NoTestSplit`) gives a held-out tenth of the training split instead."""
+    """The judge's training images, the real test split and the training split of a dataset
+    (``train``: its training split, when already loaded). A dataset without a test split
+    (its loader raises :class:`NoTestSplit`) gives a held-out tenth of the training split
+    instead."""
     shape = {"channels": channels, "image_size": image_size}
     try:
         test = load_dataset(name, root, train=False, **shape)
     except NoTestSplit:
-        rest, held = hold_out(train if train is not None else load_dataset(name, root, train=True, **shape))
-        return EvaluationData(rest, held, held_out=True)
-    return EvaluationData(train if train is not None else load_dataset(name, root, train=True, **shape), test)
+        training = train if train is not None else load_dataset(name, root, train=True, **shape)
+        rest, held = hold_out(training)
+        return EvaluationData(rest, held, training, held_out=True)
+    training = train if train is not None else load_dataset(name, root, train=True, **shape)
+    return EvaluationData(training, test, training)
 
 
 def hold_out(data: ImageData, every: int = HELD_OUT_EVERY) -> tuple[ImageData, ImageData]:

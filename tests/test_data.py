@@ -142,12 +142,19 @@ def test_without_a_test_split_evaluation_holds_out_every_tenth_image_of_each_cla
     assert data.test.class_names == data.judge_train.class_names == ["cat", "dog"]
     whole = load_dataset("imagefolder", root, channels=1, image_size=8)
     assert torch.equal(data.test.images[:3], whole.images[[0, 10, 20]])
+    # --real-split: the held-out tenth, or the whole training split (the judge still learns from nine tenths)
+    assert data.real_side("test") == ("held-out tenth of train", data.test)
+    name, training = data.real_side("train")
+    assert name == "train" and torch.equal(training.images, whole.images) and training.labels.tolist() == [0] * 25 + [1] * 3
+    with pytest.raises(UsageError, match="--real-split must be test or train, got 'valid'"):
+        data.real_side("valid")
     assert evaluation_data("imagefolder", root, channels=1, image_size=8, train=whole).test.labels.tolist() == [0, 0, 0, 1]
     (root / "dog" / "01.png").unlink(), (root / "dog" / "02.png").unlink()
     with pytest.raises(DataError, match="class 'dog' has 1 image"):
         evaluation_data("imagefolder", root, channels=1, image_size=8)
     split = evaluation_data("mnist", write_mnist_like(tmp_path / "mnist"), channels=1, image_size=28)
     assert not split.held_out and split.split_name == "test" and len(split.test) == 50 and len(split.judge_train) == 200
+    assert split.real_side("train") == ("train", split.judge_train) and split.real_side("test") == ("test", split.test)
 
 
 @pytest.mark.parametrize("suffix", [".png", ".tif"])

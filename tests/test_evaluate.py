@@ -221,6 +221,47 @@ def test_bad_metric_name_is_a_usage_error(tiny_run, tmp_path):
     ]
 
 
+def test_the_metrics_compare_against_the_training_split_when_asked(tiny_run, tmp_path):
+    """--real-split train: every metric against the 200 training images (as papers' CIFAR-10
+    FIDs are), while the judge's accuracy and CAS stay on the 60 test images."""
+    run, data, base = tiny_run
+    quick = ("--metrics", "accuracy,classifier-fid,intra-fid,cas,classifier-score", "--json")
+    on_test = _evaluate(run, data, tmp_path / "test", *quick, env=OFFLINE)
+    on_train = _evaluate(run, data, tmp_path / "train", *quick, "--real-split", "train", env=OFFLINE)
+    assert on_test.returncode == 0 and on_train.returncode == 0, on_test.stderr + on_train.stderr
+    a, b = json.loads(on_test.stdout), json.loads(on_train.stdout)
+    assert (a["real_split"]["split"], a["real_split"]["images"]) == ("test", 60)
+    assert (b["real_split"]["split"], b["real_split"]["images"]) == ("train", 200)
+    ma, mb = a["metrics"], b["metrics"]
+    assert mb["classifier_fid"]["provenance"]["n_real"] == 200 and ma["classifier_fid"]["provenance"]["n_real"] == 60
+    assert mb["classifier_fid"]["sets"] == "200 generated vs 200 real training images"
+    assert mb["classifier_fid"]["value"] != pytest.approx(ma["classifier_fid"]["value"], rel=1e-3)
+    assert mb["classifier_fid"]["floor"] == pytest.approx(ma["classifier_fid"]["floor"], rel=1e-3)  # train vs test
+    # the judge is tested where it always is, and CAS too
+    assert b["judge"]["tested_on"] == a["judge"]["tested_on"] == "test"
+    assert b["judge"]["real_test_accuracy_now"] == a["judge"]["real_test_accuracy_now"]
+    assert mb["cas"]["value"] == pytest.approx(ma["cas"]["value"], abs=1e-9)
+    assert mb["classifier_score"]["real_test_split"] == pytest.approx(ma["classifier_score"]["real_test_split"])
+    assert any("which the judge learnt from" in w for w in b["warnings"]) and not any(
+        "judge learnt" in w for w in a["warnings"])
+    text = (tmp_path / "train" / "report.md").read_text()
+    assert "its own accuracy on the real test split" in text and "the training split in" in text
+
+    summary = _evaluate(run, data, tmp_path / "train", "--metrics", "accuracy", "--real-split", "train", "--force")
+    assert "compared against: the real training split (200 images)" in summary.stdout, summary.stdout
+    refused = _evaluate(run, data, tmp_path / "other", "--real-split", "valid")
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
+        "ganzoo: error: --real-split must be test or train, got 'valid'"]
+    assert not (tmp_path / "other").exists()
+    board = run_cli("leaderboard", "--recipe", "mnist", "--runs-dir", str(base / "runs"), "--data-dir", str(data),
+                    "--out", str(tmp_path / "board"), "--n", "10", "-q", "--metrics", "classifier-fid",
+                    "--real-split", "train", env={"GANZOO_JUDGE_STEPS": "60"})
+    assert board.returncode == 0, board.stderr
+    made = json.loads((tmp_path / "board" / "leaderboard.json").read_text())
+    assert made["real_split"]["split"] == "train" and made["judge"]["tested_on"] == "test"
+    assert "against the real training split" in (tmp_path / "board" / "leaderboard.md").read_text()
+
+
 def test_eval_every_logs_metrics_and_keeps_the_best_checkpoint(tiny_run, monkeypatch):
     from ganzoo.runs.checkpoint import load_checkpoint
 

@@ -59,7 +59,7 @@ def test_resume_evaluate_and_leaderboard_find_the_recorded_data(tmp_path):
     assert again.returncode == 0, again.stderr
     warnings = json.loads(again.stdout)["warnings"]
     split_warnings = [w for w in warnings if "split" in w]
-    assert len(split_warnings) == 1 and "the real test split differs from the one of step_0000009" in split_warnings[0]
+    assert len(split_warnings) == 1 and "the real images compared against differ from those of step_0000009 (test split:" in split_warnings[0]
 
 
 def test_a_resume_on_other_data_is_refused_and_changes_nothing(tmp_path):

@@ -11,7 +11,8 @@ import time
 
 import yaml
 
-from ganzoo.runs.listing import list_runs, planned_steps
+from ganzoo.runs.folder import RunFolder
+from ganzoo.runs.listing import list_runs, newest_report, planned_steps
 from ganzoo.train.session import train_run
 
 from conftest import run_cli
@@ -71,6 +72,7 @@ def test_runs_says_where_each_run_stands(mnist_like_root, tmp_path):
     assert rows[finished.name]["state"] == "finished" and rows[finished.name]["checkpoint_step"] == 3
     report = rows[finished.name]["report"]
     assert report["step"] == 3 and report["classifier_fid"] >= 0 and report["accuracy_mean"] is None
+    assert report["real_split"] == "test"
     assert rows[failed.name]["state"] == "failed" and rows[failed.name]["checkpoint_step"] is None
     assert rows[damaged.name]["state"] == rows[unlinked.name]["state"] == "damaged"
     assert [row["model"] for row in list_runs(runs)][-1] == "acgan"  # oldest first
@@ -81,3 +83,17 @@ def test_runs_says_where_each_run_stands(mnist_like_root, tmp_path):
     assert "finished" in line and "3/3" in line and "step 3, classifier FID" in line
     none = run_cli("runs", "--recipe", "fashion-mnist", env=env)
     assert none.returncode == 0 and none.stdout.strip() == f"no runs on recipe 'fashion-mnist' in {runs}"
+
+
+def test_the_newest_report_is_the_last_one_made_at_the_highest_step(tmp_path):
+    run = RunFolder(tmp_path / "run")
+    for folder, step, created, split, fid in [("step_0000200", 200, "2026-11-30T10:00:00", "test", 5.0),
+                                              ("step_0000300", 300, "2026-11-30T09:00:00", "test", 4.0),
+                                              ("step_0000300-2", 300, "2026-11-30T11:00:00", "train", 3.0),
+                                              ("step_0000300-3", 300, "2026-11-30T10:30:00", "test", 2.0)]:
+        (run.reports / folder).mkdir(parents=True)
+        (run.reports / folder / "report.json").write_text(json.dumps(
+            {"step": step, "created": created, "real_split": {"split": split}, "metrics": {"classifier_fid": {"value": fid}}}))
+    newest = newest_report(run)
+    assert (newest["step"], newest["real_split"], newest["classifier_fid"]) == (300, "train", 3.0)
+    assert newest["folder"].endswith("step_0000300-2")

@@ -16,8 +16,14 @@ CLASSIFIER_EXTRACTOR = f"ganzoo EvalClassifier penultimate layer ({FEATURE_DIM}-
 INCEPTION_EXTRACTOR = "pytorch-fid InceptionV3, pool3 (2048-d), TF FID weights"
 
 
+def _real_words(inputs: MetricInputs) -> str:
+    split = getattr(inputs.reference, "real_split", None) or {}
+    return {"test": "real test images", "train": "real training images"}.get(split.get("split", "test"),
+                                                                            "held-out real images")
+
+
 def _sets(inputs: MetricInputs) -> str:
-    return f"{len(inputs.generated)} generated vs {len(inputs.real_images)} real test images"
+    return f"{len(inputs.generated)} generated vs {len(inputs.real_images)} {_real_words(inputs)}"
 
 
 def accuracy(inputs: MetricInputs) -> dict[str, Any]:
@@ -54,7 +60,7 @@ def _inception_subset(inputs: MetricInputs) -> torch.Tensor:
 def _inception_entry(inputs: MetricInputs) -> dict[str, Any]:
     n = len(_inception_subset(inputs))
     return {"feature_extractor": INCEPTION_EXTRACTOR, "n_generated": n,
-            "sets": f"{n} generated vs {len(inputs.real_images)} real test images", "value": None}
+            "sets": f"{n} generated vs {len(inputs.real_images)} {_real_words(inputs)}", "value": None}
 
 
 def generated_inception_features(inputs: MetricInputs):
@@ -121,9 +127,10 @@ def classification_accuracy_score(inputs: MetricInputs) -> dict[str, Any]:
     plan = plan_speed({**speed, "cuda_graph": "off"}, inputs.device)
     model = train_classifier(generated, inputs.device, steps=judge.steps, progress=reference.progress,
                              what="the CAS classifier on generated images", **speed)
-    predicted, _ = classify(model, inputs.real_images, inputs.device)
-    per_class = class_accuracy(predicted, inputs.real_labels, len(inputs.class_names))
-    value = float((predicted == inputs.real_labels).double().mean())
+    test = reference.test  # always the judge's test images, whatever the other metrics compare against
+    predicted, _ = classify(model, test.images, inputs.device)
+    per_class = class_accuracy(predicted, test.labels, len(inputs.class_names))
+    value = float((predicted == test.labels).double().mean())
     return {"value": value, "per_class": per_class["per_class"], "min": per_class["min"],
             "real_data_accuracy": judge.test_accuracy, "ratio_to_real": value / judge.test_accuracy
             if judge.test_accuracy else None, "train_images": len(inputs.generated), "steps": judge.steps,
@@ -167,7 +174,7 @@ def classifier_score(inputs: MetricInputs) -> dict[str, Any]:
         with torch.no_grad():
             return head(features.to(device=weight.device, dtype=weight.dtype)).float().softmax(1).cpu()
 
-    real = inception_style_score(probabilities(inputs.real_features))
+    real = inception_style_score(probabilities(inputs.reference.judged_test.features))  # the judge's test images
     return {**inception_style_score(probabilities(inputs.fake_features)), "real_test_split": real["value"],
             "classifier": "ganzoo EvalClassifier (the judge)", "images": len(inputs.generated)}
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..data import check_real_split
 from ..device import resolve_device
 from ..errors import CheckpointError, UsageError
 from ..files import new_folder_whole, write_text_atomic
@@ -20,7 +21,7 @@ from ..runs.folder import RunFolder, creation_order, metric_records, now_iso, re
 from ..runs.folder import runs_dir as default_runs_dir
 from ..sample import load_generator
 from ..train.cores import shared_cores
-from .report import real_split_name, write_report
+from .report import judge_split_name, real_split_name, write_report
 from .run import Reference, evaluate_generator, package_versions, parse_metrics, registered_metrics
 
 
@@ -81,8 +82,10 @@ def leaderboard(
     progress: bool = True,
     metrics: str | None = None,
     rank_by: str | None = None,
+    real_split: str = "test",
 ) -> Path:
     chosen = parse_metrics(metrics)
+    check_real_split(real_split)
     if rank_by is not None and rank_by not in chosen:
         raise UsageError(f"--rank-by {rank_by!r} is not among the chosen metrics ({', '.join(chosen)})")
     root = default_runs_dir(runs_dir)
@@ -96,7 +99,7 @@ def leaderboard(
     torch_device = resolve_device(device)
     first = entries[0]
     reference = Reference(first.config["settings"], recorded_data_dir(first.config, data_dir, str(first.run)),
-                          torch_device, progress)
+                          torch_device, progress, real_split)
     trained_on = (first.config.get("data") or {}).get("train")
     rank_by = ranking_metric(rank_by, chosen, reference)
     better = next(m.better for m in registered_metrics() if m.name == rank_by)
@@ -142,7 +145,8 @@ def leaderboard(
             "runs_dir": str(root),
             "dataset": reference.dataset,
             "samples": {"n_per_class": n_per_class, "seed": seed, "fid_n": fid_n},
-            "judge": None if reference.judge is None else reference.judge.describe(),
+            "judge": None if reference.judge is None else {**reference.judge.describe(),
+                                                           "tested_on": reference.test_split},
             **({"judge_unavailable": reference.no_judge} if reference.no_judge else {}),
             "real_split": reference.real_split,
             "ranked_by": {"metric": rank_by, "better": better},
@@ -212,7 +216,8 @@ def _preamble(board: dict[str, Any]) -> list[str]:
     if judge is None:
         judge_text = f"No judge: {board.get('judge_unavailable')}. "
     else:
-        judge_text = (f"Judge: {judge['name']}, its own accuracy on them **{judge['test_accuracy']:.2%}**; "
+        judge_text = (f"Judge: {judge['name']}, its own accuracy on {judge_split_name(board)} "
+                      f"**{judge['test_accuracy']:.2%}**; "
                       f"(sha256 {judge.get('sha256', '')[:16]}, {judge.get('source', 'trained on this machine')}); "
                       f"classifier-FID floor (real train vs real test): {board['classifier_fid_floor']:.2f}. ")
     return [

@@ -29,7 +29,7 @@ class MetricInputs:
     labels: torch.Tensor | None
     fake_features: torch.Tensor | None
     fake_predicted: torch.Tensor | None
-    real_images: torch.Tensor
+    real_images: torch.Tensor  # what the evaluation compares against: the test split, or train (--real-split)
     real_labels: torch.Tensor
     real_features: torch.Tensor | None
     class_names: list[str]

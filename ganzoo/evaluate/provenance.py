@@ -65,7 +65,7 @@ def provenance(metric: Any, result: dict[str, Any], samples: Any, reference: Any
     block: dict[str, Any] = {
         "implementation": implementation(metric.compute.__module__, metric.compute.__qualname__),
         "n_generated": n_generated,
-        "n_real": len(reference.test),
+        "n_real": len(reference.real_images),
         "real_split": reference.real_split,
         "seed": samples.seed,
     }
@@ -88,13 +88,13 @@ def provenance(metric: Any, result: dict[str, Any], samples: Any, reference: Any
 def sample_size_warnings(results: dict[str, Any], samples: Any, reference: Any) -> list[str]:
     """A line for each number whose N is too small for it to mean much."""
     warnings = []
-    n_fake, n_real = len(samples.images), len(reference.test)
+    n_fake, n_real = len(samples.images), len(reference.real_images)
     if "classifier_fid" in results and min(n_fake, n_real) <= JUDGE_DIM:
         warnings.append(f"classifier FID from {min(n_fake, n_real)} images of one set: its {JUDGE_DIM}-d covariance "
                         "has rank below its dimension, so the number is unstable; generate more (--n)")
     if "intra_class_fid" in results and samples.labels is not None:
         fake_counts = samples.labels.bincount(minlength=len(reference.class_names))
-        real_counts = reference.test.labels.bincount(minlength=len(reference.class_names))
+        real_counts = reference.real_images.labels.bincount(minlength=len(reference.class_names))
         smallest = int(min(fake_counts.min(), real_counts.min()))
         if smallest <= JUDGE_DIM:
             warnings.append(f"intra-class FID from as few as {smallest} images of a class: a {JUDGE_DIM}-d covariance "

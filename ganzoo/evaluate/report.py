@@ -130,7 +130,16 @@ def real_split_name(split: dict[str, Any] | None) -> str:
     """What the real side of a report or leaderboard is, in words."""
     if split and split.get("split") == HELD_OUT_SPLIT:
         return "the held-out real images (every 10th of each class: the data have no test split)"
+    if split and split.get("split") == "train":
+        return "the real training split"
     return "the real test split"
+
+
+def judge_split_name(report: dict[str, Any]) -> str:
+    """Where the judge's own accuracy was measured, in words: its test images, whatever the
+    metrics compared against (reports before ganzoo 0.5.7 compared against those always)."""
+    tested_on = (report.get("judge") or {}).get("tested_on")
+    return real_split_name({"split": tested_on} if tested_on else report.get("real_split"))
 
 
 def _split(report: dict[str, Any]) -> str:
@@ -140,7 +149,8 @@ def _split(report: dict[str, Any]) -> str:
     shape = "x".join(str(d) for d in split.get("shape", []))
     where = (f"every 10th image of each class in {report.get('data_dir')} (no test split: the generator trained on "
              "them, the judge did not)" if split.get("split") == HELD_OUT_SPLIT
-             else f"the {split.get('split', 'test')} split in {report.get('data_dir')}")
+             else f"the training split in {report.get('data_dir')} (which the judge learnt from too)"
+             if split.get("split") == "train" else f"the {split.get('split', 'test')} split in {report.get('data_dir')}")
     return f"{where}: {split.get('images')} images {shape}, sha256 {split.get('sha256')}"
 
 
@@ -195,7 +205,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"- {source(r)}",
         f"- dataset: {r['dataset']} ({classes(r)}); generated: {generated(r)}",
         f"- judge: none ({r.get('judge_unavailable')})" if r["judge"] is None else
-        f"- judge: {judge_name(r)}, its own accuracy on {real_split_name(r.get('real_split'))}: "
+        f"- judge: {judge_name(r)}, its own accuracy on {judge_split_name(r)}: "
         f"**{r['judge']['test_accuracy']:.2%}**",
         f"- device: {r['device']}; wall time {r['wall_time_s']:.1f} s; ganzoo {r['ganzoo_version']}",
         f"- real images: {_split(r)}",
@@ -254,7 +264,7 @@ def to_html(report: dict[str, Any], figures: dict[str, str | None]) -> str:
         f"<br>real images: {e(_split(r))}</p>",
         *[f"<p class='warning'><b>Warning:</b> {e(w)}</p>" for w in r.get("warnings", [])],
         f"<p><b>Judge:</b> none ({e(r.get('judge_unavailable') or '')}).</p>" if r["judge"] is None else
-        f"<p><b>Judge:</b> {e(judge_name(r))}; its accuracy on {e(real_split_name(r.get('real_split')))} is "
+        f"<p><b>Judge:</b> {e(judge_name(r))}; its accuracy on {e(judge_split_name(r))} is "
         f"<b>{r['judge']['test_accuracy']:.2%}</b> (a per-class accuracy can be no more reliable than this).</p>",
         "<h2>Samples (one row per class)</h2>", img("samples", "sample grid"),
         *(["<h2>A walk through the latent space</h2><p class='note'>from the noise of seed 0 to seed 1 to "

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from .. import __version__
-from ..data import default_data_dir, describe_fingerprint, evaluation_data, fingerprint
+from ..data import check_real_split, default_data_dir, describe_fingerprint, evaluation_data, fingerprint
 from ..device import resolve_device
 from ..errors import UsageError, did_you_mean
 from ..files import first_free
@@ -29,7 +29,7 @@ from .images import read_image_set
 from .metric_api import Metric, MetricInputs
 from .metrics import frechet_between
 from .provenance import provenance, sample_size_warnings
-from .report import confusion_png, loss_curve_png, sample_grid_png, write_report
+from .report import confusion_png, loss_curve_png, real_split_name, sample_grid_png, write_report
 
 
 def registered_metrics() -> list[Metric]:
@@ -82,26 +82,45 @@ def report_folder(out: Path | None, run_dir: Path | None, step: int, force: bool
 
 class Reference:
     """Everything on the real side of an evaluation, computed once and shared by every
-    generator compared against it: the data, the judge and its features of the real test
-    split (for data without one, a held-out tenth of the training split), the
-    classifier-FID floor and (when the weights are present) the Inception statistics. The
-    leaderboard evaluates every model against one Reference."""
+    generator compared against it: the data, the judge and its features of the real images
+    the metrics compare against (``real_split``: ``test``, the real test split, or for data
+    without one a held-out tenth of the training split; ``train``, the whole training
+    split), the classifier-FID floor and (when the weights are present) the Inception
+    statistics. The leaderboard evaluates every model against one Reference."""
 
-    def __init__(self, settings: dict[str, Any], data_dir: Path | None, device: torch.device, progress: bool = True):
+    def __init__(self, settings: dict[str, Any], data_dir: Path | None, device: torch.device, progress: bool = True,
+                 real_split: str = "test"):
         self.shape = {"channels": settings["channels"], "image_size": settings["image_size"]}
         self.dataset = settings["dataset"]
         self.root = default_data_dir(data_dir)
         self.device, self.progress = device, progress
+        check_real_split(real_split)
         data = evaluation_data(self.dataset, self.root, **self.shape)
-        self.train, self.test = data.judge_train, data.test  # the judge's training images, the real side
+        self.train, self.test = data.judge_train, data.test  # the judge's training images, its test images
+        self.test_split = data.split_name  # the judge's accuracy and CAS are measured there
+        split_name, self.real_images = data.real_side(real_split)  # what every metric compares against
+        self.other_images = data.test if real_split == "train" else data.judge_train  # the floor's other side
         self.class_names = list(self.test.class_names)
-        self.test_fingerprint = fingerprint(self.test)
-        self.real_split = {"split": data.split_name, **self.test_fingerprint}
+        self.real_fingerprint = fingerprint(self.real_images)
+        self.real_split = {"split": split_name, **self.real_fingerprint}
         self.no_judge = no_judge_reason(self.class_names)  # None, or why these data have no judge
         self._floor: float | None = None
         self._inception: tuple[Any, Any, Any, Path, bool] | str | None = None
         self.generated_inception: tuple[torch.Tensor, Any] | None = None  # the last generated set's features
         self._real_inception: Any = None
+
+    @property
+    def judge_learnt_from_real(self) -> bool:
+        """Whether the judge was trained on the images the metrics compare against."""
+        return self.real_images is not self.test
+
+    def warnings(self) -> list[str]:
+        """What a reader must know about this real side."""
+        if self.judge is None or not self.judge_learnt_from_real:
+            return []
+        return ["the real images compared against are the training split, which the judge learnt from: the "
+                "metrics in its feature space favour samples that copy training images (Inception's do not); "
+                "the judge's accuracy and CAS are still measured on " + real_split_name({"split": self.test_split})]
 
     @functools.cached_property
     def judge(self):
@@ -112,8 +131,16 @@ class Reference:
         return get_judge(self.train, self.test, self.device, progress=self.progress)
 
     @functools.cached_property
-    def real(self) -> RealFeatures | None:
+    def judged_test(self) -> RealFeatures | None:
+        """The judge's view of its test images (its accuracy now, CAS's real side)."""
         return None if self.judge is None else RealFeatures.of(self.judge, self.test, self.device)
+
+    @functools.cached_property
+    def real(self) -> RealFeatures | None:
+        """The judge's view of the real images the metrics compare against."""
+        if self.judge is None or not self.judge_learnt_from_real:
+            return self.judged_test
+        return RealFeatures.of(self.judge, self.real_images, self.device)
 
     def applies(self, metric: Metric) -> bool:
         """Whether ``metric`` can be computed against this reference (data of one class have no judge)."""
@@ -124,21 +151,22 @@ class Reference:
         return settings["dataset"] == self.dataset and all(settings[k] == v for k, v in self.shape.items())
 
     def classifier_floor(self) -> float | None:
-        """Classifier FID of the real training set against the real test set (None without a judge)."""
+        """Classifier FID of the other real split against the real images compared against
+        (train vs test either way; None without a judge)."""
         if self._floor is None and self.judge is not None:
-            _, train_features = classify(self.judge.model, self.train.images, self.device)
-            self._floor = frechet_between(train_features, self.real.features)
+            _, other_features = classify(self.judge.model, self.other_images.images, self.device)
+            self._floor = frechet_between(other_features, self.real.features)
         return self._floor
 
     def real_inception_features(self):
-        """Inception features of the real test split (cached on disk), or why they are unavailable."""
+        """Inception features of the real images compared against (cached on disk), or why they are unavailable."""
         inception = self.inception()
         if isinstance(inception, str):
             return inception
         if self._real_inception is None:
             from .inception import reference_features
 
-            self._real_inception = reference_features(inception[0], self.test.images, data_key(self.test),
+            self._real_inception = reference_features(inception[0], self.real_images.images, data_key(self.real_images),
                                                       self.device, progress=self.progress)
         return self._real_inception
 
@@ -153,7 +181,7 @@ class Reference:
                 print(f"ganzoo: Inception FID unavailable: {exc}", file=sys.stderr)
                 self._inception = str(exc)
             else:
-                mu, sigma, path, cached = reference_statistics(model, self.test.images, data_key(self.test), self.device,
+                mu, sigma, path, cached = reference_statistics(model, self.real_images.images, data_key(self.real_images), self.device,
                                                                progress=self.progress)
                 self._inception = (model, mu, sigma, path, cached)
         return self._inception
@@ -192,7 +220,7 @@ def evaluate_generator(
         "checkpoint": str(checkpoint),
         "step": config.get("step"),
         "generator_weights": config.get("weights", "generator"),
-        "warnings": earlier_split_warnings(run_dir, reference.test_fingerprint)
+        "warnings": reference.warnings() + earlier_split_warnings(run_dir, reference.real_fingerprint, reference.real_split["split"])
         + sample_size_warnings(results, samples, reference),
         "conditional": samples.labels is not None,
         "samples": {"n_per_class": n_per_class, "n_total": len(samples.images), "seed": seed},
@@ -221,7 +249,7 @@ def score_set(samples: GeneratedSet, reference: Reference, chosen: tuple[str, ..
     predicted, features = classify(judge.model, samples.images, reference.device) if judge else (None, None)
     inputs = MetricInputs(
         generated=samples.images, labels=samples.labels, fake_features=features, fake_predicted=predicted,
-        real_images=reference.test.images, real_labels=reference.test.labels,
+        real_images=reference.real_images.images, real_labels=reference.real_images.labels,
         real_features=reference.real.features if judge else None,
         class_names=reference.class_names, device=reference.device, reference=reference, options={"fid_n": fid_n},
     )
@@ -248,7 +276,7 @@ def report_header(reference: Reference, results: dict[str, Any]) -> dict[str, An
         "class_names": reference.class_names,
         "judge": None if reference.judge is None else {
             **reference.judge.describe(), "trained_now": reference.judge.trained_now,
-            "real_test_accuracy_now": reference.real.accuracy},
+            "tested_on": reference.test_split, "real_test_accuracy_now": reference.judged_test.accuracy},
         **({"judge_unavailable": reference.no_judge} if reference.no_judge else {}),
         "metrics": results,
         "summary": metric_summary(results),
@@ -257,9 +285,9 @@ def report_header(reference: Reference, results: dict[str, Any]) -> dict[str, An
     }
 
 
-def earlier_split_warnings(run_dir: Path | None, split: dict[str, Any]) -> list[str]:
-    """A line for each earlier report of the run whose real test split was another one:
-    their numbers and these do not compare."""
+def earlier_split_warnings(run_dir: Path | None, split: dict[str, Any], split_name: str = "test") -> list[str]:
+    """A line for each earlier report of the run that compared against other real images
+    (another test split, or the training split): their numbers and these do not compare."""
     if run_dir is None:
         return []
     warnings = []
@@ -269,9 +297,9 @@ def earlier_split_warnings(run_dir: Path | None, split: dict[str, Any]) -> list[
         except (OSError, ValueError):
             continue
         if isinstance(earlier, dict) and {k: v for k, v in earlier.items() if k != "split"} != split:
-            warnings.append(f"the real test split differs from the one of {path.parent.name} "
-                            f"({describe_fingerprint(earlier)}; now {describe_fingerprint(split)}): "
-                            "the two reports' numbers do not compare")
+            warnings.append(f"the real images compared against differ from those of {path.parent.name} "
+                            f"({earlier.get('split', 'test')} split: {describe_fingerprint(earlier)}; now "
+                            f"{split_name} split: {describe_fingerprint(split)}): the two reports' numbers do not compare")
     return warnings
 
 
@@ -302,9 +330,11 @@ def evaluate(
     device: str = "auto",
     force: bool = False,
     progress: bool = True,
+    real_split: str = "test",
 ) -> Path:
     started = time.perf_counter()
     chosen = parse_metrics(metrics)
+    check_real_split(real_split)
     torch_device = resolve_device(device)
     path = find_checkpoint(model, run, checkpoint, default_runs_dir(runs_dir))
     run_dir = path.parent.parent if path.parent.name == "checkpoints" else None
@@ -312,7 +342,7 @@ def evaluate(
     folder = report_folder(out, run_dir, int(config.get("step") or 0), force)
     data_dir = recorded_data_dir(config, data_dir, str(run_dir or path))
     with shared_cores(torch_device):  # beside other ganzoo jobs on the CPU, its share of the cores
-        reference = Reference(config["settings"], data_dir, torch_device, progress)
+        reference = Reference(config["settings"], data_dir, torch_device, progress, real_split)
         report, figures, _ = evaluate_generator(
             generator, config, reference, model=model, checkpoint=path, run_dir=run_dir, n_per_class=n_per_class,
             fid_n=fid_n, chosen=chosen, seed=seed,
@@ -333,18 +363,20 @@ def evaluate_images(
     device: str = "auto",
     force: bool = False,
     progress: bool = True,
+    real_split: str = "test",
 ) -> Path:
     """Score images that ganzoo did not make (an .npz or a folder, see
-    :mod:`ganzoo.evaluate.images`) against ``dataset``'s real test split, with the same
-    judge, metrics and report as a run's evaluation."""
+    :mod:`ganzoo.evaluate.images`) against ``dataset``'s real test split (or its training
+    split), with the same judge, metrics and report as a run's evaluation."""
     started = time.perf_counter()
     chosen = parse_metrics(metrics)
+    check_real_split(real_split)
     torch_device = resolve_device(device)
     image_set = read_image_set(images, progress)
     folder = images_report_folder(out, images, force)
     settings = {"dataset": dataset, "channels": image_set.channels, "image_size": image_set.image_size}
     with shared_cores(torch_device):
-        reference = Reference(settings, data_dir, torch_device, progress)
+        reference = Reference(settings, data_dir, torch_device, progress, real_split)
         labels = image_set.labels_for(reference.class_names)
         samples = GeneratedSet(image_set.images, labels, seed=None)
         results = score_set(samples, reference, chosen, fid_n)
@@ -356,7 +388,7 @@ def evaluate_images(
                    "shape": list(image_set.images.shape[1:]), "labelled": labels is not None,
                    "labels_from": image_set.label_source() if labels is not None else None},
         "recipe": None, "run": None, "checkpoint": None, "step": None,
-        "warnings": [f"no images of class {reference.class_names[k]!r}: its accuracy and intra-class FID are undefined"
+        "warnings": reference.warnings() + [f"no images of class {reference.class_names[k]!r}: its accuracy and intra-class FID are undefined"
                      for k, count in enumerate(counts or []) if count == 0]
         + sample_size_warnings(results, samples, reference),
         "conditional": labels is not None,

@@ -64,21 +64,22 @@ def planned_steps(config: dict[str, Any]) -> int | None:
 
 
 def newest_report(run: RunFolder) -> dict[str, Any] | None:
-    """The headline of the run's report of the highest step: its folder, step, classifier
-    FID and (conditional models) the judge's mean per-class accuracy."""
-    best: tuple[int, Path, dict[str, Any]] | None = None
+    """The headline of the run's report of the highest step (of several at that step, the
+    one made last): its folder, step, the real split it compared against, classifier FID
+    and (conditional models) the judge's mean per-class accuracy."""
+    best: tuple[tuple[int, str], Path, dict[str, Any]] | None = None
     for path in run.reports.glob("*/report.json"):
         try:
             report = json.loads(path.read_text(encoding="utf-8"))
-            step = int(report["step"])
+            order = (int(report["step"]), str(report.get("created", "")))
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if best is None or step > best[0]:
-            best = (step, path.parent, report)
+        if best is None or order > best[0]:
+            best = (order, path.parent, report)
     if best is None:
         return None
-    step, folder, report = best
+    (step, _), folder, report = best
     metrics = report.get("metrics") or {}
-    return {"folder": str(folder), "step": step,
+    return {"folder": str(folder), "step": step, "real_split": (report.get("real_split") or {}).get("split", "test"),
             "classifier_fid": (metrics.get("classifier_fid") or {}).get("value"),
             "accuracy_mean": (metrics.get("accuracy") or {}).get("mean")}

@@ -50,6 +50,19 @@ def _fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone (``ganzoo runs | head -3``): the
+    kernel then reports an error condition on its write end."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), no file descriptor
+        return False
+
+
 def at_boundary(command: Callable[..., Any]) -> Callable[..., Any]:
     """Turn every error a command raises into one stderr line and an exit code."""
 
@@ -66,6 +79,10 @@ def at_boundary(command: Callable[..., Any]) -> Callable[..., Any]:
             raise _fail("interrupted", 130) from None
         except Terminated:
             raise _fail("terminated", 143) from None
+        except BrokenPipeError as exc:
+            if _stdout_closed():  # its reader took what it wanted: click ends quietly with exit 1, as other tools do
+                raise
+            raise _fail(f"internal error: BrokenPipeError: {first_line(exc, '')}", 1) from None
         except Exception as exc:  # a bug, not bad input: say so in one line
             if os.environ.get("GANZOO_DEBUG"):
                 traceback.print_exc()
@@ -250,6 +267,8 @@ def interpolate(
     force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
 ) -> None:
     """Walk the latent space between seeds (or across classes): a PNG strip and an animated GIF."""
+    if across_classes and class_ is not None:
+        raise UsageError("--across-classes walks through every class: leave out --class")
     from .interpolate import interpolation_grid, write_strip_and_gif
     from .sample import default_output, find_checkpoint, load_generator
     from .runs.folder import runs_dir as default_runs_dir

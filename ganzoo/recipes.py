@@ -35,6 +35,12 @@ def looks_like_path(name: str) -> bool:
     return name.endswith((".yaml", ".yml")) or "/" in name or "\\" in name
 
 
+def recorded_name(name_or_path: str) -> str:
+    """The recipe name a run records: a registered name as given, a YAML file by its stem
+    (``ganzoo train ... --recipe my/photos.yaml`` makes runs of recipe ``photos``)."""
+    return Path(name_or_path).stem if looks_like_path(name_or_path) else name_or_path
+
+
 def read_yaml(path: str | Path) -> Any:
     """Safe-load a YAML file; a syntax error names the file and the line."""
     path = Path(path)

@@ -1,6 +1,7 @@
 """The CLI end to end, in subprocesses: a tiny train, sampling, and the error paths."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -165,6 +166,19 @@ def test_version_and_listings():
     assert "ganzoo-acgan" in plugins and " ok " in plugins
     for command in ("train", "sample", "models", "recipes", "plugins"):
         assert run_cli(command, "--help").returncode == 0
+
+
+@pytest.mark.parametrize("args", [("models",), ("runs", "--json"), ("--help",)])
+def test_output_into_a_pipe_whose_reader_left_ends_quietly(args, tmp_path):
+    """`ganzoo runs | head -1`: once the reader has gone, no "internal error", no traceback."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-m", "ganzoo", *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, "GANZOO_RUNS_DIR": str(tmp_path)})
+    process.stdout.close()  # before the command writes: it starts in about a second
+    _, stderr = process.communicate(timeout=120)
+    assert (process.returncode, stderr) == (1, "")
 
 
 def test_corrupt_checkpoint_is_one_line(trained_run, tmp_path):

@@ -82,3 +82,8 @@ def test_the_command_writes_a_strip_and_a_looping_gif(trained_run, tmp_path):  #
     assert one.returncode == 2 and one.stderr.strip() == ("ganzoo: error: --seeds needs at least two seeds to go "
                                                           "between, e.g. --seeds 0,1")
     assert not (tmp_path / "x.png").exists()
+    both = run_cli("interpolate", "acgan", "--run", str(run_dir), "--class", "3", "--across-classes", "--out",
+                   str(tmp_path / "x.png"), env=env)
+    assert both.returncode == 2 and both.stderr.strip() == ("ganzoo: error: --across-classes walks through every "
+                                                           "class: leave out --class")
+    assert not (tmp_path / "x.png").exists()

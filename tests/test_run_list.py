@@ -76,6 +76,8 @@ def test_runs_says_where_each_run_stands(mnist_like_root, tmp_path):
     assert rows[failed.name]["state"] == "failed" and rows[failed.name]["checkpoint_step"] is None
     assert rows[damaged.name]["state"] == rows[unlinked.name]["state"] == "damaged"
     assert [row["model"] for row in list_runs(runs)][-1] == "acgan"  # oldest first
+    # a recipe given as the YAML file the runs were trained from: its runs are those of its name
+    assert list_runs(runs, recipe="my/recipes/mnist.yaml") == list_runs(runs, recipe="mnist") != []
 
     table = run_cli("runs", "dcgan", env=env)
     assert table.returncode == 0 and "acgan" not in table.stdout

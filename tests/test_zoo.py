@@ -271,6 +271,9 @@ def test_leaderboard_evaluates_the_newest_run_of_each_model_the_same_way(mnist_l
     assert "kid" in rows["acgan"]["metrics"] and "last.pt is truncated or corrupt" in rows["dcgan"]["skipped"]
     none = run_cli("leaderboard", "--recipe", "fashion-mnist", *common, env=env)
     assert none.returncode == 2 and none.stderr.count("\n") == 1 and "no run of recipe 'fashion-mnist'" in none.stderr
+    assert "runs with a checkpoint there are of recipe 'mnist'" in none.stderr
+    typo = run_cli("leaderboard", "--recipe", "mnsit", *common, env=env)
+    assert typo.returncode == 2 and "did you mean 'mnist'?" in typo.stderr
 
 
 # -- the plugin guide -------------------------------------------------------------------

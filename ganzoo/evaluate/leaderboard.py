@@ -14,9 +14,10 @@ from typing import Any
 
 from ..data import check_real_split
 from ..device import resolve_device
-from ..errors import CheckpointError, UsageError
+from ..errors import CheckpointError, UsageError, did_you_mean
 from ..files import new_folder_whole, write_text_atomic
 from ..plugins import get_host
+from ..recipes import recorded_name
 from ..runs.folder import RunFolder, creation_order, metric_records, now_iso, recorded_data_dir, runs_in
 from ..runs.folder import runs_dir as default_runs_dir
 from ..sample import load_generator
@@ -89,10 +90,16 @@ def leaderboard(
     if rank_by is not None and rank_by not in chosen:
         raise UsageError(f"--rank-by {rank_by!r} is not among the chosen metrics ({', '.join(chosen)})")
     root = default_runs_dir(runs_dir)
+    recipe = recorded_name(recipe)  # --recipe my/photos.yaml: the runs of recipe 'photos'
     entries = newest_runs(root, recipe)
     if not entries:
-        raise UsageError(f"no run of recipe {recipe!r} with a checkpoint in {root}; "
-                         f"train some first, e.g. 'ganzoo train dcgan --recipe {recipe}'")
+        others = sorted({str(config.get("recipe")) for folder, config in runs_in(root)
+                         if RunFolder(folder).last.is_file()})
+        close = did_you_mean(recipe, others) if others else ""
+        hint = (f"; runs with a checkpoint there are of recipe {', '.join(repr(o) for o in others)}"
+                + (close if close.startswith("; did you mean") else "") if others else
+                f"; train some first, e.g. 'ganzoo train dcgan --recipe {recipe}'")
+        raise UsageError(f"no run of recipe {recipe!r} with a checkpoint in {root}{hint}")
     folder = out if out is not None else root / "leaderboards" / f"{recipe}-{now_iso().replace(':', '')}"
     if (folder / "leaderboard.json").exists() and not force:
         raise UsageError(f"{folder} already holds a leaderboard; pass --force to overwrite it or choose another --out")

@@ -318,7 +318,7 @@ def evaluate(
                      "or a folder of PNGs (one sub-folder per class for labels). Needs --dataset."),
     ] = None,
     dataset: Annotated[
-        Optional[str], typer.Option("--dataset", help="With --images: the dataset whose real test split they are compared to.")
+        Optional[str], typer.Option("--dataset", help="With --images: the dataset they are compared to.")
     ] = None,
     data_dir: DataDir = None,
     runs_dir: RunsDir = None,
@@ -348,7 +348,7 @@ def evaluate(
         if model is not None or run is not None or checkpoint is not None:
             raise UsageError("--images scores a set of images, not a model: leave out MODEL, --run and --checkpoint")
         if not dataset:
-            raise UsageError("--images needs --dataset: the dataset whose real test split the images are compared to")
+            raise UsageError("--images needs --dataset: the dataset whose real images they are compared to")
         folder = evaluate_images(images, dataset=dataset, data_dir=data_dir, fid_n=fid_n, metrics=metrics, out=out,
                                  device=device, force=force, progress=not quiet, real_split=real_split)
     else:

@@ -139,7 +139,7 @@ def classification_accuracy_score(inputs: MetricInputs) -> dict[str, Any]:
 
 
 def on_judge_features(formula):
-    """A set metric of the generated and real test images in the judge's feature space."""
+    """A set metric of the generated and real images in the judge's feature space."""
 
     def compute(inputs: MetricInputs) -> dict[str, Any]:
         return {**formula(inputs.fake_features, inputs.real_features), "feature_extractor": CLASSIFIER_EXTRACTOR,
@@ -151,7 +151,7 @@ def on_judge_features(formula):
 
 def on_inception_features(formula):
     """The same set metric in Inception's feature space (the ``--fid-n`` generated subset vs
-    the real test split), where the weights exist."""
+    the real images), where the weights exist."""
 
     def compute(inputs: MetricInputs) -> dict[str, Any]:
         entry = _inception_entry(inputs)
@@ -204,7 +204,8 @@ def _inception_summary(result: dict[str, Any]) -> str:
 
 BUILTIN_METRICS = (
     Metric("classifier-fid", classifier_fid, label="classifier FID",
-           description="Fréchet distance of generated and real test images in the judge's feature space"),
+           description="Fréchet distance of generated and real images (the test split, or --real-split train) in the "
+           "judge's feature space"),
     Metric("intra-fid", intra_fid, label="intra-class FID", key="intra_class_fid", applies="conditional",
            description="the mean over classes of each class's FID against the real images of that class",
            headline=lambda r: r["mean"]),
@@ -215,7 +216,7 @@ BUILTIN_METRICS = (
            description="classes that get at least half their fair share of the samples, by the judge",
            summary=lambda r: f"{r['classes_covered']}/{len(r['per_class'])}"),
     Metric("kid", on_judge_features(kid), label="KID x 10^3",
-           description="kernel distance (unbiased MMD^2, cubic polynomial kernel) of generated and real test images "
+           description="kernel distance (unbiased MMD^2, cubic polynomial kernel) of generated and real images "
            "in the judge's feature space, over 100 subsets; x 1000, mean ± std",
            summary=lambda r: _plus_minus(r, 1000.0)),
     Metric("precision-recall", on_judge_features(precision_recall), label="precision / recall", better="higher",

@@ -17,7 +17,7 @@ from .metrics import class_accuracy, class_distribution, frechet_between, intra_
 
 @dataclass
 class RealFeatures:
-    """The judge's view of the real test split, computed once per evaluation."""
+    """The judge's view of a real split, computed once per evaluation."""
 
     features: torch.Tensor
     labels: torch.Tensor

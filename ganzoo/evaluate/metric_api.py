@@ -1,7 +1,8 @@
 """What an evaluation metric is, for the plugins that register one.
 
 A :class:`Metric` computes one entry of ``report.json`` from :class:`MetricInputs`: the
-generated set and the real test split, both as images and as the judge's view of them.
+generated set and the real images it is compared against (the test split, or the training
+split with ``--real-split train``), both as images and as the judge's view of them.
 Reports (JSON, Markdown, HTML) and the leaderboard show every registered metric through
 its ``label``, ``headline`` and ``summary``; no other code changes for a new one.
 """

@@ -112,7 +112,8 @@ def fid_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             rows.append(("Classifier FID floor", _fmt(c["floor"], 2), c["feature_extractor"], "real train vs real test"))
     if "intra_class_fid" in m:
         i = m["intra_class_fid"]
-        rows.append(("Intra-class FID (mean)", _fmt(i["mean"], 2), i["feature_extractor"], "per class, generated vs real test"))
+        rows.append(("Intra-class FID (mean)", _fmt(i["mean"], 2), i["feature_extractor"],
+                     f"per class, generated vs {real_split_name(report.get('real_split'))}"))
     if "inception_fid" in m:
         f = m["inception_fid"]
         value = _fmt(f["value"], 2) if f["status"] == "ok" else f"unavailable: {f['reason']}"

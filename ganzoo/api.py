@@ -3,9 +3,11 @@
     import ganzoo.api as gz
 
     run = gz.train("acgan", recipe="mnist", settings={"max_steps": 200})
+    run = gz.resume(run, settings={"max_steps": 400})  # on from its last checkpoint, exactly
     generator = gz.load(run)                        # a run folder, a checkpoint or an exported .safetensors
     sevens = generator.sample("seven", n=16, seed=0)  # uint8 tensor (16, C, H, W)
     report = gz.evaluate("acgan", run=run, n_per_class=100)
+    gz.export(run, "acgan.safetensors")             # or format="hub" for a Hub model folder
 
 Everything here is documented in docs/python-api.md and follows the stability promise
 there; the command line calls the same functions underneath (``train_run``,
@@ -26,8 +28,8 @@ from .data import resolve_class
 from .device import resolve_device
 from .errors import UsageError
 
-__all__ = ["LoadedGenerator", "datasets", "evaluate", "evaluate_images", "load", "metrics", "models", "recipes",
-           "train"]
+__all__ = ["LoadedGenerator", "datasets", "evaluate", "evaluate_images", "export", "leaderboard", "load", "metrics",
+           "models", "recipes", "resume", "runs", "train"]
 
 
 @dataclass
@@ -93,27 +95,34 @@ def load(source: str | Path, *, model: str | None = None, device: str = "auto") 
     """A run folder (its last checkpoint), a checkpoint file (.pt), an exported generator
     (.safetensors) or a Hub folder (``ganzoo export --format hub``); ``model`` is read
     from it when not given."""
-    from .runs.folder import RunFolder, read_config
-    from .sample import find_checkpoint, load_generator
+    from .runs.folder import RunFolder
+    from .sample import load_generator
 
-    from .runs.hub import is_hub_folder
-
-    path = Path(source)
-    if not path.exists():
-        raise UsageError(f"{path} does not exist")
-    if is_hub_folder(path):
-        model = model or _model_in(path / "model.safetensors")
-    elif path.is_dir():
-        model = model or read_config(path).get("model")
-        path = find_checkpoint(str(model), path, None, path.parent)
-    elif model is None:
-        model = _model_in(path)
+    path, model = _checkpoint_and_model(source, model)
     torch_device = resolve_device(device)
     generator, config = load_generator(path, str(model), torch_device)
     return LoadedGenerator(model=str(model), generator=generator, class_names=list(config["class_names"]),
                            settings=dict(config["settings"]), step=config.get("step"), weights=config["weights"],
                            source=RunFolder.of_checkpoint(path).root if RunFolder.of_checkpoint(path) else path,
                            device=torch_device)
+
+
+def _checkpoint_and_model(source: str | Path, model: str | None) -> tuple[Path, str]:
+    """The checkpoint of a run folder (its last), a checkpoint file (.pt), an exported
+    generator (.safetensors) or a Hub folder, and the model it belongs to."""
+    from .runs.folder import read_config
+    from .runs.hub import WEIGHTS, is_hub_folder
+    from .sample import find_checkpoint
+
+    path = Path(source)
+    if not path.exists():
+        raise UsageError(f"{path} does not exist")
+    if is_hub_folder(path):
+        return path, model or _model_in(path / WEIGHTS)
+    if path.is_dir():
+        model = model or read_config(path).get("model")
+        return find_checkpoint(str(model), path, None, path.parent), str(model)
+    return path, model or _model_in(path)
 
 
 def _model_in(path: Path) -> str:
@@ -142,6 +151,88 @@ def train(
 
     return train_run(model, recipe, overrides=[], settings=dict(settings or {}), data_dir=_path(data_dir),
                      runs_dir=_path(runs_dir), device=device, progress=progress)
+
+
+def resume(
+    run: str | Path,
+    *,
+    settings: Mapping[str, Any] | None = None,
+    data_dir: str | Path | None = None,
+    allow_other_data: bool = False,
+    device: str = "auto",
+    progress: bool = False,
+) -> Path:
+    """Continue ``run`` (a run folder) from its last checkpoint exactly, as ``ganzoo train
+    MODEL --resume RUN`` does, and return its folder; ``run`` may be one of its step
+    checkpoints (``RUN/checkpoints/step_N.pt``), to go back to that step. ``settings``:
+    the ones a resumed run may change (``max_steps``, ``epochs``, intervals, speed)."""
+    from .runs.folder import RunFolder, read_config
+    from .train.session import resume_run
+
+    path = Path(run)
+    folder = path if path.is_dir() else (RunFolder.of_checkpoint(path).root if RunFolder.of_checkpoint(path) else None)
+    if not path.exists() or folder is None:
+        raise UsageError(f"{path} is neither a run folder nor one of a run's checkpoints")
+    model = str(read_config(folder).get("model"))
+    return resume_run(model, path, overrides=[], settings=dict(settings or {}), data_dir=_path(data_dir),
+                      device=device, progress=progress, allow_other_data=allow_other_data)
+
+
+def export(
+    source: str | Path,
+    out: str | Path,
+    *,
+    model: str | None = None,
+    format: Literal["safetensors", "hub"] = "safetensors",  # noqa: A002 - the CLI's own name
+    license: str = "mit",  # noqa: A002
+    force: bool = False,
+) -> Path:
+    """Export the generator of a run folder (its last checkpoint) or a checkpoint file, as
+    ``ganzoo export`` does: a ``.safetensors`` file with its JSON beside it, or (``format=
+    "hub"``) a Hugging Face Hub model folder with a model card. Return what was written."""
+    from .runs.export import check_format, export_checkpoint
+
+    check_format(format)
+    path, model = _checkpoint_and_model(source, model)
+    written, _ = export_checkpoint(model, path, Path(out), format_=format, force=force, license_id=license)
+    return written
+
+
+def leaderboard(
+    recipe: str,
+    *,
+    runs_dir: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    n_per_class: int = 1000,
+    fid_n: int = 10000,
+    metrics: str | None = None,
+    rank_by: str | None = None,
+    out: str | Path | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    force: bool = False,
+    progress: bool = False,
+    real_split: str = "test",
+) -> dict[str, Any]:
+    """Compare the newest run of every model trained on ``recipe``, as ``ganzoo
+    leaderboard`` does; return leaderboard.json's content, with ``folder``."""
+    import json
+
+    from .evaluate.leaderboard import leaderboard as make_leaderboard
+
+    folder = make_leaderboard(recipe, runs_dir=_path(runs_dir), out=_path(out), data_dir=_path(data_dir),
+                              n_per_class=n_per_class, fid_n=fid_n, seed=seed, device=device, force=force,
+                              progress=progress, metrics=metrics, rank_by=rank_by, real_split=real_split)
+    return {**json.loads((folder / "leaderboard.json").read_text(encoding="utf-8")), "folder": str(folder)}
+
+
+def runs(model: str | None = None, *, recipe: str | None = None, runs_dir: str | Path | None = None) -> list[dict[str, Any]]:
+    """The runs under the runs folder, oldest first, as ``ganzoo runs --json`` lists them:
+    where each stands (``state``), its step, training time and newest report."""
+    from .runs.folder import runs_dir as default_runs_dir
+    from .runs.listing import list_runs
+
+    return list_runs(default_runs_dir(_path(runs_dir)), model, recipe)
 
 
 def evaluate(

@@ -390,26 +390,19 @@ def export(
 ) -> None:
     """Export a run's generator as safetensors plus the JSON config that rebuilds it, or as
     a Hub-ready folder ('ganzoo sample MODEL --checkpoint FILE|FOLDER' reads either)."""
-    import torch
-
-    from .runs.export import export_generator
+    from .runs.export import check_format, export_checkpoint
     from .runs.folder import runs_dir as default_runs_dir
-    from .runs.hub import export_hub
-    from .sample import find_checkpoint, load_generator
+    from .sample import find_checkpoint
 
     if run is not None and checkpoint is not None:
         raise UsageError("give --run or --checkpoint, not both")
-    if format_ not in ("safetensors", "hub"):
-        raise UsageError(f"--format must be safetensors or hub, got {format_!r}")
+    check_format(format_)
     path = find_checkpoint(model, run, checkpoint, default_runs_dir(runs_dir))
-    generator, config = load_generator(path, model, torch.device("cpu"))
-    weights = " (the EMA generator's weights)" if config.get("weights") == "ema" else ""
+    written, weights_used = export_checkpoint(model, path, out, format_=format_, force=force, license_id=license_id)
+    weights = " (the EMA generator's weights)" if weights_used == "ema" else ""
     if format_ == "hub":
-        written = export_hub(generator, {**config, "exported_from": str(path)}, model, out, force=force,
-                             license_id=license_id)
         typer.echo(f"hub folder: {written}{weights} (model card: {written / 'README.md'})")
         return
-    written = export_generator(generator, {**config, "exported_from": str(path)}, model, out, force=force)
     typer.echo(f"generator: {written}{weights} (config: {written.with_suffix('.json')})")
 
 

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 
 import ganzoo
 import ganzoo.api as gz
@@ -29,7 +30,13 @@ def test_every_example_of_the_page_runs(tmp_path, monkeypatch):
     for block in blocks:
         exec(compile(block, str(PAGE), "exec"), namespace)  # noqa: S102 - our own documentation
     generator, sevens = namespace["generator"], namespace["sevens"]
-    assert generator.weights == "ema" and generator.step == 20
+    assert generator.weights == "ema" and generator.step == 30  # trained to 20, resumed to 30
+    assert [(r["run"], r["state"], r["checkpoint_step"]) for r in gz.runs("acgan")] == [
+        (str(namespace["run"]), "finished", 30)]
+    assert [row["model"] for row in namespace["board"]["rows"]] == ["acgan"]
+    assert Path(namespace["board"]["folder"], "leaderboard.json").is_file()
+    assert (gz.load(namespace["exported"]).sample("seven", n=16, seed=0) == sevens).all()
+    assert namespace["card"].is_file() and (gz.load(namespace["card"].parent).sample(7, n=16, seed=0) == sevens).all()
     assert namespace["grid"].shape == (40, 1, 28, 28)
     assert len(namespace["pictures"]) == 2 and namespace["pictures"][0].size == (28, 28)
     assert namespace["values"].min() >= -1 and namespace["values"].max() <= 1
@@ -41,6 +48,23 @@ def test_every_example_of_the_page_runs(tmp_path, monkeypatch):
     assert (gz.load(exported).sample("seven", n=16, seed=0) == sevens).all()  # the same weights, the same images
     checkpoint = namespace["run"] / "checkpoints" / "last.pt"
     assert (gz.load(checkpoint).sample(7, n=16, seed=0) == sevens).all()
+
+
+def test_a_resume_through_the_api_is_the_uninterrupted_run(tmp_path, monkeypatch):
+    data = write_mnist_like(tmp_path / "data", per_class=10)
+    common = {"batch_size": 16, "log_every": 2}
+    whole = gz.train("dcgan", settings={**common, "max_steps": 8}, data_dir=data, runs_dir=tmp_path / "a")
+    half = gz.train("dcgan", settings={**common, "max_steps": 4}, data_dir=data, runs_dir=tmp_path / "b")
+    assert gz.resume(half, settings={"max_steps": 8}) == half
+    a, b = (torch.load(run / "checkpoints" / "last.pt", weights_only=True) for run in (whole, half))
+    for key in a["generator"]:
+        assert torch.equal(a["generator"][key], b["generator"][key]), key
+    with pytest.raises(ganzoo.UsageError, match="cannot change 'lr' when resuming"):
+        gz.resume(half, settings={"lr": 1e-3})
+    with pytest.raises(ganzoo.UsageError, match="neither a run folder nor one of a run's checkpoints"):
+        gz.resume(tmp_path / "nothing")
+    with pytest.raises(ganzoo.UsageError, match="--format must be safetensors or hub"):
+        gz.export(half, tmp_path / "x.onnx", format="onnx")
 
 
 def test_api_errors_are_ganzoos_own(tmp_path):

@@ -25,6 +25,32 @@ FORMAT = "ganzoo-generator-1"
 SUFFIX = ".safetensors"
 
 
+EXPORT_FORMATS = ("safetensors", "hub")
+
+
+def check_format(format_: str) -> None:
+    if format_ not in EXPORT_FORMATS:
+        raise UsageError(f"--format must be {' or '.join(EXPORT_FORMATS)}, got {format_!r}")
+
+
+def export_checkpoint(model: str, checkpoint: Path, out: Path, *, format_: str = "safetensors", force: bool = False,
+                      license_id: str = "mit") -> tuple[Path, str]:
+    """Export the generator of ``checkpoint`` (a run's ``.pt``) as a ``.safetensors`` file
+    or a Hub folder (``format_``); return what was written and its weights (``ema`` or
+    ``generator``). What ``ganzoo export`` and ``ganzoo.api.export`` do."""
+    from ..sample import load_generator
+    from .hub import export_hub
+
+    check_format(format_)
+    generator, config = load_generator(checkpoint, model, torch.device("cpu"))
+    config = {**config, "exported_from": str(checkpoint)}
+    if format_ == "hub":
+        written = export_hub(generator, config, model, out, force=force, license_id=license_id)
+    else:
+        written = export_generator(generator, config, model, out, force=force)
+    return written, str(config.get("weights", "generator"))
+
+
 def export_generator(generator: torch.nn.Module, config: dict[str, Any], model: str, out: Path, *, force: bool) -> Path:
     if out.suffix != SUFFIX:
         raise UsageError(f"--out must name a {SUFFIX} file, got {out}")

@@ -112,13 +112,15 @@ def resume_run(
     device: str = "auto",
     progress: bool = True,
     allow_other_data: bool = False,
+    settings: dict[str, Any] | None = None,
 ) -> Path:
     """Continue ``run`` (default: the newest run of ``model``) from its last checkpoint,
     in its own folder, exactly as if it had never stopped: on the data it was trained on
     (the folder its config.yaml records, unless ``data_dir`` names another), refusing
     data with another fingerprint unless ``allow_other_data``. ``run`` may instead be one
     of a run's earlier checkpoints: the run goes back to it, and what it wrote after that
-    step is set aside in the run folder (``runs.rewind``)."""
+    step is set aside in the run folder (``runs.rewind``). ``overrides`` (``--set``
+    strings) and ``settings`` (typed values) may change only ``RESUMABLE_SETTINGS``."""
     host = get_host()
     spec = host.models.get(model)
     run_dir, checkpoint_path = _resume_source(run, model, runs_dir)
@@ -133,7 +135,7 @@ def resume_run(
     if payload["model"] != model:
         raise CheckpointError(f"{checkpoint_path} is a checkpoint of {payload['model']!r}, not of {model!r}")
 
-    changes = parse_overrides(overrides)
+    changes = {**parse_overrides(overrides), **(settings or {})}
     frozen = sorted(set(changes) - set(RESUMABLE_SETTINGS))
     if frozen:
         raise UsageError(

@@ -226,7 +226,8 @@ def leaderboard(
     return {**json.loads((folder / "leaderboard.json").read_text(encoding="utf-8")), "folder": str(folder)}
 
 
-def runs(model: str | None = None, *, recipe: str | None = None, runs_dir: str | Path | None = None) -> list[dict[str, Any]]:
+def runs(model: str | None = None, *, recipe: str | None = None,
+         runs_dir: str | Path | None = None) -> list[dict[str, Any]]:
     """The runs under the runs folder, oldest first, as ``ganzoo runs --json`` lists them:
     where each stands (``state``), its step, training time and newest report."""
     from .runs.folder import runs_dir as default_runs_dir

@@ -72,6 +72,6 @@ def register_loggers(register):
     """Register training loggers: ``register(name, factory)``.
 
     ``factory(run_dir, settings)`` returns an object with ``scalars(metrics)``,
-    ``evaluation(step, results)``, ``samples(step, grid)`` and ``close()``; a run uses it
-    with ``--set logger=NAME``.
+    ``evaluation(step, results)``, ``samples(step, grid)`` and ``close()`` (and optionally
+    ``resumed(step)``, called first in a resumed run); a run uses it with ``--set logger=NAME``.
     """

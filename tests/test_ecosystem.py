@@ -48,6 +48,29 @@ def test_tensorboard_gets_scalars_and_sample_grids(small_run):
     assert tags["images"] == ["samples"] and [e.step for e in events.Images("samples")] == [3, 6]
 
 
+def test_tensorboard_after_a_rewind_shows_each_step_once(tmp_path):
+    """A run sent back to step 4 logs steps 6 and 8 again; TensorBoard shows them once."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from conftest import write_mnist_like
+
+    env = {"GANZOO_DATA_DIR": str(write_mnist_like(tmp_path / "data")), "GANZOO_RUNS_DIR": str(tmp_path / "runs"),
+           "GANZOO_DEVICE": "cpu"}
+    first = run_cli("train", "dcgan", "--set", "max_steps=8", "--set", "log_every=2", "--set", "sample_every=4",
+                    "--set", "checkpoint_every=4", "--logger", "tensorboard", "-q", env=env)
+    assert first.returncode == 0, first.stderr
+    run = next((tmp_path / "runs").iterdir())
+    again = run_cli("train", "dcgan", "--resume", str(run / "checkpoints" / "step_0000004.pt"), "-q", env=env)
+    assert again.returncode == 0, again.stderr
+    assert len(list((run / "tensorboard").glob("events.out.tfevents.*"))) == 2
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/d_loss")] == [2, 4, 6, 8]
+    logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [e.value for e in events.Scalars("train/d_loss")] == pytest.approx([r["d_loss"] for r in logged], rel=1e-6)
+    assert [e.step for e in events.Images("samples")] == [4, 8]
+
+
 def test_tensorboard_without_the_extra_is_one_line_before_any_work(small_run, tmp_path):
     _, env, home = small_run
     fake = tmp_path / "no-tensorboard"

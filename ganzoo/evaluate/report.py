@@ -151,7 +151,8 @@ def _split(report: dict[str, Any]) -> str:
     where = (f"every 10th image of each class in {report.get('data_dir')} (no test split: the generator trained on "
              "them, the judge did not)" if split.get("split") == HELD_OUT_SPLIT
              else f"the training split in {report.get('data_dir')} (which the judge learnt from too)"
-             if split.get("split") == "train" else f"the {split.get('split', 'test')} split in {report.get('data_dir')}")
+             if split.get("split") == "train"
+             else f"the {split.get('split', 'test')} split in {report.get('data_dir')}")
     return f"{where}: {split.get('images')} images {shape}, sha256 {split.get('sha256')}"
 
 

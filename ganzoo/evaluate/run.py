@@ -181,7 +181,8 @@ class Reference:
                 print(f"ganzoo: Inception FID unavailable: {exc}", file=sys.stderr)
                 self._inception = str(exc)
             else:
-                mu, sigma, path, cached = reference_statistics(model, self.real_images.images, data_key(self.real_images), self.device,
+                real = self.real_images
+                mu, sigma, path, cached = reference_statistics(model, real.images, data_key(real), self.device,
                                                                progress=self.progress)
                 self._inception = (model, mu, sigma, path, cached)
         return self._inception
@@ -220,7 +221,8 @@ def evaluate_generator(
         "checkpoint": str(checkpoint),
         "step": config.get("step"),
         "generator_weights": config.get("weights", "generator"),
-        "warnings": reference.warnings() + earlier_split_warnings(run_dir, reference.real_fingerprint, reference.real_split["split"])
+        "warnings": reference.warnings()
+        + earlier_split_warnings(run_dir, reference.real_fingerprint, reference.real_split["split"])
         + sample_size_warnings(results, samples, reference),
         "conditional": samples.labels is not None,
         "samples": {"n_per_class": n_per_class, "n_total": len(samples.images), "seed": seed},
@@ -299,7 +301,8 @@ def earlier_split_warnings(run_dir: Path | None, split: dict[str, Any], split_na
         if isinstance(earlier, dict) and {k: v for k, v in earlier.items() if k != "split"} != split:
             warnings.append(f"the real images compared against differ from those of {path.parent.name} "
                             f"({earlier.get('split', 'test')} split: {describe_fingerprint(earlier)}; now "
-                            f"{split_name} split: {describe_fingerprint(split)}): the two reports' numbers do not compare")
+                            f"{split_name} split: {describe_fingerprint(split)}): the two reports' numbers do "
+                            "not compare")
     return warnings
 
 
@@ -388,8 +391,9 @@ def evaluate_images(
                    "shape": list(image_set.images.shape[1:]), "labelled": labels is not None,
                    "labels_from": image_set.label_source() if labels is not None else None},
         "recipe": None, "run": None, "checkpoint": None, "step": None,
-        "warnings": reference.warnings() + [f"no images of class {reference.class_names[k]!r}: its accuracy and intra-class FID are undefined"
-                     for k, count in enumerate(counts or []) if count == 0]
+        "warnings": reference.warnings()
+        + [f"no images of class {reference.class_names[k]!r}: its accuracy and intra-class FID are undefined"
+           for k, count in enumerate(counts or []) if count == 0]
         + sample_size_warnings(results, samples, reference),
         "conditional": labels is not None,
         "samples": {"n_per_class": counts, "n_total": len(image_set.images), "seed": None},

@@ -5,7 +5,10 @@
 A logger is made by ``factory(run_dir, settings)`` on the process that writes the run
 folder, and gets ``scalars(metrics)`` at every metrics line, ``evaluation(step, results)``
 at every ``eval_every``, ``samples(step, grid)`` with every sample grid (a (C, H, W)
-float tensor in [0, 1]) and ``close()`` at the end.
+float tensor in [0, 1]) and ``close()`` at the end. A resumed run calls its optional
+``resumed(step)`` first, before anything is logged: what the logger holds beyond ``step``
+was logged by the part of the run that the checkpoint did not keep (an interrupted
+stretch, or what a rewind set aside), and the run logs those steps again.
 """
 
 from __future__ import annotations
@@ -52,7 +55,21 @@ class TensorBoardLogger:
         from ..runs.folder import RunFolder
 
         self.folder = RunFolder(run_dir).tensorboard
-        self.writer = _summary_writer_class()(log_dir=str(self.folder))
+        self._writer_class = _summary_writer_class()
+        self._writer = None
+        self.purge_step: int | None = None
+
+    @property
+    def writer(self):
+        if self._writer is None:  # made on first use, so that a resumed run can ask for a purge first
+            self._writer = self._writer_class(log_dir=str(self.folder), purge_step=self.purge_step)
+        return self._writer
+
+    def resumed(self, step: int) -> None:
+        """Hide the events of steps after ``step`` that earlier writers left: TensorBoard's
+        own purge (a session-start event at ``step + 1``), so the logged steps are those of
+        metrics.jsonl, once each."""
+        self.purge_step = step + 1
 
     @staticmethod
     def check() -> None:
@@ -74,8 +91,9 @@ class TensorBoardLogger:
         self.writer.add_image("samples", grid, step)
 
     def close(self) -> None:
-        self.writer.flush()
-        self.writer.close()
+        if self._writer is not None:
+            self._writer.flush()
+            self._writer.close()
 
 
 def make_logger(name: str, run_dir: Path | None, settings: dict[str, Any]):

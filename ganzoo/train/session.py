@@ -242,6 +242,9 @@ def _record_and_fit(trainer: Trainer, config: dict, class_names: list[str], cont
     if context.is_main:
         write_config(trainer.run_dir, {**config, "class_names": class_names})
         trainer.logger = make_logger(trainer.settings["logger"], trainer.run_dir, trainer.settings)
+        on_resume = getattr(trainer.logger, "resumed", None)
+        if not fresh and callable(on_resume):
+            on_resume(trainer.step)
     try:
         trainer.fit()
     except BaseException:

@@ -125,6 +125,13 @@ def _checkpoint_and_model(source: str | Path, model: str | None) -> tuple[Path, 
     return path, model or _model_in(path)
 
 
+def _json_with_folder(path: Path) -> dict[str, Any]:
+    """A report's or leaderboard's JSON, with ``folder``: where it was written."""
+    import json
+
+    return {**json.loads(path.read_text(encoding="utf-8")), "folder": str(path.parent)}
+
+
 def _model_in(path: Path) -> str:
     if path.suffix == ".safetensors":
         from .runs.export import read_exported
@@ -216,14 +223,12 @@ def leaderboard(
 ) -> dict[str, Any]:
     """Compare the newest run of every model trained on ``recipe``, as ``ganzoo
     leaderboard`` does; return leaderboard.json's content, with ``folder``."""
-    import json
-
     from .evaluate.leaderboard import leaderboard as make_leaderboard
 
     folder = make_leaderboard(recipe, runs_dir=_path(runs_dir), out=_path(out), data_dir=_path(data_dir),
                               n_per_class=n_per_class, fid_n=fid_n, seed=seed, device=device, force=force,
                               progress=progress, metrics=metrics, rank_by=rank_by, real_split=real_split)
-    return {**json.loads((folder / "leaderboard.json").read_text(encoding="utf-8")), "folder": str(folder)}
+    return _json_with_folder(folder / "leaderboard.json")
 
 
 def runs(model: str | None = None, *, recipe: str | None = None,
@@ -257,15 +262,13 @@ def evaluate(
     return the report (report.json's content, with ``folder``: where it was written).
     ``fid_n``: the generated images of the Inception metrics; ``real_split``: ``test`` or
     ``train``, the real images the metrics compare against (``--real-split``)."""
-    import json
-
     from .evaluate.run import evaluate as evaluate_run
 
     folder = evaluate_run(model, run=_path(run), checkpoint=_path(checkpoint), runs_dir=_path(runs_dir),
                           data_dir=_path(data_dir), n_per_class=n_per_class, fid_n=fid_n, metrics=metrics,
                           out=_path(out), seed=seed, device=device, force=force, progress=progress,
                           real_split=real_split)
-    return {**json.loads((folder / "report.json").read_text(encoding="utf-8")), "folder": str(folder)}
+    return _json_with_folder(folder / "report.json")
 
 
 def evaluate_images(
@@ -284,13 +287,11 @@ def evaluate_images(
     """Score images ganzoo did not make (an .npz or a folder of PNGs) against ``dataset``'s
     real test split (or, ``real_split="train"``, its training split), as ``ganzoo evaluate
     --images`` does; return the report."""
-    import json
-
     from .evaluate.run import evaluate_images as evaluate_image_set
 
     folder = evaluate_image_set(Path(images), dataset=dataset, data_dir=_path(data_dir), fid_n=fid_n, metrics=metrics,
                                 out=_path(out), device=device, force=force, progress=progress, real_split=real_split)
-    return {**json.loads((folder / "report.json").read_text(encoding="utf-8")), "folder": str(folder)}
+    return _json_with_folder(folder / "report.json")
 
 
 def models() -> list[str]:

@@ -224,7 +224,7 @@ def _preamble(board: dict[str, Any]) -> list[str]:
         judge_text = f"No judge: {board.get('judge_unavailable')}. "
     else:
         judge_text = (f"Judge: {judge['name']}, its own accuracy on {judge_split_name(board)} "
-                      f"**{judge['test_accuracy']:.2%}**; "
+                      f"**{judge['test_accuracy']:.2%}** "
                       f"(sha256 {judge.get('sha256', '')[:16]}, {judge.get('source', 'trained on this machine')}); "
                       f"classifier-FID floor (real train vs real test): {board['classifier_fid_floor']:.2f}. ")
     return [

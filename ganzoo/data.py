@@ -143,12 +143,13 @@ def evaluation_data(name: str, root: str | os.PathLike | None = None, *, channel
     instead."""
     shape = {"channels": channels, "image_size": image_size}
     try:
-        test = load_dataset(name, root, train=False, **shape)
+        test: ImageData | None = load_dataset(name, root, train=False, **shape)
     except NoTestSplit:
-        training = train if train is not None else load_dataset(name, root, train=True, **shape)
+        test = None
+    training = train if train is not None else load_dataset(name, root, train=True, **shape)
+    if test is None:
         rest, held = hold_out(training)
         return EvaluationData(rest, held, training, held_out=True)
-    training = train if train is not None else load_dataset(name, root, train=True, **shape)
     return EvaluationData(training, test, training)
 
 

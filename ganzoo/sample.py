@@ -207,8 +207,9 @@ def save_images(
                 save_png(images, tmp, nrow=nrow, padding=2, format="PNG" if suffix == ".png" else "JPEG")
         elif suffix == ".npz":
             with replaced_atomically(out) as tmp, open(tmp, "wb") as file:
-                arrays = {"images": images.numpy()} if labels is None else {"images": images.numpy(),
-                                                                            "labels": labels.numpy()}
+                arrays = {"images": images.numpy()}
+                if labels is not None:
+                    arrays["labels"] = labels.numpy()
                 np.savez_compressed(file, **arrays)
         else:
             with folder_replaced_atomically(out) as tmp:

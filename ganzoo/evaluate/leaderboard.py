@@ -95,10 +95,12 @@ def leaderboard(
     if not entries:
         others = sorted({str(config.get("recipe")) for folder, config in runs_in(root)
                          if RunFolder(folder).last.is_file()})
-        close = did_you_mean(recipe, others) if others else ""
-        hint = (f"; runs with a checkpoint there are of recipe {', '.join(repr(o) for o in others)}"
-                + (close if close.startswith("; did you mean") else "") if others else
-                f"; train some first, e.g. 'ganzoo train dcgan --recipe {recipe}'")
+        if others:
+            close = did_you_mean(recipe, others)  # "; did you mean ...?", else "; choose from" (listed already)
+            hint = (f"; runs with a checkpoint there are of recipe {', '.join(repr(o) for o in others)}"
+                    + (close if close.startswith("; did you mean") else ""))
+        else:
+            hint = f"; train some first, e.g. 'ganzoo train dcgan --recipe {recipe}'"
         raise UsageError(f"no run of recipe {recipe!r} with a checkpoint in {root}{hint}")
     folder = out if out is not None else root / "leaderboards" / f"{recipe}-{now_iso().replace(':', '')}"
     if (folder / "leaderboard.json").exists() and not force:

@@ -94,15 +94,13 @@ class Reference:
         self.dataset = settings["dataset"]
         self.root = default_data_dir(data_dir)
         self.device, self.progress = device, progress
-        check_real_split(real_split)
         data = evaluation_data(self.dataset, self.root, **self.shape)
         self.train, self.test = data.judge_train, data.test  # the judge's training images, its test images
         self.test_split = data.split_name  # the judge's accuracy and CAS are measured there
         split_name, self.real_images = data.real_side(real_split)  # what every metric compares against
         self.other_images = data.test if real_split == "train" else data.judge_train  # the floor's other side
         self.class_names = list(self.test.class_names)
-        self.real_fingerprint = fingerprint(self.real_images)
-        self.real_split = {"split": split_name, **self.real_fingerprint}
+        self.real_split = {"split": split_name, **fingerprint(self.real_images)}
         self.no_judge = no_judge_reason(self.class_names)  # None, or why these data have no judge
         self._floor: float | None = None
         self._inception: tuple[Any, Any, Any, Path, bool] | str | None = None
@@ -222,7 +220,7 @@ def evaluate_generator(
         "step": config.get("step"),
         "generator_weights": config.get("weights", "generator"),
         "warnings": reference.warnings()
-        + earlier_split_warnings(run_dir, reference.real_fingerprint, reference.real_split["split"])
+        + earlier_split_warnings(run_dir, reference.real_split)
         + sample_size_warnings(results, samples, reference),
         "conditional": samples.labels is not None,
         "samples": {"n_per_class": n_per_class, "n_total": len(samples.images), "seed": seed},
@@ -287,21 +285,25 @@ def report_header(reference: Reference, results: dict[str, Any]) -> dict[str, An
     }
 
 
-def earlier_split_warnings(run_dir: Path | None, split: dict[str, Any], split_name: str = "test") -> list[str]:
+def earlier_split_warnings(run_dir: Path | None, split: dict[str, Any]) -> list[str]:
     """A line for each earlier report of the run that compared against other real images
     (another test split, or the training split): their numbers and these do not compare."""
     if run_dir is None:
         return []
+
+    def contents(real_split: dict[str, Any]) -> dict[str, Any]:  # the fingerprint, whatever the split is called
+        return {k: v for k, v in real_split.items() if k != "split"}
+
     warnings = []
     for path in sorted(RunFolder(run_dir).reports.glob("*/report.json")):
         try:
             earlier = json.loads(path.read_text(encoding="utf-8")).get("real_split")
         except (OSError, ValueError):
             continue
-        if isinstance(earlier, dict) and {k: v for k, v in earlier.items() if k != "split"} != split:
+        if isinstance(earlier, dict) and contents(earlier) != contents(split):
             warnings.append(f"the real images compared against differ from those of {path.parent.name} "
                             f"({earlier.get('split', 'test')} split: {describe_fingerprint(earlier)}; now "
-                            f"{split_name} split: {describe_fingerprint(split)}): the two reports' numbers do "
+                            f"{split['split']} split: {describe_fingerprint(split)}): the two reports' numbers do "
                             "not compare")
     return warnings
 

@@ -7,6 +7,7 @@ Usage errors (bad names, keys, values) exit 2, runtime errors 1, SIGINT 130 and 
 from __future__ import annotations
 
 import functools
+import io
 import os
 import signal
 import sys
@@ -63,6 +64,56 @@ def _stdout_closed() -> bool:
         return False
 
 
+class OutputError(GanzooError):
+    """stdout cannot take what a command prints: a full disk, ``> /dev/full``, an I/O error."""
+
+
+class GuardedStdout(io.TextIOWrapper):
+    """``sys.stdout`` whose failed writes say so in words ("cannot write the output: No
+    space left on device") instead of as an internal error. A reader that has gone
+    (``BrokenPipeError``) is left to click, which ends quietly."""
+
+    def write(self, text: str) -> int:
+        try:
+            return super().write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _output_error(exc) from None
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _output_error(exc) from None
+
+
+def _output_error(exc: OSError) -> OutputError:
+    return OutputError(f"cannot write the output: {exc.strerror or first_line(exc)}")
+
+
+def _output_failed(exc: OutputError) -> typer.Exit:
+    """Say why, then point stdout at the null device: what is still buffered would fail
+    again in the interpreter's last flush, with a second message."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (AttributeError, OSError, ValueError):
+        pass
+    return _fail(str(exc), exc.exit_code)
+
+
+def _guard_stdout() -> None:
+    stream = sys.stdout
+    if type(stream) is io.TextIOWrapper:  # the interpreter's own, not a test's capture
+        stream.flush()
+        sys.stdout = GuardedStdout(stream.buffer, encoding=stream.encoding, errors=stream.errors,
+                                   line_buffering=stream.line_buffering, write_through=stream.write_through)
+
+
 def at_boundary(command: Callable[..., Any]) -> Callable[..., Any]:
     """Turn every error a command raises into one stderr line and an exit code."""
 
@@ -73,6 +124,8 @@ def at_boundary(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, **kwargs)
         except typer.Exit:
             raise
+        except OutputError as exc:
+            raise _output_failed(exc) from None
         except GanzooError as exc:
             raise _fail(str(exc), exc.exit_code) from None
         except KeyboardInterrupt:
@@ -728,6 +781,7 @@ def _signals(during_command: bool) -> None:
 def main() -> None:
     """Entry point: click's usage errors become one line too, like ganzoo's own."""
     _signals(during_command=True)
+    _guard_stdout()
     try:
         _run(expand_bare_resume(sys.argv[1:]))
     finally:
@@ -744,6 +798,7 @@ def _run(args: list[str]) -> None:
         os.execv(sys.executable, launch)  # becomes torchrun: its exit code is ours
     try:
         code = app(args=args, prog_name="ganzoo", standalone_mode=False)
+        sys.stdout.flush()  # what print() left in the buffer fails here, not in the interpreter's exit
     except KeyboardInterrupt:  # between click's parsing and a command's own boundary
         _say_error("interrupted")
         sys.exit(130)
@@ -753,6 +808,8 @@ def _run(args: list[str]) -> None:
     except typer.Abort:
         _say_error("interrupted")
         sys.exit(130)
+    except OutputError as exc:  # --help or --version into a full disk, or the last flush
+        sys.exit(_output_failed(exc).exit_code)
     except Exception as exc:
         # click's own errors (typer runs on a vendored click): bad options and arguments
         if not callable(getattr(exc, "format_message", None)):

@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -179,6 +180,19 @@ def test_output_into_a_pipe_whose_reader_left_ends_quietly(args, tmp_path):
     process.stdout.close()  # before the command writes: it starts in about a second
     _, stderr = process.communicate(timeout=120)
     assert (process.returncode, stderr) == (1, "")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux), a device every write to fails")
+@pytest.mark.parametrize("args", [("models",), ("runs", "--json"), ("--help",), ("--version",)])
+def test_output_that_cannot_be_written_is_one_line(args, tmp_path):
+    """`ganzoo models > /dev/full` (a full disk): the reason in one line, exit 1, not an internal error."""
+    import subprocess
+    import sys
+
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "ganzoo", *args], stdout=full, stderr=subprocess.PIPE,
+                                text=True, env={**os.environ, "GANZOO_RUNS_DIR": str(tmp_path)}, timeout=120)
+    assert (result.returncode, result.stderr) == (1, "ganzoo: error: cannot write the output: No space left on device\n")
 
 
 def test_corrupt_checkpoint_is_one_line(trained_run, tmp_path):

@@ -19,6 +19,7 @@ import typer
 
 from . import __version__
 from .errors import GanzooError, UsageError, first_line
+from .seeds import MAX_SEED, check_seed
 
 app = typer.Typer(
     name="ganzoo",
@@ -273,7 +274,7 @@ def sample(
     run: Annotated[Optional[Path], typer.Option("--run", help="Run folder (default: the newest run of MODEL).")] = None,
     checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="A checkpoint file instead of a run.")] = None,
     runs_dir: RunsDir = None,
-    seed: Annotated[int, typer.Option("--seed", help="Noise seed.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="Noise seed.")] = 0,
     out: Annotated[
         Optional[Path], typer.Option("--out", "-o", help=".png/.jpg grid, .npz arrays, or a folder (no suffix).")
     ] = None,
@@ -328,7 +329,7 @@ def interpolate(
     from .device import resolve_device
 
     try:
-        seed_list = [int(part) for part in seeds.split(",") if part.strip()]
+        seed_list = [check_seed(int(part), "each of --seeds") for part in seeds.split(",") if part.strip()]
     except ValueError:
         raise UsageError(f"--seeds takes whole numbers separated by commas, got {seeds!r}") from None
     torch_device = resolve_device(device)
@@ -384,7 +385,7 @@ def evaluate(
         Optional[Path], typer.Option("--out", "-o", help="Report folder (default: RUN/reports/step_N, or "
                                      "./reports/images-NAME with --images).")
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Noise seed of the generated images.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="Noise seed of the generated images.")] = 0,
     device: Device = "auto",
     force: Annotated[bool, typer.Option("--force", help="Overwrite a report already in --out.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
@@ -476,7 +477,7 @@ def leaderboard(
     rank_by: Annotated[
         Optional[str], typer.Option("--rank-by", help="The metric that orders the table (default: classifier-fid).")
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Noise seed, the same for every model.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="Noise seed, the same for every model.")] = 0,
     device: Device = "auto",
     force: Annotated[bool, typer.Option("--force", help="Overwrite a leaderboard already in --out.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,

@@ -18,7 +18,7 @@ from .contracts import Generator
 from .data import resolve_class
 from .errors import UsageError
 from .files import replaced_atomically
-from .sample import latents, to_uint8
+from .sample import latents, seeded, to_uint8
 
 MODES = ("linear", "spherical")
 
@@ -39,7 +39,7 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 def seed_noise(generator: Generator, seed: int, device: torch.device, truncation: float | None) -> torch.Tensor:
     """``(1, ...)``: the first noise ``ganzoo sample --seed SEED`` draws."""
-    return latents(generator, 1, rng=torch.Generator(device=device).manual_seed(seed), device=device,
+    return latents(generator, 1, rng=seeded(seed, device), device=device,
                    truncation=truncation)
 
 

@@ -19,6 +19,7 @@ from .models import build_model
 from .runs.checkpoint import load_or_point_to_intact
 from .runs.folder import RunFolder, newest_run, upgrade_settings
 from .runs.folder import runs_dir as default_runs_dir
+from .seeds import check_seed
 from .train import cores
 
 GRID_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -99,6 +100,11 @@ def _check_dtypes(path: Path, state: Any, expected: dict[str, torch.Tensor]) -> 
                                   f"not floating point; the file is not a generator's weights")
 
 
+def seeded(seed: int, device: torch.device) -> torch.Generator:
+    """The random generator of ``ganzoo sample --seed``: a seed out of range is a usage error."""
+    return torch.Generator(device=device).manual_seed(check_seed(seed))
+
+
 def latents(generator: Generator, n: int, *, rng: torch.Generator, device: torch.device,
             truncation: float | None = None) -> torch.Tensor:
     """``n`` draws of the generator's input; with ``truncation`` psi, the truncation trick
@@ -132,7 +138,7 @@ def generate(
     :func:`latents`."""
     from tqdm import tqdm
 
-    rng = torch.Generator(device=device).manual_seed(seed)
+    rng = seeded(seed, device)
     chunks = []
     starts = range(0, len(labels), batch_size)
     with cores.shared_cores(device):  # beside other ganzoo jobs on the CPU, its share of the cores

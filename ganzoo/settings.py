@@ -13,6 +13,7 @@ from typing import Any
 
 from .augment import valid_policy
 from .errors import UsageError
+from .seeds import MAX_SEED
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,8 @@ TRAIN_SETTINGS: dict[str, Setting] = {
         check=lambda v: v >= 0, rule=">= 0",
     ),
     "preset": Setting("str", None, "a named configuration of the model (see 'ganzoo models --json')", optional=True),
-    "seed": Setting("int", 0, "random seed of the run", check=lambda v: v >= 0, rule=">= 0"),
+    "seed": Setting("int", 0, "random seed of the run", check=lambda v: 0 <= v <= MAX_SEED,
+                    rule=f"from 0 to {MAX_SEED} (2**62 - 1)"),
     "loss": Setting("str", None, "loss name (default: the model's; see 'ganzoo models --json')", optional=True),
     "log_every": Setting("int", 100, "steps between metrics lines", check=_positive, rule="> 0"),
     "sample_every": Setting("int", 400, "steps between sample grids", check=_positive, rule="> 0"),

@@ -211,6 +211,9 @@ def test_corrupt_checkpoint_is_one_line(trained_run, tmp_path):
         (("sample", "acgan", "--n", "0"), "Invalid value for '--n'"),
         (("frobnicate",), "No such command 'frobnicate'."),
         (("train", "acgan", "--device", "tpu"), "unknown device 'tpu'"),
+        (("sample", "acgan", "--seed", "-1"), "Invalid value for '--seed': Input should be greater than or equal to 0"),
+        (("evaluate", "acgan", "--seed", str(2**63)), "Invalid value for '--seed': Input should be less than or equal"),
+        (("train", "acgan", "--set", f"seed={2**63}"), "setting 'seed' must be from 0 to 4611686018427387903"),
     ],
 )
 def test_command_line_mistakes_are_one_line_usage_errors(args, text):

@@ -82,6 +82,11 @@ def test_the_command_writes_a_strip_and_a_looping_gif(trained_run, tmp_path):  #
     assert one.returncode == 2 and one.stderr.strip() == ("ganzoo: error: --seeds needs at least two seeds to go "
                                                           "between, e.g. --seeds 0,1")
     assert not (tmp_path / "x.png").exists()
+    huge = run_cli("interpolate", "acgan", "--run", str(run_dir), "--seeds", f"0,{2**64}", "--out",
+                   str(tmp_path / "x.png"), env=env)  # torch's own overflow was an internal error
+    assert huge.returncode == 2 and huge.stderr.strip() == (f"ganzoo: error: each of --seeds must be a whole number "
+                                                           f"from 0 to 4611686018427387903 (2**62 - 1), got {2**64}")
+    assert not (tmp_path / "x.png").exists()
     both = run_cli("interpolate", "acgan", "--run", str(run_dir), "--class", "3", "--across-classes", "--out",
                    str(tmp_path / "x.png"), env=env)
     assert both.returncode == 2 and both.stderr.strip() == ("ganzoo: error: --across-classes walks through every "

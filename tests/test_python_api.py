@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -48,6 +49,10 @@ def test_every_example_of_the_page_runs(tmp_path, monkeypatch):
     assert (gz.load(exported).sample("seven", n=16, seed=0) == sevens).all()  # the same weights, the same images
     checkpoint = namespace["run"] / "checkpoints" / "last.pt"
     assert (gz.load(checkpoint).sample(7, n=16, seed=0) == sevens).all()
+    assert (generator.sample("seven", n=16, seed=np.int64(0)) == sevens).all()  # numpy's integers are seeds too
+    for bad in (-1, 2**63, 1.5, True):  # torch took -1 and True, and overflowed on 2**63 (an internal error)
+        with pytest.raises(ganzoo.UsageError, match="seed must be a whole number from 0 to 4611686018427387903"):
+            generator.sample("seven", n=2, seed=bad)
 
 
 def test_a_resume_through_the_api_is_the_uninterrupted_run(tmp_path, monkeypatch):

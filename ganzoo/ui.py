@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from .errors import GanzooError, UsageError
+from .seeds import MAX_SEED, check_seed
 
 MAX_IMAGES = 64
 WALK_STEPS = 8
@@ -102,14 +103,15 @@ class Gallery:
         from .grids import tile, to_pil
         from .interpolate import interpolation_grid
 
+        seed, seed_to = check_seed(seed), check_seed(seed_to, "the seed to walk to")
         generator = self.loaded(label)
         n = max(1, min(int(n), MAX_IMAGES))
         psi = None if truncation is None or float(truncation) >= 1.0 else float(truncation)
         chosen = class_name if generator.conditional and class_name else None
         if generator.conditional and chosen is None:
             chosen = generator.class_names[0]
-        images = generator.sample(chosen, n=n, seed=int(seed), truncation=psi)
-        walk = interpolation_grid(generator.generator, generator.class_names, seeds=[int(seed), int(seed_to)],
+        images = generator.sample(chosen, n=n, seed=seed, truncation=psi)
+        walk = interpolation_grid(generator.generator, generator.class_names, seeds=[seed, seed_to],
                                   steps=WALK_STEPS, mode="spherical", class_spec=chosen, across_classes=False,
                                   device=generator.device, truncation=psi)
         grid = tile(images, nrow=min(8, n), padding=2, pad_value=255)
@@ -131,8 +133,8 @@ def build_app(gallery: Gallery):
             classes = gallery.classes(first)
             class_name = gr.Dropdown(classes, value=classes[0] if classes else None, label="class",
                                      interactive=bool(classes), elem_id="class")
-            seed = gr.Number(0, precision=0, label="seed", elem_id="seed")
-            seed_to = gr.Number(1, precision=0, label="walk to seed", elem_id="seed-to")
+            seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_SEED, label="seed", elem_id="seed")
+            seed_to = gr.Number(1, precision=0, minimum=0, maximum=MAX_SEED, label="walk to seed", elem_id="seed-to")
             n = gr.Slider(1, MAX_IMAGES, value=16, step=1, label="images", elem_id="n")
             truncation = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="truncation psi (1: none)",
                                    elem_id="truncation")
@@ -145,8 +147,14 @@ def build_app(gallery: Gallery):
             return (gr.update(choices=names, value=names[0] if names else None, interactive=bool(names)),
                     gallery.describe(label))
 
+        def render(*inputs):
+            try:
+                return gallery.render(*inputs)
+            except GanzooError as exc:  # the page shows ganzoo's line, not Gradio's bare "Error"
+                raise gr.Error(str(exc)) from None
+
         choice.change(switched, inputs=choice, outputs=[class_name, info])
-        button.click(gallery.render, inputs=[choice, class_name, seed, n, truncation, seed_to], outputs=[grid, walk],
+        button.click(render, inputs=[choice, class_name, seed, n, truncation, seed_to], outputs=[grid, walk],
                      api_name="render")
     return app
 

@@ -54,6 +54,13 @@ def test_the_gallery_reads_nothing_outside_the_runs_folder(runs, label):
         gallery.render(label, None, seed=0, n=1, truncation=1.0, seed_to=1)
 
 
+@pytest.mark.parametrize("seed, seed_to", [(-1, 1), (0, None), (2**63, 1)])
+def test_the_gallery_refuses_a_seed_out_of_range_in_one_line(runs, seed, seed_to):
+    root, run = runs
+    with pytest.raises(UsageError, match="must be a whole number from 0 to 4611686018427387903"):
+        Gallery(root).render(run.name, "7 - seven", seed=seed, n=1, truncation=1.0, seed_to=seed_to)
+
+
 def test_ui_without_gradio_or_runs_is_one_clear_line(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -67,6 +67,23 @@ def test_a_real_full_disk_is_said_in_words_and_keeps_what_was_saved(small_file_s
     assert [p.name for p in small_file_system.iterdir()] == ["step_1.pt"]
 
 
+def test_a_file_size_limit_is_said_in_words(tmp_path):
+    """Under `ulimit -f`, torch.save fails with "unexpected pos 24448 vs 24368"; the error names the limit."""
+    import subprocess
+    import sys
+
+    resource = pytest.importorskip("resource", reason="file size limits are POSIX's")
+    script = ("import torch; from ganzoo.runs.checkpoint import save_checkpoint\n"
+              "save_checkpoint(r'%s', {'model': 'x', 'generator': {'w': torch.zeros(100_000)}, 'config': {}})")
+    done = subprocess.run([sys.executable, "-c", script % (tmp_path / "step_1.pt")], capture_output=True, text=True,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (100 * 1024, 100 * 1024)))
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].endswith(
+        "files may be at most 100 KB here (ulimit -f), and the checkpoint is larger; no checkpoint of this run was "
+        "written yet")
+    assert list(tmp_path.iterdir()) == []  # no partial file, no temporary
+
+
 def test_truncated_checkpoint_is_one_clear_error(tmp_path):
     path = tmp_path / "last.pt"
     ckpt.save_checkpoint(path, _payload(1))

@@ -49,7 +49,21 @@ def _save_failure(exc: BaseException, path: Path) -> str:
         free = None
     if free is not None and free < 64 * 1024 * 1024:
         return f"the file system is full ({free / 1024:.0f} KB free)"
+    limit = _file_size_limit()
+    if limit is not None:
+        return f"files may be at most {limit / 1024:.0f} KB here (ulimit -f), and the checkpoint is larger"
     return first_line(exc)
+
+
+def _file_size_limit() -> int | None:
+    """The largest file this process may write, in bytes, when a limit is set (``ulimit -f``)."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    except (ImportError, OSError, ValueError):  # no resource module (Windows)
+        return None
+    return None if soft == resource.RLIM_INFINITY else soft
 
 
 def _what_survives(path: Path) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import gc
 import os
+import warnings
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -129,7 +130,25 @@ def wrap(module: torch.nn.Module, device: torch.device, context: Context) -> tor
     from torch.nn.parallel import DistributedDataParallel
 
     device_ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=device_ids)
+    wrapped = DistributedDataParallel(module, device_ids=device_ids)
+    for parameter in module.parameters():
+        if 1 in parameter.shape and parameter.dim() > 1:
+            warnings.filterwarnings("ignore", message=spurious_stride_warning(parameter), category=UserWarning)
+    return wrapped
+
+
+def spurious_stride_warning(parameter: torch.Tensor) -> str:
+    """The pattern of DDP's "Grad strides do not match bucket view strides" warning for a
+    gradient of ``parameter`` whose strides differ from the parameter's only in dimensions
+    of size 1: the same memory either way (a channels-last ``[1, 64, 3, 3]`` convolution's
+    gradient comes back with stride 64 there, not 576), which PyTorch's maintainers call
+    spurious (pytorch/pytorch#47163). Any other mismatch still warns."""
+    sizes = ", ".join(map(str, parameter.shape))
+    strides = parameter.stride()
+    grad = ", ".join(r"\d+" if size == 1 else str(stride) for size, stride in zip(parameter.shape, strides))
+    return (r"(?s)Grad strides do not match bucket view strides\..*\n"
+            rf"grad\.sizes\(\) = \[{sizes}\], strides\(\) = \[{grad}\]\n"
+            rf"bucket_view\.sizes\(\) = \[{sizes}\], strides\(\) = \[{', '.join(map(str, strides))}\]")
 
 
 def layer_seed(seed: int, context: Context) -> int:

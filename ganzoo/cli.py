@@ -734,9 +734,10 @@ def expand_bare_resume(args: list[str]) -> list[str]:
 TORCHRUN_NPROC_WORDS = ("auto", "cpu", "gpu")
 
 
-def torchrun_command(args: list[str]) -> list[str] | None:
+def torchrun_command(args: list[str]) -> tuple[list[str], dict[str, str]] | None:
     """``train ... --nproc-per-node N`` outside torchrun -> the torchrun command that runs
-    the same training in N processes; None when there is nothing to launch."""
+    the same training in N processes, and its environment; None when there is nothing to
+    launch."""
     from .ranks import launched_by_torchrun
 
     if "train" not in args[:1]:
@@ -754,8 +755,21 @@ def torchrun_command(args: list[str]) -> list[str] | None:
     if not (count.isdigit() and int(count) > 0) and count not in TORCHRUN_NPROC_WORDS:
         raise UsageError(f"--nproc-per-node takes a number of processes or one of {', '.join(TORCHRUN_NPROC_WORDS)}, "
                          f"got {count!r}")
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={count}",
-            "-m", "ganzoo", *rest]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={count}",
+               "-m", "ganzoo", *rest]
+    threads = threads_per_process(count)
+    return command, {**os.environ, **({"OMP_NUM_THREADS": threads} if threads else {})}
+
+
+def threads_per_process(count: str) -> str | None:
+    """``OMP_NUM_THREADS`` for each of the shortcut's processes: the cores this process may
+    use, shared evenly, at least 1. torchrun's own default is 1 thread a process (and a
+    banner saying so), which leaves all but N cores idle in a CPU training on a larger
+    machine. None when the user set it, or the count is a word only torchrun resolves."""
+    if os.environ.get("OMP_NUM_THREADS") or count in ("gpu", "auto"):
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return str(max(1, cores // (cores if count == "cpu" else int(count))))
 
 
 def _exit_at_once(signum: int, frame: Any) -> None:
@@ -796,7 +810,8 @@ def _run(args: list[str]) -> None:
         _say_error(str(exc))
         sys.exit(2)
     if launch is not None:
-        os.execv(sys.executable, launch)  # becomes torchrun: its exit code is ours
+        command, environment = launch
+        os.execve(sys.executable, command, environment)  # becomes torchrun: its exit code is ours
     try:
         code = app(args=args, prog_name="ganzoo", standalone_mode=False)
         sys.stdout.flush()  # what print() left in the buffer fails here, not in the interpreter's exit

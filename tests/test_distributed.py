@@ -66,6 +66,7 @@ def test_torchrun_writes_one_run_folder_and_resumes(mnist_like_root, tmp_path):
     # the shortcut runs torchrun itself
     resumed = run_cli("train", "acgan", "--resume", str(run), "--nproc-per-node", "2", "--set", "max_steps=6", *common)
     assert resumed.returncode == 0, resumed.stderr
+    assert "Setting OMP_NUM_THREADS" not in resumed.stderr  # the shortcut shared the cores itself
     assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["step"] == 6
     assert len(list(runs.iterdir())) == 1
 
@@ -142,3 +143,19 @@ def test_only_the_spurious_grad_stride_warning_is_silenced():
 
     assert pattern.match(message("64, 1, 192, 64"))  # what ganzoo's acgan gets under torchrun
     assert not pattern.match(message("576, 9, 3, 1"))  # contiguous against channels-last: a real copy
+
+
+def test_the_shortcut_shares_the_cores_among_its_processes(monkeypatch):
+    """torchrun alone gives every process 1 thread: 2 of 16 cores for `--nproc-per-node 2`."""
+    from ganzoo.cli import threads_per_process, torchrun_command
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    assert [threads_per_process(count) for count in ("2", "3", "16", "32", "cpu", "gpu", "auto")] == [
+        "8", "5", "1", "1", "1", None, None]
+    command, environment = torchrun_command(["train", "acgan", "--nproc-per-node", "4", "--recipe", "mnist"])
+    assert command[-5:] == ["ganzoo", "train", "acgan", "--recipe", "mnist"] and environment["OMP_NUM_THREADS"] == "4"
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's choice stays theirs
+    assert threads_per_process("2") is None
+    assert torchrun_command(["train", "acgan", "--nproc-per-node=2"])[1]["OMP_NUM_THREADS"] == "3"

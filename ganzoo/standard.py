@@ -35,5 +35,9 @@ def register_metrics(register):
 def register_loggers(register):
     from .train.loggers import TensorBoardLogger
 
+    from .train.wandb_logger import WandbLogger
+
     register("tensorboard", TensorBoardLogger, "TensorBoard scalars and sample grids in RUN/tensorboard/ "
              "(pip install 'ganzoo[tensorboard]')")
+    register("wandb", WandbLogger, "Weights & Biases: scalars, evaluations and sample grids in one W&B run "
+             "(pip install 'ganzoo[wandb]')")

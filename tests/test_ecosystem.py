@@ -84,8 +84,8 @@ def test_tensorboard_without_the_extra_is_one_line_before_any_work(small_run, tm
         "ganzoo: error: the TensorBoard logger needs the optional extra: pip install 'ganzoo[tensorboard]'"
     )
     assert not runs.exists()  # refused before a run folder was made
-    bad = run_cli("train", "acgan", "--logger", "wandb", env=env)
-    assert bad.returncode == 2 and "unknown logger 'wandb'; choose from none, tensorboard" in bad.stderr
+    bad = run_cli("train", "acgan", "--logger", "mlflow", env=env)
+    assert bad.returncode == 2 and "unknown logger 'mlflow'; choose from none, tensorboard, wandb" in bad.stderr
 
 
 def test_export_to_safetensors_and_sample_from_it(small_run, tmp_path):

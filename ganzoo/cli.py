@@ -6,6 +6,7 @@ Usage errors (bad names, keys, values) exit 2, runtime errors 1, SIGINT 130 and 
 
 from __future__ import annotations
 
+import errno
 import functools
 import io
 import os
@@ -115,6 +116,23 @@ def _guard_stdout() -> None:
                                    line_buffering=stream.line_buffering, write_through=stream.write_through)
 
 
+SYSTEM_REFUSALS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "the operation is not permitted",
+    errno.EIO: "an input/output error (a failing disk, or a network file system gone)",
+    errno.EFBIG: "a file grew past the size this process may write (ulimit -f)",
+}
+
+
+def system_refusal(exc: OSError) -> str:
+    """An error the machine raised, not a bug of ganzoo's: what happened, in words, and the file."""
+    where = f": {exc.filename}" if exc.filename else ""
+    return f"{SYSTEM_REFUSALS[exc.errno]} ({exc.strerror}){where}"
+
+
 def at_boundary(command: Callable[..., Any]) -> Callable[..., Any]:
     """Turn every error a command raises into one stderr line and an exit code."""
 
@@ -138,6 +156,8 @@ def at_boundary(command: Callable[..., Any]) -> Callable[..., Any]:
                 raise
             raise _fail(f"internal error: BrokenPipeError: {first_line(exc, '')}", 1) from None
         except Exception as exc:  # a bug, not bad input: say so in one line
+            if isinstance(exc, OSError) and exc.errno in SYSTEM_REFUSALS:  # the machine, not ganzoo
+                raise _fail(system_refusal(exc), 1) from None
             if os.environ.get("GANZOO_DEBUG"):
                 traceback.print_exc()
             raise _fail(

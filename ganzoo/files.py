@@ -11,13 +11,37 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def check_folder_can_be_written(folder: Path, what: str, hint: str = "") -> None:
+    """Before long work whose result goes to ``folder``: a one-line :class:`UsageError`
+    when it is a file, or when nothing can be written where it is or would be made (a
+    read-only file system, /proc). ``hint`` ends the line (say, "choose another --out")."""
+    from .errors import UsageError
+
+    folder = Path(folder)
+    ending = f"; {hint}" if hint else ""
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{what} {folder} is a file, not a folder{ending}")
+    nearest = next(parent for parent in (folder, *folder.parents) if parent.exists())
+    if not nearest.is_dir():
+        raise UsageError(f"{what} {folder} cannot be made: {nearest} is a file{ending}")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".ganzoo-probe.", dir=nearest))
+    except OSError as exc:
+        inside = "" if nearest == folder else f" (in {nearest})"
+        raise UsageError(f"cannot write {what} {folder}: {exc.strerror or exc}{inside}{ending}") from None
+
+
 @contextmanager
 def replaced_atomically(path: Path) -> Iterator[Path]:
     """A fresh temporary path beside ``path`` to write; when the block succeeds it is
     flushed to disk and renamed over ``path`` (readers see the old file or the new one,
     never a part); when it fails it is removed and ``path`` is untouched."""
     path = Path(path)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        exc.filename = str(path)
+        raise
     os.close(fd)
     tmp = Path(name)
     mode = _mode_as_created(path, folder=False)
@@ -27,9 +51,22 @@ def replaced_atomically(path: Path) -> Iterator[Path]:
         _fsync(tmp)
         os.replace(tmp, path)
         _fsync(path.parent)
+    except OSError as exc:
+        _name_the_target(exc, tmp, path)
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _name_the_target(exc: OSError, tmp: Path, path: Path) -> None:
+    """Make an error of writing ``tmp`` (or a file in it) name ``path`` instead: a full
+    disk is reported against the file the user asked for, not a temporary name."""
+    named = None if exc.filename is None else str(exc.filename)
+    if named is None:
+        exc.filename = str(path)
+    elif named == str(tmp) or named.startswith(str(tmp) + os.sep):
+        exc.filename = str(path) + named[len(str(tmp)):]
 
 
 def _fsync(path: Path) -> None:
@@ -80,7 +117,8 @@ def link_or_copy(source: Path, target: Path) -> None:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``.
+    """
     with replaced_atomically(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
@@ -91,7 +129,11 @@ def folder_replaced_atomically(path: Path) -> Iterator[Path]:
     renamed to ``path`` (an existing ``path`` is moved aside first and removed after),
     when it fails (an error, Ctrl-C) it is removed and ``path`` is untouched."""
     path = Path(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    except OSError as exc:
+        exc.filename = str(path)
+        raise
     old = None
     try:
         os.chmod(tmp, _mode_as_created(path, folder=True))
@@ -101,6 +143,9 @@ def folder_replaced_atomically(path: Path) -> Iterator[Path]:
             os.replace(path, old / path.name)
         os.replace(tmp, path)
         _fsync(path.parent)
+    except OSError as exc:
+        _name_the_target(exc, tmp, path)
+        raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

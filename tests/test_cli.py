@@ -238,3 +238,76 @@ def test_help_and_version_import_no_torch(args):
     assert done.returncode == 0, done.stderr
     imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time")}
     assert "torch" not in imported and "ganzoo.cli" in imported
+
+
+def test_an_output_folder_that_cannot_be_written_is_refused_before_any_work(trained_run, tmp_path):
+    run_dir, env, _ = trained_run
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine\n")
+    for out, said in ((a_file, f"the report folder {a_file} is a file, not a folder; choose another --out"),
+                      (a_file / "sub", f"the report folder {a_file / 'sub'} cannot be made: {a_file} is a file; "
+                                       "choose another --out")):
+        result = run_cli("evaluate", "acgan", "--run", str(run_dir), "--out", str(out), "--n", "5", env=env)
+        _one_line_error(result, 2, said)  # before: an internal NotADirectoryError after the whole evaluation
+    board = run_cli("leaderboard", "--recipe", "mnist", "--out", str(a_file), "--n", "5", env=env)
+    _one_line_error(board, 2, f"the leaderboard folder {a_file} is a file, not a folder")
+    train = run_cli("train", "acgan", "--runs-dir", str(a_file), "--set", "max_steps=1", env=env)
+    _one_line_error(train, 1, f"cannot create a run folder in {a_file}: it is a file, not a folder")
+    assert a_file.read_text() == "mine\n"
+
+
+@pytest.fixture
+def read_only_copy(trained_run, tmp_path):
+    """The trained run on a real read-only file system (a tmpfs remounted read-only), where
+    root may mount one; skipped elsewhere."""
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("a read-only file system needs root to mount a tmpfs")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        run = folder / trained_run[0].name
+        shutil.copytree(trained_run[0], run)
+        subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True, capture_output=True)
+        yield run
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def test_a_read_only_run_says_so_in_one_line(read_only_copy, trained_run):
+    run, env = read_only_copy, trained_run[1]
+    evaluated = run_cli("evaluate", "acgan", "--run", str(run), "--n", "5", env=env)
+    _one_line_error(evaluated, 2, f"cannot write the report folder {run / 'reports'}: Read-only file system (in "
+                                  f"{run}); pass --out to write the report elsewhere")  # at once, not after the work
+    walked = run_cli("interpolate", "acgan", "--run", str(run), env=env)  # before: internal error, a temporary name
+    _one_line_error(walked, 1, "the file system is read-only (Read-only file system): "
+                               f"{run / 'samples' / 'sample-interpolation-seeds-0-1-seed0.png'}")
+    resumed = run_cli("train", "acgan", "--resume", str(run), "--set", "max_steps=6", env=env)
+    _one_line_error(resumed, 1, f"the file system is read-only (Read-only file system): {run / 'metrics.jsonl'}")
+
+
+def test_the_machine_refusing_a_write_is_said_in_words_not_as_a_bug(capsys, monkeypatch, tmp_path):
+    """A full disk while writing a report: what happened and the file asked for, not "internal error: OSError"
+    and not the temporary file's name."""
+    import errno
+
+    import typer
+
+    from ganzoo.cli import at_boundary
+    from ganzoo.files import write_text_atomic
+
+    def refuse(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", refuse)
+    with pytest.raises(typer.Exit) as stopped:
+        at_boundary(write_text_atomic)(tmp_path / "report.json", "{}")
+    assert stopped.value.exit_code == 1
+    assert capsys.readouterr().err == (f"ganzoo: error: the disk is full (No space left on device): "
+                                       f"{tmp_path / 'report.json'}\n")
+    assert list(tmp_path.iterdir()) == []  # the temporary file went too

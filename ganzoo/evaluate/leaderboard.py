@@ -15,7 +15,7 @@ from typing import Any
 from ..data import check_real_split
 from ..device import resolve_device
 from ..errors import CheckpointError, UsageError, did_you_mean
-from ..files import new_folder_whole, write_text_atomic
+from ..files import check_folder_can_be_written, new_folder_whole, write_text_atomic
 from ..plugins import get_host
 from ..recipes import recorded_name
 from ..runs.folder import RunFolder, creation_order, metric_records, now_iso, recorded_data_dir, runs_in
@@ -103,6 +103,7 @@ def leaderboard(
             hint = f"; train some first, e.g. 'ganzoo train dcgan --recipe {recipe}'"
         raise UsageError(f"no run of recipe {recipe!r} with a checkpoint in {root}{hint}")
     folder = out if out is not None else root / "leaderboards" / f"{recipe}-{now_iso().replace(':', '')}"
+    check_folder_can_be_written(folder, "the leaderboard folder", "choose another --out")
     if (folder / "leaderboard.json").exists() and not force:
         raise UsageError(f"{folder} already holds a leaderboard; pass --force to overwrite it or choose another --out")
     torch_device = resolve_device(device)

@@ -17,7 +17,7 @@ from .. import __version__
 from ..data import check_real_split, default_data_dir, describe_fingerprint, evaluation_data, fingerprint
 from ..device import resolve_device
 from ..errors import UsageError, did_you_mean
-from ..files import first_free
+from ..files import check_folder_can_be_written, first_free
 from ..interpolate import interpolation_grid
 from ..runs.folder import RunFolder, metric_records, now_iso, recorded_data_dir
 from ..runs.folder import runs_dir as default_runs_dir
@@ -74,10 +74,13 @@ def report_folder(out: Path | None, run_dir: Path | None, step: int, force: bool
     """``--out`` (refused if it holds a report, unless --force), else a new
     ``RUN/reports/step_NNNNNNN[-N]``."""
     if out is not None:
+        check_folder_can_be_written(out, "the report folder", "choose another --out")
         if (out / "report.json").exists() and not force:
             raise UsageError(f"{out} already holds a report; pass --force to overwrite it or choose another --out")
         return out
-    return RunFolder(run_dir if run_dir is not None else Path.cwd()).report(step)
+    folder = RunFolder(run_dir if run_dir is not None else Path.cwd()).report(step)
+    check_folder_can_be_written(folder.parent, "the report folder", "pass --out to write the report elsewhere")
+    return folder
 
 
 class Reference:
@@ -418,6 +421,7 @@ def images_report_folder(out: Path | None, images: Path, force: bool) -> Path:
     """``--out``, else a new ``./reports/images-NAME[-N]``."""
     if out is not None:
         return report_folder(out, None, 0, force)
+    check_folder_can_be_written(Path.cwd() / "reports", "the report folder", "pass --out to write the report elsewhere")
     return first_free(Path.cwd() / "reports", f"images-{images.stem or 'set'}")
 
 

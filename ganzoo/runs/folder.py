@@ -113,6 +113,8 @@ def create_run(root: Path, model: str, recipe: str) -> Path:
     """Make a fresh run folder ``MODEL-RECIPE-YYYYmmdd-HHMMSS[-N]`` under ``root``."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     base = f"{model}-{recipe}-{stamp}"
+    if root.exists() and not root.is_dir():
+        raise GanzooError(f"cannot create a run folder in {root}: it is a file, not a folder")
     try:
         root.mkdir(parents=True, exist_ok=True)
         for attempt in range(1, 1000):

@@ -43,6 +43,20 @@ def test_an_npz_in_any_common_layout_reads_as_the_same_images(tmp_path, layout):
     assert torch.equal(read.labels_for(MNIST_NAMES), labels)
 
 
+def test_an_npz_saved_without_names_reads_as_guided_diffusion_writes_it(tmp_path):
+    """np.savez(path, images, labels): OpenAI's guided-diffusion samples (NHWC, then labels)."""
+    images, labels = blob_images(2, size=16)
+    np.savez(tmp_path / "samples_20x16x16x1.npz", images.numpy()[..., None], labels.numpy())
+    read = read_image_set(tmp_path / "samples_20x16x16x1.npz", progress=False)
+    assert torch.equal(read.images[:, 0], images) and torch.equal(read.labels_for(MNIST_NAMES), labels)
+    assert read.label_source() == "the npz's 'arr_1'"
+    np.savez(tmp_path / "unlabelled.npz", images.numpy())
+    assert read_image_set(tmp_path / "unlabelled.npz", progress=False).labels_for(MNIST_NAMES) is None
+    np.savez(tmp_path / "float.npz", images.numpy().astype(np.float32))
+    with pytest.raises(DataError, match="'arr_0' is float32, not uint8"):
+        read_image_set(tmp_path / "float.npz", progress=False)
+
+
 def test_a_folder_of_pngs_reads_labels_from_class_names_or_indices(tmp_path):
     images, labels = blob_images(2, size=16)
     by_index = read_image_set(_pngs(tmp_path / "a", images.numpy(), labels.numpy()), progress=False)
@@ -57,7 +71,7 @@ def test_a_folder_of_pngs_reads_labels_from_class_names_or_indices(tmp_path):
 
 @pytest.mark.parametrize("case, message", [
     ("float images", "is float32, not uint8"),
-    ("no images array", "has no 'images' array"),
+    ("no images array", "has no 'images' array, nor np.savez's unnamed 'arr_0' (it holds: pictures)"),
     ("wrong shape", "expected (N, H, W)"),
     ("not square", "ganzoo scores square images"),
     ("labels of another length", "'labels' must be 20 integers"),

@@ -49,11 +49,12 @@ class ImageSet:
     images: torch.Tensor
     raw_labels: list[str] | np.ndarray | None
     file_stems: list[str] | None = None  # a flat folder's file names, which may name the classes
+    keys: tuple[str, str] = ("images", "labels")  # an npz's arrays of images and labels
 
     def label_source(self) -> str:
         """Where :meth:`labels_for`'s labels come from, in words, when it gives any."""
         if isinstance(self.raw_labels, np.ndarray):
-            return "the npz's 'labels'"
+            return f"the npz's {self.keys[1]!r}"
         if self.raw_labels is not None:
             return "class sub-folders"
         return "file names NNNNN_CLASS (ganzoo sample's folder)"
@@ -128,40 +129,48 @@ def read_image_set(path: Path, progress: bool = True) -> ImageSet:
 
 
 # -- .npz ----------------------------------------------------------------------------------
+# Named arrays, or the positional ones of np.savez(path, images[, labels]): the form of
+# OpenAI's guided-diffusion samples, which its evaluation suite (and many papers' code) reads.
+NPZ_KEYS = (("images", "labels"), ("arr_0", "arr_1"))
+
+
 def _read_npz(path: Path) -> ImageSet:
     try:
         with np.load(path, allow_pickle=False) as archive:
             names = set(archive.files)
-            if "images" not in names:
-                raise DataError(f"{path} has no 'images' array (it holds: {', '.join(sorted(names)) or 'nothing'})")
-            images = archive["images"]
-            labels = archive["labels"] if "labels" in names else None
+            keys = next((pair for pair in NPZ_KEYS if pair[0] in names), None)
+            if keys is None:
+                raise DataError(f"{path} has no 'images' array, nor np.savez's unnamed 'arr_0' (it holds: "
+                                f"{', '.join(sorted(names)) or 'nothing'})")
+            images = archive[keys[0]]
+            labels = archive[keys[1]] if keys[1] in names else None
     except DataError:
         raise
     except Exception as exc:  # numpy's parsers raise many kinds (zipfile, tokenize, ValueError...) on bad bytes
         raise DataError(f"{path} is not a readable .npz file ({type(exc).__name__}: {first_line(exc, '')})") from None
-    return ImageSet(path, "npz", _images_from_array(path, images), _labels_from_array(path, labels, len(images)))
+    return ImageSet(path, "npz", _images_from_array(path, images, keys[0]),
+                    _labels_from_array(path, labels, len(images), keys[1]), keys=keys)
 
 
-def _images_from_array(path: Path, array: np.ndarray) -> torch.Tensor:
+def _images_from_array(path: Path, array: np.ndarray, key: str) -> torch.Tensor:
     if array.dtype != np.uint8:
-        raise DataError(f"{path}: 'images' is {array.dtype}, not uint8 (pixel values 0-255)")
+        raise DataError(f"{path}: {key!r} is {array.dtype}, not uint8 (pixel values 0-255)")
     if array.ndim == 3:
         array = array[:, None]
     elif array.ndim == 4 and array.shape[1] not in (1, 3) and array.shape[3] in (1, 3):
         array = array.transpose(0, 3, 1, 2)
     if array.ndim != 4 or array.shape[1] not in (1, 3):
-        raise DataError(f"{path}: 'images' has shape {tuple(array.shape)}; expected (N, H, W), (N, C, H, W) "
+        raise DataError(f"{path}: {key!r} has shape {tuple(array.shape)}; expected (N, H, W), (N, C, H, W) "
                         "or (N, H, W, C) with C = 1 or 3")
     _check_size(path, array.shape[0], array.shape[2], array.shape[3])
     return torch.from_numpy(np.ascontiguousarray(array))
 
 
-def _labels_from_array(path: Path, labels: np.ndarray | None, n: int) -> np.ndarray | None:
+def _labels_from_array(path: Path, labels: np.ndarray | None, n: int, key: str) -> np.ndarray | None:
     if labels is None:
         return None
     if labels.dtype.kind not in "iu" or labels.ndim != 1 or len(labels) != n:
-        raise DataError(f"{path}: 'labels' must be {n} integers, one per image; it is {labels.dtype} "
+        raise DataError(f"{path}: {key!r} must be {n} integers, one per image; it is {labels.dtype} "
                         f"of shape {tuple(labels.shape)}")
     return labels.astype(np.int64)
 

@@ -234,8 +234,8 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     logger: Annotated[
         Optional[str],
-        typer.Option("--logger", help="Also log to 'tensorboard' (needs pip install 'ganzoo[tensorboard]'); "
-                     "the same as --set logger=tensorboard."),
+        typer.Option("--logger", help="Also log to 'tensorboard' or 'wandb' (their extras: pip install "
+                     "'ganzoo[tensorboard]', 'ganzoo[wandb]'), or both: tensorboard,wandb; the same as --set logger=..."),
     ] = None,
     resume: Annotated[
         Optional[str],

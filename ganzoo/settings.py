@@ -96,7 +96,7 @@ TRAIN_SETTINGS: dict[str, Setting] = {
     "keep_checkpoints": Setting(
         "int", 3, "how many step checkpoints to keep (besides last.pt)", check=_positive, rule="> 0"
     ),
-    "logger": Setting("str", "none", "extra logger: none, or a registered logger such as tensorboard"),
+    "logger": Setting("str", "none", "extra loggers: none, or registered loggers such as tensorboard or wandb (tensorboard,wandb: both)"),
     "precision": Setting(
         "str", "auto", "auto (bf16 where the hardware has it), fp32 or bf16 autocast",
         check=lambda v: v in ("auto", "fp32", "bf16"), rule="auto, fp32 or bf16",

@@ -125,3 +125,34 @@ def test_a_real_offline_training_logs_to_wandb_and_resumes_into_the_same_run(tmp
     assert resumed.returncode == 0, resumed.stderr
     assert _record(run) == {"id": first["id"], "step": 6}
     assert len(list((run / "wandb").glob(f"offline-run-*-{first['id']}"))) == 2  # the same W&B run, twice
+
+
+def test_tensorboard_and_wandb_at_once(fake_wandb, tmp_path, monkeypatch):
+    """`--logger tensorboard,wandb`: every value to both, each closed."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    pytest.importorskip("tensorboard", reason="the TensorBoard logger is an optional extra")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from ganzoo.train.session import train_run
+
+    data = write_mnist_like(tmp_path / "data", per_class=4)
+    run = train_run("dcgan", "mnist", overrides=["max_steps=4", "batch_size=8", "log_every=2", "sample_every=2",
+                                                 "logger=tensorboard,wandb"],
+                    data_dir=data, runs_dir=tmp_path / "runs", device="cpu", progress=False)
+    [wandb_run] = fake_wandb.runs
+    assert [step for step, values in wandb_run.logged if "train/d_loss" in values] == [2, 4] and wandb_run.finished
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert [event.step for event in events.Scalars("train/d_loss")] == [2, 4]
+
+
+@pytest.mark.parametrize("value, message", [
+    ("tensorboard,tensorboard", "names a logger twice"),
+    ("none,wandb", "'none' goes alone"),
+    ("tensorboard,mlflow", "unknown logger 'mlflow'"),
+])
+def test_a_bad_list_of_loggers_is_one_line(value, message):
+    from ganzoo.train.loggers import check_logger
+
+    with pytest.raises(UsageError, match=message):
+        check_logger(value)

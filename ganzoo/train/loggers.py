@@ -1,6 +1,7 @@
 """Extra loggers beside ``metrics.jsonl``, chosen with ``--set logger=NAME`` (or
-``--logger NAME``) among the registered ones. The built-in plugin registers
-``tensorboard``; a plugin adds others through the ``register_loggers`` hook.
+``--logger NAME``; ``tensorboard,wandb`` for both) among the registered ones. The
+built-in plugin registers ``tensorboard`` and ``wandb``; a plugin adds others through the
+``register_loggers`` hook.
 
 A logger is made by ``factory(run_dir, settings)`` on the process that writes the run
 folder, and gets ``scalars(metrics)`` at every metrics line, ``evaluation(step, results)``
@@ -32,19 +33,28 @@ def _summary_writer_class():
     return SummaryWriter
 
 
-def check_logger(name: str) -> None:
-    """Fail now, not after the data and the model are ready, when the logger cannot run."""
-    if name == NO_LOGGER:
-        return
+def logger_names(value: str) -> list[str]:
+    """The loggers a ``logger`` setting names: ``tensorboard,wandb`` is both, ``none`` none."""
+    names = [part.strip() for part in str(value).split(",") if part.strip()]
+    if len(set(names)) != len(names):
+        raise UsageError(f"logger {value!r} names a logger twice")
+    if NO_LOGGER in names and len(names) > 1:
+        raise UsageError(f"logger {value!r}: 'none' goes alone")
+    return [name for name in names if name != NO_LOGGER]
+
+
+def check_logger(value: str) -> None:
+    """Fail now, not after the data and the model are ready, when a logger cannot run."""
     from ..errors import did_you_mean
     from ..plugins import get_host
 
     loggers = get_host().loggers
-    if name not in loggers:
-        raise UsageError(f"unknown logger {name!r}{did_you_mean(name, [NO_LOGGER, *loggers])}")
-    check = getattr(loggers.get(name).factory, "check", None)
-    if callable(check):
-        check()
+    for name in logger_names(value):
+        if name not in loggers:
+            raise UsageError(f"unknown logger {name!r}{did_you_mean(name, [NO_LOGGER, *loggers])}")
+        check = getattr(loggers.get(name).factory, "check", None)
+        if callable(check):
+            check()
 
 
 class TensorBoardLogger:
@@ -96,9 +106,48 @@ class TensorBoardLogger:
             self._writer.close()
 
 
-def make_logger(name: str, run_dir: Path | None, settings: dict[str, Any]):
-    if name == NO_LOGGER or run_dir is None:
+class Loggers:
+    """Several loggers as one (``logger: tensorboard,wandb``): each call goes to each."""
+
+    def __init__(self, loggers: list[Any]):
+        self.loggers = loggers
+
+    def resumed(self, step: int) -> None:
+        for logger in self.loggers:
+            on_resume = getattr(logger, "resumed", None)
+            if callable(on_resume):
+                on_resume(step)
+
+    def scalars(self, metrics: dict[str, Any]) -> None:
+        for logger in self.loggers:
+            logger.scalars(metrics)
+
+    def evaluation(self, step: int, results: dict[str, Any]) -> None:
+        for logger in self.loggers:
+            logger.evaluation(step, results)
+
+    def samples(self, step: int, grid: torch.Tensor) -> None:
+        for logger in self.loggers:
+            logger.samples(step, grid)
+
+    def close(self) -> None:
+        """Close every one, even when one fails (the first failure is raised after)."""
+        failure = None
+        for logger in self.loggers:
+            try:
+                logger.close()
+            except Exception as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
+
+def make_logger(value: str, run_dir: Path | None, settings: dict[str, Any]):
+    """The logger(s) the ``logger`` setting names, or None."""
+    names = logger_names(value)
+    if not names or run_dir is None:
         return None
     from ..plugins import get_host
 
-    return get_host().loggers.get(name).factory(run_dir, settings)
+    made = [get_host().loggers.get(name).factory(run_dir, settings) for name in names]
+    return made[0] if len(made) == 1 else Loggers(made)

@@ -73,5 +73,6 @@ def register_loggers(register):
 
     ``factory(run_dir, settings)`` returns an object with ``scalars(metrics)``,
     ``evaluation(step, results)``, ``samples(step, grid)`` and ``close()`` (and optionally
-    ``resumed(step)``, called first in a resumed run); a run uses it with ``--set logger=NAME``.
+    ``resumed(step)``, called first in a resumed run); a run uses it with ``--set logger=NAME``
+    (beside others: ``--set logger=NAME,tensorboard``).
     """

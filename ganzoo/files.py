@@ -117,8 +117,7 @@ def link_or_copy(source: Path, target: Path) -> None:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``.
-    """
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
     with replaced_atomically(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
 

@@ -1,25 +1,23 @@
-"""The ``ganzoo`` command line: the only place where errors become exit codes.
+"""The ``ganzoo`` command line: its commands, and the start that launches torchrun.
 
-Usage errors (bad names, keys, values) exit 2, runtime errors 1, SIGINT 130 and SIGTERM
-143 (a training run saves a checkpoint first); each is one line on stderr. ``GANZOO_DEBUG=1`` shows the traceback of an unexpected error.
+With ``boundary.py`` it is the only place where errors become exit codes: every command
+is wrapped in :func:`~ganzoo.boundary.at_boundary`; click's own errors and the
+interrupts between commands are turned into one line here, in :func:`main`.
 """
 
 from __future__ import annotations
 
-import errno
-import functools
-import io
 import os
 import signal
 import sys
-import traceback
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from . import __version__
-from .errors import GanzooError, UsageError, first_line
+from .boundary import OutputError, Terminated, at_boundary, guard_stdout, output_failed, raise_terminated, say_error
+from .errors import UsageError
 from .seeds import MAX_SEED, check_seed
 
 app = typer.Typer(
@@ -30,154 +28,6 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-
-class Terminated(BaseException):
-    """SIGTERM outside a training loop (the trainer catches it itself and checkpoints)."""
-
-
-def _raise_terminated(signum: int, frame: Any) -> None:
-    raise Terminated()
-
-
-def _say_error(message: str) -> None:
-    """One line on stderr; under torchrun only rank 0 says it (every rank fails alike)."""
-    from .ranks import process_rank
-
-    if process_rank() == 0:
-        typer.echo(f"ganzoo: error: {message}", err=True)
-
-
-def _fail(message: str, code: int) -> typer.Exit:
-    _say_error(message)
-    return typer.Exit(code)
-
-
-def _stdout_closed() -> bool:
-    """Whether stdout is a pipe whose reader has gone (``ganzoo runs | head -3``): the
-    kernel then reports an error condition on its write end."""
-    import select
-
-    try:
-        poller = select.poll()
-        poller.register(sys.stdout.fileno(), select.POLLOUT)
-        return any(events & select.POLLERR for _, events in poller.poll(0))
-    except (AttributeError, OSError, ValueError):  # no poll (Windows), no file descriptor
-        return False
-
-
-class OutputError(GanzooError):
-    """stdout cannot take what a command prints: a full disk, ``> /dev/full``, an I/O error."""
-
-
-class GuardedStdout(io.TextIOWrapper):
-    """``sys.stdout`` whose failed writes say so in words ("cannot write the output: No
-    space left on device") instead of as an internal error. A reader that has gone
-    (``BrokenPipeError``) is left to click, which ends quietly."""
-
-    def write(self, text: str) -> int:
-        try:
-            return super().write(text)
-        except BrokenPipeError:
-            raise
-        except OSError as exc:
-            raise _output_error(exc) from None
-
-    def flush(self) -> None:
-        try:
-            super().flush()
-        except BrokenPipeError:
-            raise
-        except OSError as exc:
-            raise _output_error(exc) from None
-
-
-def _output_error(exc: OSError) -> OutputError:
-    return OutputError(f"cannot write the output: {exc.strerror or first_line(exc)}")
-
-
-def _output_failed(exc: OutputError) -> typer.Exit:
-    """Say why, then point stdout at the null device: what is still buffered would fail
-    again in the interpreter's last flush, with a second message."""
-    try:
-        null = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(null, sys.stdout.fileno())
-        os.close(null)
-    except (AttributeError, OSError, ValueError):
-        pass
-    return _fail(str(exc), exc.exit_code)
-
-
-def _guard_stdout() -> None:
-    stream = sys.stdout
-    if type(stream) is io.TextIOWrapper:  # the interpreter's own, not a test's capture
-        stream.flush()
-        sys.stdout = GuardedStdout(stream.buffer, encoding=stream.encoding, errors=stream.errors,
-                                   line_buffering=stream.line_buffering, write_through=stream.write_through)
-
-
-SYSTEM_REFUSALS = {
-    errno.ENOSPC: "the disk is full",
-    errno.EDQUOT: "the disk quota is used up",
-    errno.EROFS: "the file system is read-only",
-    errno.EACCES: "permission denied",
-    errno.EPERM: "the operation is not permitted",
-    errno.EIO: "an input/output error (a failing disk, or a network file system gone)",
-    errno.EFBIG: "a file grew past the size this process may write (ulimit -f)",
-}
-
-
-def system_refusal(exc: OSError) -> str:
-    """An error the machine raised, not a bug of ganzoo's: what happened, in words, and the file."""
-    where = f": {exc.filename}" if exc.filename else ""
-    return f"{SYSTEM_REFUSALS[exc.errno]} ({exc.strerror}){where}"
-
-
-def at_boundary(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn every error a command raises into one stderr line and an exit code."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            _heavy_imports()
-            return command(*args, **kwargs)
-        except typer.Exit:
-            raise
-        except OutputError as exc:
-            raise _output_failed(exc) from None
-        except GanzooError as exc:
-            raise _fail(str(exc), exc.exit_code) from None
-        except KeyboardInterrupt:
-            raise _fail("interrupted", 130) from None
-        except Terminated:
-            raise _fail("terminated", 143) from None
-        except BrokenPipeError as exc:
-            if _stdout_closed():  # its reader took what it wanted: click ends quietly with exit 1, as other tools do
-                raise
-            raise _fail(f"internal error: BrokenPipeError: {first_line(exc, '')}", 1) from None
-        except Exception as exc:  # a bug, not bad input: say so in one line
-            if isinstance(exc, OSError) and exc.errno in SYSTEM_REFUSALS:  # the machine, not ganzoo
-                raise _fail(system_refusal(exc), 1) from None
-            if os.environ.get("GANZOO_DEBUG"):
-                traceback.print_exc()
-            raise _fail(
-                f"internal error: {type(exc).__name__}: {first_line(exc, '')} (set GANZOO_DEBUG=1 for the traceback)", 1
-            ) from None
-
-    return wrapper
-
-
-def _heavy_imports() -> None:
-    """torch and the plugins, imported with SIGINT and SIGTERM held (they arrive right
-    after). Seen without it: an interrupt inside torch's import printed the one line, then
-    the process died by SIGINT (exit -2, not 130), about 1 time in 16 at 0.8-1 s; CPython
-    ends a process that way when it took an interrupt for unhandled. torchvision is
-    imported only where it is needed (datasets.torchvision_datasets), held the same way."""
-    from .plugins import _signals_deferred, get_host
-
-    with _signals_deferred():
-        import torch  # noqa: F401
-    get_host()
 
 
 def _version(value: bool) -> None:
@@ -807,7 +657,7 @@ def _exit_at_once(signum: int, frame: Any) -> None:
 def _signals(during_command: bool) -> None:
     if during_command:  # commands turn these into one line themselves (at_boundary, the training loop)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, _raise_terminated)
+        signal.signal(signal.SIGTERM, raise_terminated)
     else:
         signal.signal(signal.SIGINT, _exit_at_once)
         signal.signal(signal.SIGTERM, _exit_at_once)
@@ -816,7 +666,7 @@ def _signals(during_command: bool) -> None:
 def main() -> None:
     """Entry point: click's usage errors become one line too, like ganzoo's own."""
     _signals(during_command=True)
-    _guard_stdout()
+    guard_stdout()
     try:
         _run(expand_bare_resume(sys.argv[1:]))
     finally:
@@ -827,7 +677,7 @@ def _run(args: list[str]) -> None:
     try:
         launch = torchrun_command(args)
     except UsageError as exc:
-        _say_error(str(exc))
+        say_error(str(exc))
         sys.exit(2)
     if launch is not None:
         command, environment = launch
@@ -836,23 +686,23 @@ def _run(args: list[str]) -> None:
         code = app(args=args, prog_name="ganzoo", standalone_mode=False)
         sys.stdout.flush()  # what print() left in the buffer fails here, not in the interpreter's exit
     except KeyboardInterrupt:  # between click's parsing and a command's own boundary
-        _say_error("interrupted")
+        say_error("interrupted")
         sys.exit(130)
     except Terminated:
-        _say_error("terminated")
+        say_error("terminated")
         sys.exit(143)
     except typer.Abort:
-        _say_error("interrupted")
+        say_error("interrupted")
         sys.exit(130)
     except OutputError as exc:  # --help or --version into a full disk, or the last flush
-        sys.exit(_output_failed(exc).exit_code)
+        sys.exit(output_failed(exc).exit_code)
     except Exception as exc:
         # click's own errors (typer runs on a vendored click): bad options and arguments
         if not callable(getattr(exc, "format_message", None)):
             raise
         context = getattr(exc, "ctx", None)
         hint = f" (see '{context.command_path} --help')" if context is not None and exc.exit_code == 2 else ""
-        _say_error(f"{exc.format_message()}{hint}")
+        say_error(f"{exc.format_message()}{hint}")
         sys.exit(exc.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
 

@@ -298,7 +298,7 @@ def test_the_machine_refusing_a_write_is_said_in_words_not_as_a_bug(capsys, monk
 
     import typer
 
-    from ganzoo.cli import at_boundary
+    from ganzoo.boundary import at_boundary
     from ganzoo.files import write_text_atomic
 
     def refuse(self, *args, **kwargs):

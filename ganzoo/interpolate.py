@@ -21,6 +21,7 @@ from .files import replaced_atomically
 from .sample import latents, seeded, to_uint8
 
 MODES = ("linear", "spherical")
+MAX_FRAMES = 1000  # the generator makes every frame (of every class) in one batch
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -53,6 +54,10 @@ def seed_path(generator: Generator, seeds: list[int], steps: int, mode: str, dev
         raise UsageError(f"--mode must be linear or spherical, got {mode!r}")
     if steps < 2:
         raise UsageError(f"--steps must be at least 2, got {steps}")
+    frames = (len(seeds) - 1) * steps + 1
+    if frames > MAX_FRAMES:
+        raise UsageError(f"--steps {steps} between {len(seeds)} seeds makes {frames:,} frames; a walk has at most "
+                         f"{MAX_FRAMES} (fewer --steps or --seeds)")
     ends = [seed_noise(generator, seed, device, truncation)[0] for seed in seeds]
     frames = []
     for a, b in zip(ends, ends[1:]):

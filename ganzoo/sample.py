@@ -11,7 +11,7 @@ import torch
 
 from .contracts import Generator
 from .data import resolve_class, slug
-from .device import resolve_device
+from .device import check_memory_for, resolve_device
 from .errors import CheckpointError, UsageError, first_line
 from .files import first_free, folder_replaced_atomically, replaced_atomically
 from .grids import save_picture, save_png
@@ -118,8 +118,8 @@ def latents(generator: Generator, n: int, *, rng: torch.Generator, device: torch
     if type(generator).sample_latent is not Generator.sample_latent:
         raise UsageError(f"{type(generator).__name__} draws its own kind of input (not plain Gaussian noise): "
                          "the truncation trick does not apply to it")
-    if not truncation >= 0:
-        raise UsageError(f"truncation must be >= 0, got {truncation}")
+    if not 0 <= truncation < float("inf"):
+        raise UsageError(f"truncation must be a number >= 0, got {truncation}")
     return z * truncation
 
 
@@ -138,6 +138,7 @@ def generate(
     :func:`latents`."""
     from tqdm import tqdm
 
+    check_memory_for(len(labels), generator.image_shape, "ask for fewer (--n)")
     rng = seeded(seed, device)
     chunks = []
     starts = range(0, len(labels), batch_size)

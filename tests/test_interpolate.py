@@ -37,8 +37,24 @@ def test_truncation_pulls_the_noise_to_its_mean():
                                truncation=psi)
     assert torch.equal(draw(0.5), draw(None) * 0.5) and torch.equal(draw(1.0), draw(None))
     assert torch.equal(draw(0.0), torch.zeros(256, 100))  # the mean latent
-    with pytest.raises(ganzoo.UsageError, match="truncation must be >= 0"):
-        draw(-1.0)
+    for bad in (-1.0, float("inf"), float("nan")):  # inf drew NaN images
+        with pytest.raises(ganzoo.UsageError, match="truncation must be a number >= 0"):
+            draw(bad)
+
+
+def test_a_walk_too_long_to_make_and_images_too_many_to_hold_are_refused(trained_run, monkeypatch):  # noqa: F811
+    """Before: a million-frame walk, or --n 10^8, ran until the system killed the process."""
+    run_dir, _, _ = trained_run
+    loaded = gz.load(run_dir, device="cpu")
+    with pytest.raises(ganzoo.UsageError, match="--steps 1000000 between 2 seeds makes 1,000,001 frames; a walk has "
+                                                "at most 1000"):
+        interpolation_grid(loaded.generator, loaded.class_names, seeds=[0, 1], steps=1_000_000, mode="linear",
+                           class_spec=None, across_classes=False, device=torch.device("cpu"))
+    monkeypatch.setattr("ganzoo.device.available_memory", lambda: 10 * 2**20)  # 10 MiB left
+    with pytest.raises(ganzoo.UsageError, match=r"^100,000 images of 1x28x28 need 0.1 GiB of memory and 0.0 GiB is "
+                                                r"available; ask for fewer \(--n\)$"):
+        loaded.sample(5, n=100_000)
+    assert loaded.sample(5, n=1000).shape == (1000, 1, 28, 28)  # 0.75 MiB: fits
 
 
 def test_truncation_zero_gives_the_mean_latents_image_for_every_seed(trained_run):  # noqa: F811

@@ -13,6 +13,7 @@ import errno
 import functools
 import io
 import os
+import re
 import sys
 import traceback
 from typing import Any, Callable
@@ -123,6 +124,20 @@ def system_refusal(exc: OSError) -> str:
     return f"{SYSTEM_REFUSALS[exc.errno]} ({exc.strerror}){where}"
 
 
+def out_of_memory(exc: BaseException) -> str | None:
+    """torch's report of memory running out, in words; None for any other error."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(exc, getattr(torch, "OutOfMemoryError", ())):  # CUDA's, first line
+        return f"out of memory on the GPU: {first_line(exc)}; {LESS_MEMORY}"
+    asked = re.search(r"can't allocate memory: you tried to allocate (\d+) bytes", str(exc))
+    if asked is None:
+        return None
+    return f"out of memory: {int(asked[1]) / 2**30:,.1f} GiB could not be allocated; {LESS_MEMORY}"
+
+
+LESS_MEMORY = "a smaller batch_size or image_size (or --n) needs less"
+
+
 def at_boundary(command: Callable[..., Any]) -> Callable[..., Any]:
     """Turn every error a command raises into one stderr line and an exit code."""
 
@@ -148,6 +163,8 @@ def at_boundary(command: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:  # a bug, not bad input: say so in one line
             if isinstance(exc, OSError) and exc.errno in SYSTEM_REFUSALS:  # the machine, not ganzoo
                 raise _fail(system_refusal(exc), 1) from None
+            if out_of_memory(exc):
+                raise _fail(out_of_memory(exc), 1) from None
             if os.environ.get("GANZOO_DEBUG"):
                 traceback.print_exc()
             raise _fail(

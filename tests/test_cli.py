@@ -311,3 +311,19 @@ def test_the_machine_refusing_a_write_is_said_in_words_not_as_a_bug(capsys, monk
     assert capsys.readouterr().err == (f"ganzoo: error: the disk is full (No space left on device): "
                                        f"{tmp_path / 'report.json'}\n")
     assert list(tmp_path.iterdir()) == []  # the temporary file went too
+
+
+def test_memory_running_out_is_said_in_words_not_as_a_bug(capsys):
+    """`--set image_size=100000`: torch's "DefaultCPUAllocator: can't allocate memory ..." was an internal error."""
+    import typer
+
+    from ganzoo.boundary import at_boundary
+
+    def allocate():
+        torch.empty(2**50, dtype=torch.uint8)  # 1 PiB: more than a 64-bit process can address
+
+    with pytest.raises(typer.Exit) as stopped:
+        at_boundary(allocate)()
+    assert stopped.value.exit_code == 1
+    assert capsys.readouterr().err == ("ganzoo: error: out of memory: 1,048,576.0 GiB could not be allocated; a "
+                                       "smaller batch_size or image_size (or --n) needs less\n")

@@ -163,8 +163,9 @@ def at_boundary(command: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:  # a bug, not bad input: say so in one line
             if isinstance(exc, OSError) and exc.errno in SYSTEM_REFUSALS:  # the machine, not ganzoo
                 raise _fail(system_refusal(exc), 1) from None
-            if out_of_memory(exc):
-                raise _fail(out_of_memory(exc), 1) from None
+            memory = out_of_memory(exc)
+            if memory:
+                raise _fail(memory, 1) from None
             if os.environ.get("GANZOO_DEBUG"):
                 traceback.print_exc()
             raise _fail(

@@ -3,6 +3,7 @@ much memory the machine has left."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -51,7 +52,7 @@ def available_memory() -> int | None:
 def check_memory_for(images: int, shape: tuple[int, ...], what: str) -> None:
     """A one-line :class:`UsageError` when ``images`` uint8 images of ``shape`` cannot be
     held in memory, before any is made (without it, the system kills the process)."""
-    need = images * int(torch.Size(shape).numel())
+    need = images * math.prod(shape)
     free = available_memory()
     if free is not None and need > free:
         raise UsageError(f"{images:,} images of {'x'.join(map(str, shape))} need {need / 2**30:.1f} GiB of memory and "

@@ -57,6 +57,13 @@ def check_logger(value: str) -> None:
             check()
 
 
+def named_numbers(values: dict[str, Any], prefix: str) -> dict[str, int | float]:
+    """The numbers of a metrics line or an evaluation, named ``PREFIX/key``: what every
+    logger plots (``step`` and ``epoch`` are the axis, not values)."""
+    return {f"{prefix}/{key}": value for key, value in values.items()
+            if key not in ("step", "epoch") and isinstance(value, (int, float))}
+
+
 class TensorBoardLogger:
     """Scalars (train/*, eval/*) and the sample grid of the run, in ``RUN/tensorboard/``:
     ``tensorboard --logdir runs`` shows every run side by side."""
@@ -86,15 +93,12 @@ class TensorBoardLogger:
         _summary_writer_class()
 
     def scalars(self, metrics: dict[str, Any]) -> None:
-        step = metrics["step"]
-        for key, value in metrics.items():
-            if key not in ("step", "epoch") and isinstance(value, (int, float)):
-                self.writer.add_scalar(f"train/{key}", value, step)
+        for name, value in named_numbers(metrics, "train").items():
+            self.writer.add_scalar(name, value, metrics["step"])
 
     def evaluation(self, step: int, results: dict[str, Any]) -> None:
-        for key, value in results.items():
-            if isinstance(value, (int, float)):
-                self.writer.add_scalar(f"eval/{key}", value, step)
+        for name, value in named_numbers(results, "eval").items():
+            self.writer.add_scalar(name, value, step)
 
     def samples(self, step: int, grid: torch.Tensor) -> None:
         """``grid``: (3 or 1, H, W) floats in [0, 1]."""

@@ -23,10 +23,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import numpy as np
 import torch
 
 from ..errors import GanzooError, UsageError, first_line
 from ..files import write_text_atomic
+from ..grids import to_pil
+from .loggers import named_numbers
 
 WANDB_MISSING = "the Weights & Biases logger needs the optional extra: pip install 'ganzoo[wandb]'"
 ID_FILE = "ganzoo-run-id"
@@ -89,12 +92,13 @@ class WandbLogger:
     def _start(self):
         try:
             known = json.loads(self.record.read_text(encoding="utf-8"))
-            known_id, self.logged_step = str(known["id"]), int(known["step"])
+            known_id, known_step = str(known["id"]), int(known["step"])
         except (OSError, ValueError, KeyError, TypeError):  # a fresh run (or an unreadable record): a new W&B run
-            known_id = None
-        if known_id is not None and (self.resumed_at is None or self.logged_step <= self.resumed_at):
+            known_id, known_step = None, -1
+        if known_id is not None and (self.resumed_at is None or known_step <= self.resumed_at):
+            self.logged_step = known_step
             return self._init(known_id, self.run_dir.name, resume="allow")
-        self.logged_step = -1  # W&B holds steps after the checkpoint and would drop the retraced ones
+        # a new W&B run; an earlier one holds steps after the checkpoint and would drop the retraced ones
         name = self.run_dir.name if known_id is None else f"{self.run_dir.name} (from step {self.resumed_at})"
         return self._init(secrets.token_hex(4), name, resume=None, earlier=known_id)
 
@@ -121,16 +125,14 @@ class WandbLogger:
             self._remember(run.id)
 
     def scalars(self, metrics: dict[str, Any]) -> None:
-        self._log({f"train/{key}": value for key, value in metrics.items()
-                   if key not in ("step", "epoch") and isinstance(value, (int, float))}, metrics["step"])
+        self._log(named_numbers(metrics, "train"), metrics["step"])
 
     def evaluation(self, step: int, results: dict[str, Any]) -> None:
-        self._log({f"eval/{key}": value for key, value in results.items() if isinstance(value, (int, float))}, step)
+        self._log(named_numbers(results, "eval"), step)
 
     def samples(self, step: int, grid: torch.Tensor) -> None:
-        """``grid``: (3 or 1, H, W) floats in [0, 1], given to W&B as 8-bit pixels."""
-        pixels = grid.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-        self._log({"samples": self.wandb.Image(pixels[..., 0] if pixels.shape[2] == 1 else pixels)}, step)
+        """``grid``: (3 or 1, H, W) floats in [0, 1], given to W&B as 8-bit pixels (as the PNGs are)."""
+        self._log({"samples": self.wandb.Image(np.asarray(to_pil(grid)))}, step)
 
     def close(self) -> None:
         if self._run is not None:

@@ -26,27 +26,34 @@ from pathlib import Path
 
 import torch
 
-MODELS = ("acgan", "cgan", "dcgan", "wgan-gp")
+MODELS = ("acgan", "cgan", "dcgan", "reacgan", "sngan", "tacgan", "wgan-gp")
 # acgan's record is of the seed article's configuration (its default since 0.3 is tuned)
 PRESETS = {"acgan": "reference"}
 LOSS_KEYS = ("d_loss", "g_loss", "d_penalty", "d_gp", "d_r1", "d_class_accuracy")
 
 
 def cpu_isa() -> str:
-    """The widest vector extension the CPU has: amx, avx512, avx2 or other."""
+    """The widest vector extension the CPU has (amx, avx512, avx2 or other), after the
+    vendor when it is not Intel: an AMD EPYC with AVX-512 is 'amd avx512'. MKL and oneDNN
+    take other kernels on AMD's CPUs than on Intel's with the same flags, so their float
+    results differ in the last bits (an EPYC 9004, Zen 4, against the Xeon's record)."""
     try:
         text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
     except OSError:
         return "other"
     flags: set[str] = set()
+    vendor = ""
     for line in text.splitlines():
+        if line.startswith("vendor_id") and not vendor:
+            vendor = line.split(":", 1)[1].strip()
         if line.startswith("flags"):
             flags = set(line.split(":", 1)[1].split())
             break
+    prefix = "" if vendor in ("GenuineIntel", "") else ("amd " if vendor == "AuthenticAMD" else f"{vendor} ")
     for isa, flag in (("amx", "amx_bf16"), ("avx512", "avx512f"), ("avx2", "avx2")):
         if flag in flags:
-            return isa
-    return "other"
+            return prefix + isa
+    return prefix + "other"
 
 
 def machine_key() -> str:

@@ -7,11 +7,12 @@ knows no model; every model arrives through a plugin.
 
 from __future__ import annotations
 
-from importlib import metadata
+from importlib import import_module, metadata
 
 from .errors import GanzooError, UsageError
 from .hookspecs import hookimpl, hookspec
-from .models import BuiltModel, ModelSpec, get_loss, get_model, get_model_spec, list_models
+from .models import BuiltModel, ModelSpec
+from .zoo import get_loss, get_model, get_model_spec, list_models
 
 try:
     __version__ = metadata.version("ganzoo")
@@ -25,14 +26,13 @@ except metadata.PackageNotFoundError:  # running from a source tree that is not 
 _LAZY = {
     "Discriminator": ".contracts", "DiscriminatorOutput": ".contracts", "Generator": ".contracts", "Loss": ".contracts",
     "TrainStep": ".train.step", "AdversarialStep": ".train.step", "StepContext": ".train.step", "Batch": ".train.step",
-    "Metric": ".evaluate.metric_api",
+    "DUpdate": ".train.step", "GUpdate": ".train.step", "Logger": ".train.loggers",
+    "Metric": ".evaluate.metric_api", "Callback": ".train.callbacks", "RunSettings": ".settings",
 }
 
 
 def __getattr__(name: str):
     if name in _LAZY:
-        from importlib import import_module
-
         return getattr(import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module 'ganzoo' has no attribute {name!r}")
 
@@ -41,13 +41,18 @@ __all__ = [
     "AdversarialStep",
     "Batch",
     "BuiltModel",
+    "Callback",
+    "DUpdate",
     "Discriminator",
     "DiscriminatorOutput",
+    "GUpdate",
     "GanzooError",
     "Generator",
+    "Logger",
     "Loss",
     "Metric",
     "ModelSpec",
+    "RunSettings",
     "StepContext",
     "TrainStep",
     "UsageError",

@@ -1,5 +1,5 @@
 """``python -m ganzoo`` runs the CLI (so ``torchrun -m ganzoo`` works too)."""
 
-from .cli import main
+from .main import main
 
 main()

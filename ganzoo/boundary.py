@@ -14,13 +14,18 @@ import functools
 import io
 import os
 import re
+import select
 import sys
 import traceback
 from typing import Any, Callable
 
 import typer
 
+from .blame import culprit, debug_hint
+from .deferred import signals_deferred
 from .errors import GanzooError, first_line
+from .plugins import get_host
+from .ranks import process_rank
 
 
 class Terminated(BaseException):
@@ -33,8 +38,6 @@ def raise_terminated(signum: int, frame: Any) -> None:
 
 def say_error(message: str) -> None:
     """One line on stderr; under torchrun only rank 0 says it (every rank fails alike)."""
-    from .ranks import process_rank
-
     if process_rank() == 0:
         typer.echo(f"ganzoo: error: {message}", err=True)
 
@@ -47,8 +50,6 @@ def _fail(message: str, code: int) -> typer.Exit:
 def _stdout_closed() -> bool:
     """Whether stdout is a pipe whose reader has gone (``ganzoo runs | head -3``): the
     kernel then reports an error condition on its write end."""
-    import select
-
     try:
         poller = select.poll()
         poller.register(sys.stdout.fileno(), select.POLLOUT)
@@ -168,11 +169,19 @@ def at_boundary(command: Callable[..., Any]) -> Callable[..., Any]:
                 raise _fail(memory, 1) from None
             if os.environ.get("GANZOO_DEBUG"):
                 traceback.print_exc()
-            raise _fail(
-                f"internal error: {type(exc).__name__}: {first_line(exc, '')} (set GANZOO_DEBUG=1 for the traceback)", 1
-            ) from None
+            raise _fail(_unexpected(exc), 1) from None
 
     return wrapper
+
+
+def _unexpected(exc: Exception) -> str:
+    """An error no one expected, in one line: a plugin's, named with the place in its code,
+    or ganzoo's own (an internal error, a bug)."""
+    what = f"{type(exc).__name__}: {first_line(exc, '')}"
+    found = culprit(exc, get_host().plugin_files())
+    if found is not None:
+        return f"plugin {found.plugin!r} failed {found.where()}: {what}{debug_hint()}"
+    return f"internal error: {what}{debug_hint()}"
 
 
 def _heavy_imports() -> None:
@@ -180,9 +189,7 @@ def _heavy_imports() -> None:
     after). Seen without it: an interrupt inside torch's import printed the one line, then
     the process died by SIGINT (exit -2, not 130), about 1 time in 16 at 0.8-1 s; CPython
     ends a process that way when it took an interrupt for unhandled. torchvision is
-    imported only where it is needed (datasets.torchvision_datasets), held the same way."""
-    from .plugins import _signals_deferred, get_host
-
-    with _signals_deferred():
-        import torch  # noqa: F401
+    imported only where it is needed (deferred.torchvision), held the same way."""
+    with signals_deferred():
+        import torch  # noqa: F401  # on purpose here: under the held signals, before the command's work
     get_host()

@@ -57,9 +57,11 @@ class Generator(nn.Module):
     def sample_latent(
         self, n: int, *, device: torch.device | str | None = None, generator: torch.Generator | None = None
     ) -> torch.Tensor:
+        """``n`` draws of G's input (Gaussian noise of ``latent_dim``), from ``generator``."""
         return torch.randn(n, self.latent_dim, device=device, generator=generator)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Images in [-1, 1], (N, C, H, W), from ``z`` (and the class ``labels``, None when unconditional)."""
         raise NotImplementedError
 
 
@@ -79,6 +81,7 @@ class Discriminator(nn.Module):
         self.image_shape = tuple(int(d) for d in image_shape)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> DiscriminatorOutput:
+        """D's logits on ``images`` (and, with ``uses_labels``, their ``labels``)."""
         raise NotImplementedError
 
     def critic(self, images: torch.Tensor, labels: torch.Tensor | None) -> DiscriminatorOutput:
@@ -96,6 +99,11 @@ class Loss(Protocol):
         fake: DiscriminatorOutput,
         real_labels: torch.Tensor,
         fake_labels: torch.Tensor,
-    ) -> torch.Tensor: ...
+    ) -> torch.Tensor:
+        """D's loss from its outputs (``.source``, and ``.classes`` for a class head) on a
+        real and a fake batch; a 0-d tensor."""
+        ...
 
-    def generator_loss(self, fake: DiscriminatorOutput, fake_labels: torch.Tensor) -> torch.Tensor: ...
+    def generator_loss(self, fake: DiscriminatorOutput, fake_labels: torch.Tensor) -> torch.Tensor:
+        """G's loss from D's outputs on the fakes; a 0-d tensor."""
+        ...

@@ -15,7 +15,11 @@ from pathlib import Path
 
 import torch
 
-from .errors import DataError, NoTestSplit, UsageError
+from .deferred import torchvision
+from .errors import DataError, NoTestSplit
+from .plugins import get_host
+from .signatures import accepted
+from .splits import HELD_OUT_EVERY, HELD_OUT_SPLIT, check_real_split
 
 DATA_DIR_ENV = "GANZOO_DATA_DIR"
 
@@ -59,15 +63,10 @@ def to_shape(images: torch.Tensor, channels: int, image_size: int) -> torch.Tens
         if channels == 3:
             images = images.expand(-1, 3, -1, -1)
         else:
-            from torchvision.transforms.v2 import functional as TF
-
-            images = TF.rgb_to_grayscale(images)
+            images = torchvision("transforms.v2.functional").rgb_to_grayscale(images)
     if images.shape[-1] != image_size or images.shape[-2] != image_size:
-        from torchvision.transforms.v2 import functional as TF
-
-        images = TF.resize(images, [image_size, image_size], antialias=True)
+        images = torchvision("transforms.v2.functional").resize(images, [image_size, image_size], antialias=True)
     return images.contiguous()
-
 
 
 def load_dataset(
@@ -80,9 +79,6 @@ def load_dataset(
 ) -> ImageData:
     """Load a whole split of a registered dataset as uint8 tensors on the CPU, brought to
     ``channels`` and ``image_size`` when they are given."""
-    from .models import accepted
-    from .plugins import get_host
-
     spec = get_host().datasets.get(name)
     root_path = default_data_dir(root)
     options = accepted(spec.load, {"train": train, "channels": channels or 3, "image_size": image_size or 32})
@@ -99,9 +95,6 @@ def load_dataset(
     return data
 
 
-HELD_OUT_EVERY = 10  # without a test split, every 10th image of each class is held out
-HELD_OUT_SPLIT = "held-out tenth of train"  # the split's name in reports
-REAL_SPLITS = ("test", "train")  # what an evaluation may compare against (``--real-split``)
 
 
 @dataclass
@@ -128,11 +121,6 @@ class EvaluationData:
         FIDs do)."""
         check_real_split(real_split)
         return (self.split_name, self.test) if real_split == "test" else ("train", self.training)
-
-
-def check_real_split(real_split: str) -> None:
-    if real_split not in REAL_SPLITS:
-        raise UsageError(f"--real-split must be {' or '.join(REAL_SPLITS)}, got {real_split!r}")
 
 
 def evaluation_data(name: str, root: str | os.PathLike | None = None, *, channels: int, image_size: int,
@@ -196,32 +184,5 @@ def describe_fingerprint(fp: dict[str, object]) -> str:
     return f"{fp.get('dataset')}, {fp.get('images')} images {shape}, sha256 {fp.get('sha256')}"
 
 
-def resolve_class(spec: str, class_names: list[str]) -> int:
-    """A class given as an index or a name (case-insensitive; 'sneaker', 'ankle-boot', 'zero')."""
-    spec = spec.strip()
-    if spec.lstrip("-").isdigit():
-        index = int(spec)
-        if 0 <= index < len(class_names):
-            return index
-    else:
-        wanted = slug(spec)
-        for index, class_name in enumerate(class_names):
-            if wanted in _aliases(class_name):
-                return index
-    listing = ", ".join(f"{i}={n}" for i, n in enumerate(class_names))
-    raise UsageError(f"class {spec!r} does not exist; valid classes: {listing}")
-
-
-def slug(text: str) -> str:
-    """Lower-case words joined by dashes: 'Ankle boot' -> 'ankle-boot', 'T-shirt/top' -> 't-shirt-top'."""
-    return "-".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
-
-
-def _aliases(class_name: str) -> set[str]:
-    aliases = {slug(class_name)}
-    aliases.update(slug(part) for part in class_name.split(" - "))  # MNIST: '7 - seven'
-    return aliases
-
-
-__all__ = ["EvaluationData", "HELD_OUT_SPLIT", "ImageData", "cache_dir", "default_data_dir", "describe_fingerprint",
-           "evaluation_data", "fingerprint", "hold_out", "load_dataset", "resolve_class", "slug", "to_shape"]
+__all__ = ["EvaluationData", "ImageData", "cache_dir", "default_data_dir", "describe_fingerprint", "evaluation_data",
+           "fingerprint", "hold_out", "load_dataset", "to_shape"]

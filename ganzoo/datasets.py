@@ -20,8 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from .data import DATA_DIR_ENV, ImageData, cache_dir
+from .deferred import torchvision
 from .errors import DataError, NoTestSplit, first_line
 from .image_files import IMAGE_SUFFIXES, eight_bit, list_images
 
@@ -43,18 +45,7 @@ class IdxDataset:
 
 def torchvision_datasets():
     """torchvision.datasets, imported on first need (a download, CIFAR-10)."""
-    return _torchvision("datasets")
-
-
-def _torchvision(module: str):
-    """A torchvision module, imported on first need with SIGINT and SIGTERM held, as the CLI
-    imports torch (cli._heavy_imports)."""
-    from importlib import import_module
-
-    from .plugins import _signals_deferred
-
-    with _signals_deferred():
-        return import_module(f"torchvision.{module}")
+    return torchvision("datasets")
 
 
 MNIST = IdxDataset("MNIST", ("0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five", "6 - six",
@@ -170,9 +161,7 @@ def _load_image_folder(name: str, root: Path, train: bool, channels: int, image_
             raise DataError(f"class folder {folder / empty[0]} holds no images ({', '.join(IMAGE_SUFFIXES)})")
         index = {class_name: k for k, class_name in enumerate(class_names)}
         labels = [index[label] for label in listing.labels or []]
-    from PIL import Image
-
-    TF = _torchvision("transforms.v2.functional")
+    TF = torchvision("transforms.v2.functional")
     mode = "L" if channels == 1 else "RGB"
     images = torch.empty(len(listing.files), channels, image_size, image_size, dtype=torch.uint8)
     for i, path in enumerate(listing.files):

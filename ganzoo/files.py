@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import UsageError
+
 
 def check_folder_can_be_written(folder: Path, what: str, hint: str = "") -> None:
     """Before long work whose result goes to ``folder``: a one-line :class:`UsageError`
     when it is a file, or when nothing can be written where it is or would be made (a
     read-only file system, /proc). ``hint`` ends the line (say, "choose another --out")."""
-    from .errors import UsageError
-
     folder = Path(folder)
     ending = f"; {hint}" if hint else ""
     if folder.exists() and not folder.is_dir():

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 
 
 def tile(images: torch.Tensor, *, nrow: int = 8, padding: int = 2, pad_value: float = 0.0) -> torch.Tensor:
@@ -50,8 +51,6 @@ def to_uint8(picture: torch.Tensor) -> torch.Tensor:
 def to_pil(picture: torch.Tensor) -> Any:
     """A PIL image of one picture (C, H, W) or (H, W), uint8 or float in [0, 1]: mode L
     for one channel, RGB for three."""
-    from PIL import Image
-
     array = to_uint8(picture.detach().cpu())
     if array.dim() == 3 and array.size(0) == 1:
         array = array[0]

@@ -76,3 +76,14 @@ def register_loggers(register):
     ``resumed(step)``, called first in a resumed run); a run uses it with ``--set logger=NAME``
     (beside others: ``--set logger=NAME,tensorboard``).
     """
+
+
+@hookspec
+def register_callbacks(register):
+    """Register training callbacks: ``register(name, factory, description="")``.
+
+    ``factory(settings)`` (the run's :class:`ganzoo.RunSettings`) returns a
+    :class:`ganzoo.Callback` (called between training
+    steps; its ``state_dict`` goes into every checkpoint); a run uses it with ``--set
+    callbacks=NAME`` (several: ``--set callbacks=NAME,OTHER``).
+    """

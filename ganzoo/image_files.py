@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from PIL import Image
+
 from .errors import DataError, first_line
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
@@ -62,9 +65,6 @@ def eight_bit(picture: Any) -> Any:
     which turns a 16-bit scan nearly white; its values are scaled to 0-255 instead."""
     if picture.mode not in SIXTEEN_BIT_GREY:
         return picture
-    import numpy as np
-    from PIL import Image
-
     scaled = np.rint(np.asarray(picture).astype(np.float64) / 257.0).astype(np.uint8)
     return Image.fromarray(scaled)
 

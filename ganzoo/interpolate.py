@@ -14,11 +14,14 @@ from pathlib import Path
 
 import torch
 
+from .classes import resolve_class
 from .contracts import Generator
-from .data import resolve_class
 from .errors import UsageError
 from .files import replaced_atomically
-from .sample import latents, seeded, to_uint8
+from .generation import latents, seeded, to_uint8
+from .grids import tile, to_pil
+from .sample import default_output
+from .seeds import check_seed
 
 MODES = ("linear", "spherical")
 MAX_FRAMES = 1000  # the generator makes every frame (of every class) in one batch
@@ -92,8 +95,6 @@ def interpolation_grid(generator: Generator, class_names: list[str], *, seeds: l
 
 def write_strip_and_gif(grid: torch.Tensor, png: Path, gif: Path, *, frame_ms: int = 120) -> None:
     """The rows side by side as one PNG; the frames, each showing every row, as a looping GIF."""
-    from .grids import tile, to_pil
-
     frames = grid.shape[1]
     with replaced_atomically(png) as tmp:  # grey rows become RGB in the tiling, as before
         to_pil(tile(grid.flatten(0, 1), nrow=frames, padding=2)).save(tmp, format="PNG")
@@ -103,3 +104,33 @@ def write_strip_and_gif(grid: torch.Tensor, png: Path, gif: Path, *, frame_ms: i
                    duration=frame_ms, loop=0)  # there and back again
     with replaced_atomically(gif) as tmp:
         tmp.write_bytes(buffer.getvalue())
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``--seeds 0,1,2``: whole numbers in the seed range, separated by commas."""
+    try:
+        return [check_seed(int(part), "each of --seeds") for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UsageError(f"--seeds takes whole numbers separated by commas, got {text!r}") from None
+
+
+def write_interpolation(generator: Generator, class_names: list[str], *, checkpoint: Path, seeds: list[int],
+                        steps: int, mode: str, class_spec: str | None, across_classes: bool, device: torch.device,
+                        truncation: float | None, out: Path | None, force: bool) -> tuple[Path, Path]:
+    """The walk written as ``out`` (a .png strip; default: beside the checkpoint's run) and
+    the GIF beside it; return both paths. Nothing is overwritten without ``force``."""
+    if across_classes and class_spec is not None:
+        raise UsageError("--across-classes walks through every class: leave out --class")
+    label = "classes" if across_classes else "seeds-" + "-".join(map(str, seeds))
+    png = out if out is not None else default_output(checkpoint, f"interpolation-{label}", seeds[0] if seeds else 0)
+    if png.suffix.lower() != ".png":
+        raise UsageError(f"--out must name a .png file (the GIF goes beside it), got {png}")
+    gif = png.with_suffix(".gif")
+    for target in (png, gif):
+        if target.exists() and not force:
+            raise UsageError(f"{target} already exists; choose another --out or pass --force to overwrite it")
+    grid = interpolation_grid(generator, class_names, seeds=seeds, steps=steps, mode=mode, class_spec=class_spec,
+                              across_classes=across_classes, device=device, truncation=truncation)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    write_strip_and_gif(grid, png, gif)
+    return png, gif

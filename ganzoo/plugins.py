@@ -12,13 +12,9 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import sys
-import threading
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any, Callable
@@ -26,9 +22,12 @@ from typing import Any, Callable
 import pluggy
 
 from . import hookspecs
+from .blame import culprit, debug_hint, source_of
+from .deferred import signals_deferred
 from .errors import PluginError, did_you_mean
+from .evaluate.metric_api import Metric
 from .models import ModelSpec
-from .registry import DatasetSpec, LoggerSpec, RecipeSource, Registry
+from .registry import CallbackSpec, DatasetSpec, LoggerSpec, RecipeSource, Registry
 
 ENTRY_POINT_GROUP = "ganzoo"
 DISABLE_ENV = "GANZOO_DISABLE_PLUGINS"
@@ -43,8 +42,10 @@ class PluginInfo:
     distribution: str = ""
     version: str = ""
     location: str = ""
-    status: str = "ok"  # ok | failed | disabled
+    status: str = "ok"  # ok | contested (loaded, but a name it registers another plugin registers too) | failed | disabled
     reason: str = ""
+    registers: dict[str, list[str]] = field(default_factory=dict)  # kind -> the names it registered
+    contested: list[str] = field(default_factory=list)  # "kind 'name'" it registers and another plugin too
 
 
 def _disabled_names() -> set[str]:
@@ -53,7 +54,10 @@ def _disabled_names() -> set[str]:
 
 
 def _describe(exc: BaseException) -> str:
+    """``Type: first line``; ganzoo's own PluginError is its line alone."""
     text = str(exc).strip().splitlines()
+    if isinstance(exc, PluginError) and text:
+        return text[0]
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
@@ -71,10 +75,12 @@ class PluginHost:
         self.datasets: Registry[DatasetSpec] = Registry("dataset")
         self.metrics: Registry[Any] = Registry("metric")
         self.loggers: Registry[LoggerSpec] = Registry("logger")
+        self.callbacks: Registry[CallbackSpec] = Registry("callback")
         self._register_builtin_recipes()
 
     def registries(self) -> list[Registry[Any]]:
-        return [self.models, self.losses, self.recipes, self.tunings, self.datasets, self.metrics, self.loggers]
+        return [self.models, self.losses, self.recipes, self.tunings, self.datasets, self.metrics, self.loggers,
+                self.callbacks]
 
     # -- loading -------------------------------------------------------------------
     def load_entry_points(self) -> None:
@@ -94,7 +100,7 @@ class PluginHost:
                 gathered[ep.name] = self._admit(module, ep.name)
             except Exception as exc:  # a broken plugin must not take the others down
                 info.status, info.reason = "failed", _describe(exc)
-                print(f"ganzoo: plugin {ep.name!r} skipped: {info.reason}", file=sys.stderr)
+                print(f"ganzoo: plugin {ep.name!r} skipped: {info.reason}{debug_hint()}", file=sys.stderr)
                 if os.environ.get("GANZOO_DEBUG"):
                     traceback.print_exc()
         for name, found in self._settle_contests(gathered).items():
@@ -162,9 +168,7 @@ class PluginHost:
                       "cannot take it", file=sys.stderr)
                 dropped.add((kind, key))
             elif len(owners) > 1:
-                print(f"ganzoo: {kind} {key!r} is registered by plugins {' and '.join(map(repr, owners))}; neither "
-                      f"gets it (disable one with {DISABLE_ENV})", file=sys.stderr)
-                targets[kind].contested[key] = owners
+                self._contest(kind, key, {owner: dict(gathered[owner][kind])[key] for owner in owners})
                 dropped.add((kind, key))
         settled = {}
         for plugin, found in gathered.items():
@@ -174,6 +178,25 @@ class PluginHost:
                 for kind, entries in found.items()
             }
         return settled
+
+    def _contest(self, kind: str, key: str, entries: dict[str, Any]) -> None:
+        """``key`` registered by several plugins goes to neither: said in one line now, kept
+        by plugin (a run one of them made still loads with it), and marked on each plugin."""
+        info = {plugin.name: plugin for plugin in self.plugins}
+        names = " and ".join(f"{owner!r}" + (f" ({info[owner].distribution} {info[owner].version})"
+                                             if owner in info and info[owner].distribution else "")
+                             for owner in entries)
+        choices = " or ".join(f"{DISABLE_ENV}={','.join(o for o in entries if o != keep)} keeps {keep!r}'s"
+                              for keep in entries)
+        note = f"is registered by plugins {names}, so by neither; choose one: {choices}"
+        print(f"ganzoo: {kind} {key!r} {note}", file=sys.stderr)
+        registry = self._targets()[kind]
+        registry.contested[key], registry.contest_note[key] = entries, note
+        for owner in entries:
+            if owner in info:
+                info[owner].status = "contested"
+                info[owner].contested.append(f"{kind} {key!r}")
+                info[owner].reason = f"{', '.join(info[owner].contested)} registered by another plugin too"
 
     def _check_hook_names(self, name: str) -> None:
         """pluggy's check_pending(), with the close spec names in the message."""
@@ -190,55 +213,10 @@ class PluginHost:
     # -- registration --------------------------------------------------------------
     def _collect(self, name: str) -> dict[str, list[tuple[str, Any]]]:
         """Call the plugin's hooks; return what it registers, by kind, once all of it is valid."""
-        from .evaluate.metric_api import Metric
-
-        found: dict[str, list[tuple[str, Any]]] = {kind: [] for kind in ("model", "loss", "recipe", "tuning",
-                                                                          "dataset", "metric", "logger")}
-
-        def register_model(spec: ModelSpec) -> None:
-            if not isinstance(spec, ModelSpec):
-                raise PluginError(f"plugin {name!r} registered {spec!r}, not a ganzoo.ModelSpec")
-            found["model"].append((spec.name, spec))
-            for recipe, settings in spec.tunings.items():
-                if not isinstance(settings, dict):
-                    raise PluginError(f"plugin {name!r}: the tuning of {spec.name} for {recipe!r} is not a mapping")
-                source = RecipeSource(recipe, f"{spec.name}'s tuning", name, spec.name, dict(settings))
-                found["tuning"].append((tuning_key(spec.name, recipe), source))
-
-        def register_loss(loss_name: str, factory: Callable[..., Any]) -> None:
-            if not callable(factory):
-                raise PluginError(f"plugin {name!r}: loss {loss_name!r} is not callable")
-            found["loss"].append((loss_name, factory))
-
-        def register_recipe(recipe_name: str, path: str | os.PathLike, model: str | None = None) -> None:
-            if not Path(path).is_file():
-                raise PluginError(f"plugin {name!r}: recipe {recipe_name!r} file {path} is missing")
-            source = RecipeSource(recipe_name, str(path), name, model)
-            if model is None:
-                found["recipe"].append((recipe_name, source))
-            else:
-                found["tuning"].append((tuning_key(model, recipe_name), source))
-
-        def register_dataset(dataset_name: str, load: Callable[..., Any], description: str = "") -> None:
-            if not callable(load):
-                raise PluginError(f"plugin {name!r}: dataset {dataset_name!r} has no callable loader")
-            found["dataset"].append((dataset_name, DatasetSpec(dataset_name, load, description)))
-
-        def register_metric(metric: Metric) -> None:
-            if not isinstance(metric, Metric):
-                raise PluginError(f"plugin {name!r} registered {metric!r}, not a ganzoo.Metric")
-            found["metric"].append((metric.name, metric))
-
-        def register_logger(logger_name: str, factory: Callable[..., Any], description: str = "") -> None:
-            if not callable(factory):
-                raise PluginError(f"plugin {name!r}: logger {logger_name!r} is not callable")
-            found["logger"].append((logger_name, LoggerSpec(logger_name, factory, description)))
-
-        for hook, register in (("register_models", register_model), ("register_losses", register_loss),
-                               ("register_recipes", register_recipe), ("register_datasets", register_dataset),
-                               ("register_metrics", register_metric), ("register_loggers", register_logger)):
+        registration = Registration(name)
+        for hook, register in registration.by_hook().items():
             self._call(name, hook, register)
-
+        found = registration.found
         own_models = {model for model, _ in found["model"]}
         for _, source in found["tuning"]:
             if source.model not in own_models:
@@ -253,13 +231,17 @@ class PluginHost:
 
     def _targets(self) -> dict[str, Registry[Any]]:
         return {"model": self.models, "loss": self.losses, "recipe": self.recipes, "tuning": self.tunings,
-                "dataset": self.datasets, "metric": self.metrics, "logger": self.loggers}
+                "dataset": self.datasets, "metric": self.metrics, "logger": self.loggers, "callback": self.callbacks}
 
     def _commit(self, name: str, found: dict[str, list[tuple[str, Any]]]) -> None:
         targets = self._targets()
+        info = next((plugin for plugin in self.plugins if plugin.name == name), None)
         for kind, entries in found.items():
             for key, entry in entries:
                 targets[kind].register(key, entry, owner=name)
+            if info is not None and entries:
+                info.registers[kind] = [key if kind != "tuning" else entry.name + " (" + entry.model + ")"
+                                        for key, entry in entries]
 
     def tuning(self, model: str, recipe: str) -> RecipeSource | None:
         """``model``'s tuning of ``recipe`` (a file or a mapping its plugin ships), if any."""
@@ -273,12 +255,31 @@ class PluginHost:
         return sorted(self.tunings.get(key).model for key in self.tunings if self.tunings.get(key).name == recipe)
 
     def _call(self, plugin_name: str, hook_name: str, register: Callable[..., None]) -> None:
+        """Call the plugin's implementation of ``hook_name``; what it raises names the hook
+        and the place in the plugin's code (PluginError)."""
         caller = getattr(self.pm.hook, hook_name)
         plugin = self.pm.get_plugin(plugin_name)
         for impl in caller.get_hookimpls():
             if impl.plugin is plugin:
                 args = {"register": register}
-                impl.function(*[args[a] for a in impl.argnames])
+                try:
+                    impl.function(*[args[a] for a in impl.argnames])
+                except PluginError:
+                    raise
+                except Exception as exc:
+                    root = source_of(plugin)
+                    found = culprit(exc, {plugin_name: root}) if root is not None else None
+                    where = f" ({found.file}:{found.line})" if found else ""
+                    raise PluginError(f"{hook_name} raised {_describe(exc)}{where}") from exc
+
+    def plugin_files(self) -> dict[str, Path]:
+        """Each loaded plugin's file or package folder, by name (ganzoo's own left out)."""
+        roots = {}
+        for name, plugin in self.pm.list_name_plugin():
+            root = source_of(plugin)
+            if root is not None:
+                roots[name] = root
+        return roots
 
     def _register_builtin_recipes(self) -> None:
         folder = resources.files("ganzoo.builtin_recipes")
@@ -286,6 +287,77 @@ class PluginHost:
             if entry.name.endswith(".yaml"):
                 name = entry.name[: -len(".yaml")]
                 self.recipes.register(name, RecipeSource(name, str(entry), BUILTIN_OWNER), BUILTIN_OWNER)
+
+
+class Registration:
+    """The ``register`` callbacks a plugin's hooks get, one method per hook (its
+    signature is what the hook's ``register`` takes: docs/writing-a-plugin.md's reference
+    is made from these); what the plugin registers is gathered, checked, in ``found``."""
+
+    KINDS = ("model", "loss", "recipe", "tuning", "dataset", "metric", "logger", "callback")
+
+    def __init__(self, plugin: str):
+        self.plugin = plugin
+        self.found: dict[str, list[tuple[str, Any]]] = {kind: [] for kind in self.KINDS}
+
+    def by_hook(self) -> dict[str, Callable[..., None]]:
+        return {"register_models": self.model, "register_losses": self.loss, "register_recipes": self.recipe,
+                "register_datasets": self.dataset, "register_metrics": self.metric, "register_loggers": self.logger,
+                "register_callbacks": self.callback}
+
+    def _refuse(self, what: str) -> PluginError:
+        return PluginError(f"plugin {self.plugin!r}{what}")
+
+    def model(self, spec: ModelSpec) -> None:
+        """A model, with the recipe tunings its spec ships."""
+        if not isinstance(spec, ModelSpec):
+            raise self._refuse(f" registered {spec!r}, not a ganzoo.ModelSpec")
+        self.found["model"].append((spec.name, spec))
+        for recipe, settings in spec.tunings.items():
+            if not isinstance(settings, dict):
+                raise self._refuse(f": the tuning of {spec.name} for {recipe!r} is not a mapping")
+            source = RecipeSource(recipe, f"{spec.name}'s tuning", self.plugin, spec.name, dict(settings))
+            self.found["tuning"].append((tuning_key(spec.name, recipe), source))
+
+    def loss(self, name: str, factory: Callable[..., Any]) -> None:
+        """A loss: ``factory(**options)`` makes it; its keyword parameters are its options."""
+        if not callable(factory):
+            raise self._refuse(f": loss {name!r} is not callable")
+        self.found["loss"].append((name, factory))
+
+    def recipe(self, name: str, path: str | os.PathLike, model: str | None = None) -> None:
+        """A recipe file; with ``model``, that model's tuning of the recipe ``name``."""
+        if not Path(path).is_file():
+            raise self._refuse(f": recipe {name!r} file {path} is missing")
+        source = RecipeSource(name, str(path), self.plugin, model)
+        if model is None:
+            self.found["recipe"].append((name, source))
+        else:
+            self.found["tuning"].append((tuning_key(model, name), source))
+
+    def dataset(self, name: str, load: Callable[..., Any], description: str = "") -> None:
+        """A dataset: ``load(root, *, train, channels, image_size)``."""
+        if not callable(load):
+            raise self._refuse(f": dataset {name!r} has no callable loader")
+        self.found["dataset"].append((name, DatasetSpec(name, load, description)))
+
+    def metric(self, metric: Metric) -> None:
+        """An evaluation metric."""
+        if not isinstance(metric, Metric):
+            raise self._refuse(f" registered {metric!r}, not a ganzoo.Metric")
+        self.found["metric"].append((metric.name, metric))
+
+    def logger(self, name: str, factory: Callable[..., Any], description: str = "") -> None:
+        """A training logger: ``factory(run_dir, settings)`` makes a ``ganzoo.Logger``."""
+        if not callable(factory):
+            raise self._refuse(f": logger {name!r} is not callable")
+        self.found["logger"].append((name, LoggerSpec(name, factory, description)))
+
+    def callback(self, name: str, factory: Callable[..., Any], description: str = "") -> None:
+        """A training callback: ``factory(settings)`` makes a ``ganzoo.Callback``."""
+        if not callable(factory):
+            raise self._refuse(f": callback {name!r} is not callable")
+        self.found["callback"].append((name, CallbackSpec(name, factory, description)))
 
 
 def tuning_key(model: str, recipe: str) -> str:
@@ -300,26 +372,10 @@ def get_host() -> PluginHost:
     global _host
     if _host is None:
         host = PluginHost()
-        with _signals_deferred():
+        with signals_deferred():
             host.load_entry_points()
         _host = host
     return _host
-
-
-@contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM while the plugins (and torch with them) import: a signal
-    that lands inside torch's import can leave it half-made (seen: a RecursionError on the
-    next import, the signal lost). A held signal arrives the moment the imports are done."""
-    held = (signal.SIGINT, signal.SIGTERM)
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def forget() -> None:

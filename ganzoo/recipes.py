@@ -22,10 +22,11 @@ from typing import Any
 import yaml
 
 from . import yamlfile
-from .errors import UsageError, first_line
-from .models import ModelSpec, loss_options, model_settings
+from .errors import UsageError, did_you_mean, first_line
+from .models import ModelSpec, model_settings
 from .registry import RecipeSource
-from .settings import TRAIN_SETTINGS, Setting, apply_layer, kind_of_default
+from .settings import TRAIN_SETTINGS, Setting, apply_layer, flatten, kind_of_default
+from .zoo import loss_factory, loss_options
 
 RECIPE_ONLY_KEYS = ("description", "models")
 
@@ -128,8 +129,6 @@ def schema_for(spec: ModelSpec, loss_factory: Any = None) -> dict[str, Setting]:
 
 def _chosen_preset(spec: ModelSpec, layers: list[tuple[str, Mapping[str, Any]]]) -> tuple[str, dict[str, Any]] | None:
     """The preset some layer names (the last one wins) and its settings, or None."""
-    from .errors import did_you_mean
-
     name = None
     for _, layer in layers:
         if "preset" in layer:
@@ -163,8 +162,6 @@ def resolve(
     """Merge the layers for ``spec`` and validate every value; return the settings. A
     resumed run passes its saved settings as the recipe with ``apply_preset=False``: they
     already hold what its preset gave, and anything set over it."""
-    from .plugins import get_host
-
     top = {k: v for k, v in recipe.items() if k not in RECIPE_ONLY_KEYS}
     section = (recipe.get("models") or {}).get(spec.name, {})
     layers = [
@@ -174,11 +171,13 @@ def resolve(
         (f"recipe {recipe_name!r} section models.{spec.name}", section),
         ("--set", dict(overrides or {})),
     ]
+    layers = [(source, flatten(layer, source)) for source, layer in layers]
     preset = _chosen_preset(spec, layers) if apply_preset else None
     if preset is not None:
-        layers.insert(3, (f"{spec.name}'s preset {preset[0]!r}", preset[1]))
+        source = f"{spec.name}'s preset {preset[0]!r}"
+        layers.insert(3, (source, flatten(preset[1], source)))
     loss = _chosen_loss(spec, [layer for _, layer in layers])
-    schema = schema_for(spec, get_host().losses.get(loss))
+    schema = schema_for(spec, loss_factory(loss))
     settings = {key: setting.default for key, setting in schema.items()}
     for source, layer in layers:
         apply_layer(settings, layer, schema, source)

@@ -26,7 +26,8 @@ class Registry(Generic[T]):
         self._owners: dict[str, str] = {}
         self.note = ""  # said after an unknown name, e.g. which plugins are disabled
         self.disabled_plugins: set[str] = set()  # a name asked for that is one of them gets its own line
-        self.contested: dict[str, list[str]] = {}  # name -> the plugins that both registered it
+        self.contested: dict[str, dict[str, T]] = {}  # name -> {plugin: its entry}, for a name plugins both registered
+        self.contest_note: dict[str, str] = {}  # name -> who registered it and how to choose
 
     def register(self, name: str, entry: T, owner: str = "") -> None:
         if not isinstance(name, str) or not name:
@@ -44,9 +45,7 @@ class Registry(Generic[T]):
             return self._entries[name]
         except KeyError:
             if name in self.contested:
-                owners = " and ".join(repr(owner) for owner in self.contested[name])
-                raise UsageError(f"{self.kind} {name!r} is registered by plugins {owners}, so by neither; disable "
-                                 "one with GANZOO_DISABLE_PLUGINS") from None
+                raise UsageError(f"{self.kind} {name!r} {self.contest_note[name]}") from None
             if name in self.disabled_plugins:
                 raise UsageError(f"{self.kind} {name!r} is not available: its plugin {name!r} is disabled by "
                                  "GANZOO_DISABLE_PLUGINS") from None
@@ -54,6 +53,13 @@ class Registry(Generic[T]):
 
     def owner(self, name: str) -> str:
         return self._owners.get(name, "")
+
+    def of_plugin(self, name: str, plugin: str | None) -> T:
+        """``name``'s entry; for a name plugins contest, the one ``plugin`` registered (a run
+        made by that plugin keeps working), and without one the refusal of :meth:`get`."""
+        if plugin is not None and plugin in self.contested.get(name, {}):
+            return self.contested[name][plugin]
+        return self.get(name)
 
     def list(self, pattern: str = "*") -> list[str]:
         return sorted(n for n in self._entries if fnmatch.fnmatchcase(n, pattern))
@@ -96,6 +102,15 @@ class DatasetSpec:
 @dataclass(frozen=True)
 class LoggerSpec:
     """A training logger a plugin registers: ``factory(run_dir, settings)``."""
+
+    name: str
+    factory: Callable[..., Any]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class CallbackSpec:
+    """A training callback a plugin registers: ``factory(settings)`` -> a ganzoo.Callback."""
 
     name: str
     factory: Callable[..., Any]

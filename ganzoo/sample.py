@@ -1,155 +1,23 @@
-"""``ganzoo sample``: checkpoint -> generator -> a PNG grid, an NPZ array file or a folder of PNGs."""
+"""``ganzoo sample``: a loaded generator's images -> a PNG grid, an NPZ array file or a
+folder of PNGs (``ganzoo.api.LoadedGenerator.save``)."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
+from .classes import resolve_class, slug
 from .contracts import Generator
-from .data import resolve_class, slug
-from .device import check_memory_for, resolve_device
-from .errors import CheckpointError, UsageError, first_line
+from .errors import UsageError
 from .files import first_free, folder_replaced_atomically, replaced_atomically
+from .generation import generate
 from .grids import save_picture, save_png
-from .models import build_model
-from .runs.checkpoint import load_or_point_to_intact
-from .runs.folder import RunFolder, newest_run, upgrade_settings
-from .runs.folder import runs_dir as default_runs_dir
-from .seeds import check_seed
-from .train import cores
+from .runs.folder import RunFolder
 
 GRID_SUFFIXES = (".png", ".jpg", ".jpeg")
-MAX_CLASSES = 100_000  # a config declaring more is damaged, not a data set
-
-
-def find_checkpoint(model: str, run: Path | None, checkpoint: Path | None, runs_root: Path) -> Path:
-    """``--checkpoint`` as given, else ``RUN/checkpoints/last.pt`` of ``--run`` or the newest run.
-    An unknown (or disabled) model name is refused first, with close matches."""
-    from .plugins import get_host
-
-    get_host().models.get(model)
-    if checkpoint is not None:
-        return checkpoint
-    run = run if run is not None else newest_run(runs_root, model)
-    path = RunFolder(run).last
-    if not path.is_file():
-        raise CheckpointError(f"run {run} has no checkpoint yet ({path} is missing)")
-    return path
-
-
-def load_generator(path: Path, model: str, device: torch.device,
-                   how_to_use_intact: str = "pass it with --checkpoint {path}") -> tuple[Generator, dict[str, Any]]:
-    """Rebuild the generator of ``model`` from a checkpoint (or an exported
-    ``.safetensors`` generator); refuse one of another model. An unreadable ``last.pt``
-    names the run's newest intact checkpoint and ``how_to_use_intact`` it. A run trained with ``ema``
-    gives its EMA weights; the returned config says which (``weights``: ``ema`` or
-    ``generator``)."""
-    from .runs.hub import WEIGHTS, is_hub_folder
-
-    if is_hub_folder(path):  # ganzoo export --format hub
-        path = path / WEIGHTS
-    if path.suffix == ".safetensors":
-        from .runs.export import read_exported
-
-        config, state = read_exported(path)
-        payload = {"model": config.get("model"), "config": config, "generator": state, "step": config.get("step")}
-        weights = config.get("weights", "generator")
-    else:
-        payload = load_or_point_to_intact(path, how_to_use_intact)
-        weights = "ema" if "generator_ema" in payload else "generator"
-    if payload["model"] != model:
-        raise CheckpointError(f"{path} is a checkpoint of {payload['model']!r}, not of {model!r}")
-    config = payload["config"]
-    try:
-        settings = upgrade_settings(config["settings"])
-        class_names = [str(name) for name in config["class_names"]]
-    except (KeyError, TypeError, AttributeError):
-        raise CheckpointError(f"{path} has no usable run configuration") from None
-    if not 0 < len(class_names) <= MAX_CLASSES:
-        raise CheckpointError(f"{path} declares {len(class_names)} classes; a run has 1 to {MAX_CLASSES}")
-    try:
-        built = build_model(model, settings, len(class_names))
-    except (TypeError, ValueError, KeyError, RuntimeError, OverflowError, MemoryError) as exc:
-        raise CheckpointError(f"{path} holds settings that do not build {model!r} ({first_line(exc)})") from None
-    state = payload["generator_ema"]["weights"] if weights == "ema" and "generator_ema" in payload else payload["generator"]
-    _check_dtypes(path, state, built.generator.state_dict())
-    try:
-        built.generator.load_state_dict(state)
-    except (RuntimeError, TypeError, AttributeError, ValueError) as exc:
-        raise CheckpointError(
-            f"{path} does not fit {model!r} built from its own configuration ({first_line(exc)})"
-        ) from None
-    generator = built.generator.to(device).eval()
-    return generator, {**config, "settings": settings, "step": payload.get("step"), "weights": weights}
-
-
-def _check_dtypes(path: Path, state: Any, expected: dict[str, torch.Tensor]) -> None:
-    """Weights must be floating point where the model's are: loading int8 tensors into
-    float parameters would cast them silently and sample noise."""
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{path} holds no generator weights")
-    for key, tensor in state.items():
-        want = expected.get(key)
-        if isinstance(tensor, torch.Tensor) and want is not None and want.is_floating_point() \
-                and not tensor.is_floating_point():
-            raise CheckpointError(f"{path}: weight {key!r} is {str(tensor.dtype).replace('torch.', '')}, "
-                                  f"not floating point; the file is not a generator's weights")
-
-
-def seeded(seed: int, device: torch.device) -> torch.Generator:
-    """The random generator of ``ganzoo sample --seed``: a seed out of range is a usage error."""
-    return torch.Generator(device=device).manual_seed(check_seed(seed))
-
-
-def latents(generator: Generator, n: int, *, rng: torch.Generator, device: torch.device,
-            truncation: float | None = None) -> torch.Tensor:
-    """``n`` draws of the generator's input; with ``truncation`` psi, the truncation trick
-    in StyleGAN's form (Karras et al. 2019): each draw pulled toward the mean latent,
-    ``mean + psi * (z - mean)``, the mean of Gaussian noise being 0. psi 1 changes
-    nothing, smaller psi gives more typical, less varied images, psi 0 the mean latent's
-    one image for every seed."""
-    z = generator.sample_latent(n, device=device, generator=rng)
-    if truncation is None:
-        return z
-    if type(generator).sample_latent is not Generator.sample_latent:
-        raise UsageError(f"{type(generator).__name__} draws its own kind of input (not plain Gaussian noise): "
-                         "the truncation trick does not apply to it")
-    if not 0 <= truncation < float("inf"):
-        raise UsageError(f"truncation must be a number >= 0, got {truncation}")
-    return z * truncation
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] floats to 0..255 bytes, on the CPU."""
-    return images.float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu()
-
-
-@torch.no_grad()
-def generate(
-    generator: Generator, labels: torch.Tensor, *, seed: int, device: torch.device, batch_size: int = 500,
-    progress: bool = False, truncation: float | None = None,
-) -> torch.Tensor:
-    """uint8 images (N, C, H, W) for the given labels, reproducible for a seed; with
-    ``progress``, a bar over the batches when there is more than one; ``truncation``: see
-    :func:`latents`."""
-    from tqdm import tqdm
-
-    check_memory_for(len(labels), generator.image_shape, "ask for fewer (--n)")
-    rng = seeded(seed, device)
-    chunks = []
-    starts = range(0, len(labels), batch_size)
-    with cores.shared_cores(device):  # beside other ganzoo jobs on the CPU, its share of the cores
-        for start in tqdm(starts, desc="generating", unit="batch", disable=not progress or len(starts) < 2,
-                          dynamic_ncols=True, leave=False):
-            cores.poll()
-            part = labels[start : start + batch_size].to(device)
-            z = latents(generator, len(part), rng=rng, device=device, truncation=truncation)
-            chunks.append(to_uint8(generator(z, part if generator.conditional else None)))
-    return torch.cat(chunks)
 
 
 def default_output(checkpoint: Path, class_label: str, seed: int) -> Path:
@@ -247,36 +115,33 @@ def _refuse_early(target: Path, n_images: int, image_shape: tuple[int, ...], nro
     check_room(target, n_images, image_shape, nrow)
 
 
-def sample_to_file(
-    model: str,
+def write_samples(
+    generator: Generator,
+    class_names: list[str],
     class_spec: str | None,
     *,
+    model: str,
+    checkpoint: Path,
     n: int,
-    run: Path | None,
-    checkpoint: Path | None,
-    runs_dir: Path | None,
     seed: int,
     out: Path | None,
-    device: str,
+    device: torch.device,
     force: bool,
     progress: bool = False,
     truncation: float | None = None,
-) -> tuple[Path, str]:
-    """Generate and write the samples; return the output path and which weights made
-    them (``ema`` or ``generator``)."""
-    torch_device = resolve_device(device)
-    path = find_checkpoint(model, run, checkpoint, default_runs_dir(runs_dir))
-    generator, config = load_generator(path, model, torch_device)
-    class_names = list(config["class_names"])
+) -> Path:
+    """Generate ``n`` images of a class (``class_spec``: an index or a name), or ``n`` of
+    every class (``all``, the default), and write them to ``out`` (default: beside the
+    checkpoint's run, ``samples/sample-CLASS-seedS.png``); return the path written."""
     if not generator.conditional:
         if class_spec is not None:
             raise UsageError(f"{model} is unconditional (this run was trained without class labels): "
                              "it cannot generate a chosen class; leave out --class")
-        target = out if out is not None else default_output(path, "unconditional", seed)
+        target = out if out is not None else default_output(checkpoint, "unconditional", seed)
         _refuse_early(target, n, generator.image_shape, min(n, 10), force)
         ignored = torch.zeros(n, dtype=torch.long)  # an unconditional generator reads no labels; none are written
-        images = generate(generator, ignored, seed=seed, device=torch_device, progress=progress, truncation=truncation)
-        return save_images(images, None, target, nrow=min(n, 10), class_names=[], force=force), config["weights"]
+        images = generate(generator, ignored, seed=seed, device=device, progress=progress, truncation=truncation)
+        return save_images(images, None, target, nrow=min(n, 10), class_names=[], force=force)
     class_spec = "all" if class_spec is None else class_spec
     every_class = class_spec.strip().lower() == "all"
     if every_class:
@@ -286,8 +151,8 @@ def sample_to_file(
         index = resolve_class(class_spec, class_names)
         labels = torch.full((n,), index, dtype=torch.long)
         label_text = class_names[index]
-    target = out if out is not None else default_output(path, label_text, seed)
+    target = out if out is not None else default_output(checkpoint, label_text, seed)
     nrow = n if every_class else min(n, 10)  # one row per class, or rows of ten
     _refuse_early(target, len(labels), generator.image_shape, nrow, force)
-    images = generate(generator, labels, seed=seed, device=torch_device, progress=progress, truncation=truncation)
-    return save_images(images, labels, target, nrow=nrow, class_names=class_names, force=force), config["weights"]
+    images = generate(generator, labels, seed=seed, device=device, progress=progress, truncation=truncation)
+    return save_images(images, labels, target, nrow=nrow, class_names=class_names, force=force)

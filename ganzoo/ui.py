@@ -15,7 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .api import load
+from .artifacts import is_hub_folder
 from .errors import GanzooError, UsageError
+from .grids import tile, to_pil
+from .interpolate import interpolation_grid
+from .runs.folder import RunFolder
 from .seeds import MAX_SEED, check_seed
 
 MAX_IMAGES = 64
@@ -31,9 +36,6 @@ class Choice:
 def scan(root: Path, depth: int = 3) -> list[Choice]:
     """Run folders with a checkpoint, exported ``.safetensors`` generators and Hub folders
     under ``root``, newest first."""
-    from .runs.folder import RunFolder
-    from .runs.hub import is_hub_folder
-
     found: list[tuple[float, Choice]] = []
 
     def visit(folder: Path, level: int) -> None:
@@ -78,8 +80,6 @@ class Gallery:
 
     def loaded(self, label: str):
         """The generator behind a label, loaded once."""
-        from .api import load
-
         if label not in self.choices:  # only what the scan found: never a path from the request
             raise UsageError(f"{label!r} is not a generator under {self.root}")
         if label not in self._loaded:
@@ -100,9 +100,6 @@ class Gallery:
     def render(self, label: str, class_name: str | None, seed: int, n: int, truncation: float,
                seed_to: int) -> tuple[Any, Any]:
         """(a grid of ``n`` samples, a walk from ``seed`` to ``seed_to``) as PIL images."""
-        from .grids import tile, to_pil
-        from .interpolate import interpolation_grid
-
         seed, seed_to = check_seed(seed), check_seed(seed_to, "the seed to walk to")
         generator = self.loaded(label)
         n = max(1, min(int(n), MAX_IMAGES))
@@ -121,7 +118,7 @@ class Gallery:
 
 def build_app(gallery: Gallery):
     """The Gradio page over ``gallery``."""
-    import gradio as gr
+    import gradio as gr  # the optional extra ganzoo[ui]
 
     first = gallery.labels[0]
     with gr.Blocks(title="ganzoo") as app:
@@ -162,7 +159,7 @@ def build_app(gallery: Gallery):
 def serve(root: Path, *, host: str = "127.0.0.1", port: int = 7860, device: str = "cpu", open_browser: bool = False):
     """Build the page and serve it until interrupted."""
     try:
-        import gradio  # noqa: F401
+        import gradio  # noqa: F401  # the optional extra ganzoo[ui]: refused in one line when missing
     except ImportError:
         raise UsageError("ganzoo ui needs Gradio: pip install 'ganzoo[ui]'") from None
     gallery = Gallery(root, device=device)

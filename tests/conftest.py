@@ -54,13 +54,13 @@ def pytest_collection_modifyitems(config, items):
 
 def pytest_configure(config):
     """A worker of the parallel suite counts as one of the CPU jobs ganzoo's own trainings
-    and evaluations share the cores with (ganzoo.train.cores.counted): a training started
+    and evaluations share the cores with (ganzoo.cores.counted): a training started
     beside `make test` takes its share instead of spinning two threads against the
     workers'."""
     if xdist_workers() > 1 and os.environ.get("PYTEST_XDIST_WORKER"):
         from contextlib import ExitStack
 
-        from ganzoo.train.cores import counted
+        from ganzoo.cores import counted
 
         config._ganzoo_counted = ExitStack()
         config._ganzoo_counted.enter_context(counted())
@@ -225,3 +225,24 @@ def headless_chromium(window: str = "1280,1000"):
                      f"--window-size={window}"):
         options.add_argument(argument)
     return webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver))
+
+
+def evaluate_folder(model: str, **keywords) -> Path:
+    """``ganzoo.api.evaluate``'s report folder."""
+    import ganzoo.api as gz
+
+    return Path(gz.evaluate(model, **keywords)["folder"])
+
+
+def leaderboard_folder(recipe: str, **keywords) -> Path:
+    """``ganzoo.api.leaderboard``'s folder."""
+    import ganzoo.api as gz
+
+    return Path(gz.leaderboard(recipe, **keywords)["folder"])
+
+
+def evaluate_images_folder(images: Path, **keywords) -> Path:
+    """``ganzoo.api.evaluate_images``'s report folder."""
+    import ganzoo.api as gz
+
+    return Path(gz.evaluate_images(images, **keywords)["folder"])

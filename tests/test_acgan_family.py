@@ -15,7 +15,7 @@ import ganzoo
 from ganzoo import DiscriminatorOutput
 from ganzoo.plugins import get_host
 from ganzoo.recipes import load_recipe, resolve
-from ganzoo.sample import generate
+from ganzoo.generation import generate
 
 from conftest import blob_images
 from test_learning import NearestCentroid
@@ -145,7 +145,7 @@ def test_sngan_learns_the_data_and_covers_its_classes():
 
 # -- acgan's defaults and its reference preset ----------------------------------------------
 def test_acgan_defaults_are_tuned_and_the_reference_preset_restores_the_seed(fresh_plugins):
-    spec = fresh_plugins.models.get("acgan")
+    spec = ganzoo.get_model_spec("acgan")
     name, raw = load_recipe("mnist", fresh_plugins.recipes)
     untuned = resolve(spec, name, raw, {})
     assert (untuned["bn_eps"], untuned["ema"], untuned["lr_g"], untuned["preset"]) == (1e-5, 0.99, 4e-4, None)
@@ -159,7 +159,7 @@ def test_acgan_defaults_are_tuned_and_the_reference_preset_restores_the_seed(fre
     with pytest.raises(ganzoo.UsageError, match="has no preset 'referense'; did you mean 'reference'"):
         resolve(spec, name, raw, {"preset": "referense"})
     with pytest.raises(ganzoo.UsageError, match="model 'dcgan' has no preset 'reference' \\(none available\\)"):
-        resolve(fresh_plugins.models.get("dcgan"), name, raw, {"preset": "reference"})
+        resolve(ganzoo.get_model_spec("dcgan"), name, raw, {"preset": "reference"})
 
 
 # -- every model of the zoo, through the front door ------------------------------------------

@@ -59,7 +59,7 @@ def runs(tmp_path_factory):
 
 
 def test_the_report_renders_every_image_and_the_numbers_of_report_json(runs, tmp_path, browser, monkeypatch):
-    from ganzoo.evaluate.run import evaluate
+    from conftest import evaluate_folder as evaluate
 
     base, data = runs
     monkeypatch.setenv("GANZOO_JUDGE_STEPS", "30")
@@ -90,7 +90,7 @@ def test_the_report_renders_every_image_and_the_numbers_of_report_json(runs, tmp
 
 
 def test_the_leaderboard_renders_every_grid_and_the_numbers_of_leaderboard_json(runs, tmp_path, browser, monkeypatch):
-    from ganzoo.evaluate.leaderboard import leaderboard
+    from conftest import leaderboard_folder as leaderboard
 
     base, data = runs
     monkeypatch.setenv("GANZOO_JUDGE_STEPS", "30")

@@ -115,6 +115,17 @@ def _one_line_error(result, code, text):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("command", [["sample"], ["interpolate"], ["evaluate"], ["export", "--out", "x.safetensors"]])
+def test_run_and_checkpoint_together_are_refused_by_every_command(trained_run, command):
+    """One rule for --run with --checkpoint, in every command that reads a generator: one
+    of them or neither, never both (sample and interpolate used to take --checkpoint and
+    ignore --run)."""
+    run_dir, env, _ = trained_run
+    both = ["--run", str(run_dir), "--checkpoint", str(run_dir / "checkpoints" / "last.pt")]
+    result = run_cli(command[0], "acgan", *both, *command[1:], env=env)
+    _one_line_error(result, 2, "give --run or --checkpoint, not both")
+
+
 def test_bad_class_lists_the_valid_ones(trained_run):
     run_dir, env, _ = trained_run
     result = run_cli("sample", "acgan", "--class", "12", "--run", str(run_dir), env=env)
@@ -165,6 +176,9 @@ def test_version_and_listings():
     assert "mnist" in recipes and "fashion-mnist" in recipes and "cifar10" in recipes
     plugins = run_cli("plugins").stdout
     assert "ganzoo-acgan" in plugins and " ok " in plugins
+    # what each plugin registered, loggers and all, under its line
+    assert "registers models acgan; losses acgan; recipe tunings mnist (acgan), fashion-mnist (acgan)" in plugins
+    assert "loggers tensorboard, wandb" in plugins
     for command in ("train", "sample", "models", "recipes", "plugins"):
         assert run_cli(command, "--help").returncode == 0
 

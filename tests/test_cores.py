@@ -1,4 +1,4 @@
-"""Several CPU trainings on one machine share its cores (ganzoo.train.cores)."""
+"""Several CPU trainings on one machine share its cores (ganzoo.cores)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import sys
 import pytest
 import torch
 
-from ganzoo.train import cores
-from ganzoo.train.cores import CoreShare
+from ganzoo import cores
+from ganzoo.cores import CoreShare
 
 from conftest import xdist_workers
 
@@ -79,7 +79,7 @@ def test_an_unwritable_folder_leaves_the_threads_alone(tmp_path, threads):
 def test_a_program_with_threads_of_its_own_counts_itself_in_and_keeps_its_threads(tmp_path, threads):
     torch.set_num_threads(2)
     program = subprocess.Popen(
-        [sys.executable, "-c", "import sys, torch; from ganzoo.train.cores import counted\n"
+        [sys.executable, "-c", "import sys, torch; from ganzoo.cores import counted\n"
          "torch.set_num_threads(2)\nwith counted(__import__('pathlib').Path(sys.argv[1])):\n"
          "    print(torch.get_num_threads(), flush=True); sys.stdin.readline()\n"
          "    print(torch.get_num_threads(), flush=True)", str(tmp_path)],
@@ -157,7 +157,7 @@ def test_cpu_work_outside_a_training_joins_the_sharing_once_and_only_where_auto_
 
 def test_sampling_beside_a_training_runs_on_its_share(tmp_path, monkeypatch, threads):
     import ganzoo
-    from ganzoo.sample import generate
+    from ganzoo.generation import generate
 
     monkeypatch.setenv("GANZOO_TRAININGS_DIR", str(tmp_path))
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)

@@ -1,11 +1,11 @@
 """The CUDA-graph step computes what the eager step computes (runs only where CUDA is)."""
 
+import ganzoo
 import pytest
 import torch
 
 from ganzoo.data import ImageData
-from ganzoo.models import build_model
-from ganzoo.plugins import get_host
+from ganzoo.zoo import build_model
 from ganzoo.recipes import resolve
 from ganzoo.train.loop import Trainer
 from ganzoo.train.session import seed_everything
@@ -24,7 +24,7 @@ def _trainer(cuda_graph: str, precision: str = "fp32") -> Trainer:
     recipe = {"dataset": "blobs", "image_size": 16, "channels": 1, "epochs": 100, "max_steps": STEPS,
               "batch_size": 64, "log_every": STEPS, "seed": 0, "precision": precision,
               "channels_last": "off", "cuda_graph": cuda_graph}
-    settings = resolve(get_host().models.get("acgan"), "blobs", recipe)
+    settings = resolve(ganzoo.get_model_spec("acgan"), "blobs", recipe)
     seed_everything(0)
     torch.cuda.manual_seed_all(0)
     model = build_model("acgan", settings, data.num_classes)

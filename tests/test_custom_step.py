@@ -4,6 +4,7 @@ pip, trains, learns a categorical code that picks the class, and resumes bitwise
 
 from __future__ import annotations
 
+import ganzoo
 import importlib
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def code_agreement(run: Path, judge: NearestCentroid, per_code: int = 50) -> flo
     matching of codes and classes (an untrained generator scores 0.10)."""
     from scipy.optimize import linear_sum_assignment
 
-    from ganzoo.sample import load_generator
+    from ganzoo.artifacts import load_generator
 
     generator, _ = load_generator(run / "checkpoints" / "last.pt", "infogan", torch.device("cpu"))
     z = generator.sample_latent(per_code * CATEGORIES, generator=torch.Generator().manual_seed(123))
@@ -79,7 +80,7 @@ def test_infogan_is_its_own_distribution_with_its_own_step(infogan):
     info = {p.name: p for p in host.plugins}["infogan"]
     assert info.status == "ok" and info.distribution == "ganzoo-infogan"
     assert not Path(info.location).is_relative_to(REPO / "ganzoo")
-    spec = host.models.get("infogan")
+    spec = ganzoo.get_model_spec("infogan")
     assert spec.step.__name__ == "InfoGANStep"
     listing = run_cli("models", env=infogan)
     assert "infogan" in listing.stdout and "unconditional" in listing.stdout

@@ -6,7 +6,8 @@ import torch
 from PIL import Image
 from torchvision import datasets
 
-from ganzoo.data import evaluation_data, load_dataset, resolve_class, to_shape
+from ganzoo.classes import resolve_class
+from ganzoo.data import evaluation_data, load_dataset, to_shape
 from ganzoo.errors import DataError, NoTestSplit, UsageError
 
 from conftest import SHARED_DATASETS, blob_images, write_idx, write_mnist_like

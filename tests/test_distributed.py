@@ -147,7 +147,7 @@ def test_only_the_spurious_grad_stride_warning_is_silenced():
 
 def test_the_shortcut_shares_the_cores_among_its_processes(monkeypatch):
     """torchrun alone gives every process 1 thread: 2 of 16 cores for `--nproc-per-node 2`."""
-    from ganzoo.cli import threads_per_process, torchrun_command
+    from ganzoo.launch import threads_per_process, torchrun_command
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(16)), raising=False)

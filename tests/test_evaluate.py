@@ -10,6 +10,7 @@ import torch
 
 from ganzoo.data import ImageData
 from ganzoo.errors import DataError, UsageError
+from ganzoo.evaluate import builtin_metrics
 from ganzoo.evaluate import classifier as clf
 from ganzoo.evaluate import inception
 from ganzoo.evaluate.metrics import class_accuracy, frechet_between, frechet_distance
@@ -158,7 +159,7 @@ def test_report_files_with_inline_images_and_inception_unavailable_offline(tiny_
 
 
 def test_inception_fid_through_pytorch_fid_with_stand_in_weights(tiny_run, tmp_path, monkeypatch):
-    from ganzoo.evaluate.run import evaluate
+    from conftest import evaluate_folder as evaluate
 
     run, data, _ = tiny_run
     _stand_in_inception_weights()
@@ -170,7 +171,8 @@ def test_inception_fid_through_pytorch_fid_with_stand_in_weights(tiny_run, tmp_p
         calls["n"] += 1
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(inception, "inception_features", counted)
+    monkeypatch.setattr(inception, "inception_features", counted)  # the real images' features
+    monkeypatch.setattr(builtin_metrics, "inception_features", counted)  # the generated ones'
     first = evaluate("acgan", run=run, data_dir=data, n_per_class=4, fid_n=40, out=tmp_path / "a",
                      metrics="inception-fid,inception-score,inception-kid,inception-precision-recall,"
                      "inception-density-coverage", device="cpu", progress=False)
@@ -284,8 +286,8 @@ def test_images_of_ones_own_without_a_test_split_are_judged_against_a_held_out_t
     10th image of each class, train the judge on the rest, and the report says so."""
     from PIL import Image
 
-    from ganzoo.cli import summary_lines
-    from ganzoo.evaluate.run import evaluate
+    from ganzoo.tables import summary_lines
+    from conftest import evaluate_folder as evaluate
 
     images, labels = blob_images(20, size=28, seed=1)
     data = tmp_path / "blobs"
@@ -308,7 +310,8 @@ def test_images_of_ones_own_without_a_test_split_are_judged_against_a_held_out_t
     text = (out / "report.md").read_text()
     assert "every 10th image of each class" in text and "the generator trained on them, the judge did not" in text
     assert "held-out real images" in (out / "report.html").read_text()
-    assert summary_lines(out / "report.json")[0].startswith("judge accuracy on held-out real images: ")
+    first_line = summary_lines(json.loads((out / "report.json").read_text()))[0]
+    assert first_line.startswith("judge accuracy on held-out real images: ")
     other = tmp_path / "other"
     for name in ("cat", "dog"):
         (other / name).mkdir(parents=True)
@@ -326,9 +329,9 @@ def test_data_of_one_class_have_no_judge_and_are_scored_by_inceptions_metrics(tm
     Inception FID."""
     from PIL import Image
 
-    from ganzoo.cli import summary_lines
-    from ganzoo.evaluate.leaderboard import leaderboard
-    from ganzoo.evaluate.run import evaluate
+    from ganzoo.tables import summary_lines
+    from conftest import leaderboard_folder as leaderboard
+    from conftest import evaluate_folder as evaluate
 
     images, _ = blob_images(6, size=28, seed=1)
     data = tmp_path / "faces"
@@ -358,7 +361,8 @@ def test_data_of_one_class_have_no_judge_and_are_scored_by_inceptions_metrics(tm
     assert "- judge: none (the data have one class" in (out / "report.md").read_text()
     assert "(1 class)" in (out / "report.md").read_text()
     assert "<b>Judge:</b> none (the data have one class" in (out / "report.html").read_text()
-    assert summary_lines(out / "report.json")[0].startswith("judge: none (the data have one class")
+    first_line = summary_lines(json.loads((out / "report.json").read_text()))[0]
+    assert first_line.startswith("judge: none (the data have one class")
 
     board_folder = leaderboard("faces", runs_dir=runs, n_per_class=20, fid_n=20, device="cpu", progress=False)
     board = json.loads((board_folder / "leaderboard.json").read_text())

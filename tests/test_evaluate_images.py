@@ -199,8 +199,8 @@ def test_ganzoo_samples_written_to_a_folder_or_an_npz_read_back_as_they_were_mad
     """sample --out DIR / x.npz, then evaluate --images: a conditional model's samples keep
     their classes (in the PNGs' names), grey stays grey, so both forms score alike with the
     run's own judge; an unconditional model's samples carry no labels at all."""
-    from ganzoo.evaluate.run import evaluate_images
-    from ganzoo.sample import sample_to_file
+    from conftest import evaluate_images_folder as evaluate_images
+    import ganzoo.api as gz
     from ganzoo.train.session import train_run
 
     monkeypatch.setenv("GANZOO_JUDGE_STEPS", QUICK_JUDGE["GANZOO_JUDGE_STEPS"])
@@ -210,8 +210,7 @@ def test_ganzoo_samples_written_to_a_folder_or_an_npz_read_back_as_they_were_mad
         run = train_run(model, "mnist", overrides=["max_steps=2", "batch_size=16"], data_dir=data,
                         runs_dir=tmp_path / "runs", device="cpu", progress=False)
         for out in (tmp_path / f"{model}-pngs", tmp_path / f"{model}.npz"):
-            sample_to_file(model, "all" if model == "acgan" else None, n=4, run=run, checkpoint=None, runs_dir=None,
-                           seed=0, out=out, device="cpu", force=False)
+            gz.load(run, device="cpu").save("all" if model == "acgan" else None, n=4, seed=0, out=out)
             report = evaluate_images(out, dataset="mnist", data_dir=data, out=tmp_path / f"report-{out.name}",
                                      metrics="accuracy,class-distribution,classifier-fid", device="cpu",
                                      progress=False)

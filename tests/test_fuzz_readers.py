@@ -7,6 +7,7 @@ itself with real processes."""
 
 from __future__ import annotations
 
+import ganzoo
 import gzip
 import json
 import shutil
@@ -24,7 +25,7 @@ from ganzoo.recipes import load_recipe, resolve
 from ganzoo.plugins import get_host
 from ganzoo.runs.checkpoint import load_checkpoint
 from ganzoo.runs.folder import read_config
-from ganzoo.sample import load_generator
+from ganzoo.artifacts import load_generator
 from ganzoo.train.session import train_run
 
 from conftest import run_cli, write_mnist_like
@@ -161,7 +162,7 @@ def test_recipes(tmp_path_factory, text):
 
     def read(p):
         name, raw = load_recipe(str(p), host.recipes)
-        resolve(host.models.get("acgan"), name, raw, {})
+        resolve(ganzoo.get_model_spec("acgan"), name, raw, {})
 
     reads_cleanly(read, path)
 

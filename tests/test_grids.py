@@ -93,7 +93,7 @@ def test_training_sampling_and_listing_import_no_torchvision(tmp_path):
     script = f"""
 import sys
 from pathlib import Path
-from ganzoo.cli import main
+from ganzoo.main import main
 for args in (["models"], ["train", "acgan", "--recipe", "mnist", "--data-dir", {str(data)!r}, "--runs-dir",
              {str(tmp_path / "runs")!r}, "-q", "--set", "max_steps=2", "--set", "image_size=16", "--set",
              "batch_size=8", "--set", "sample_every=1"],

@@ -5,14 +5,22 @@ report's metrics), and that ganzoo loads back."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 from PIL import Image
 
 import ganzoo.api as gz
-from ganzoo.runs.hub import read_front_matter
 
 from conftest import run_cli, write_mnist_like
+
+
+def read_front_matter(card: Path) -> dict:
+    """The YAML front matter of a model card (``---`` ... ``---``)."""
+    text = card.read_text(encoding="utf-8")
+    assert text.startswith("---\n") and "\n---\n" in text[4:], f"{card} has no YAML front matter"
+    return yaml.safe_load(text[4:text.index("\n---\n", 4)])
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +54,9 @@ def test_the_folder_has_weights_config_samples_and_a_model_card(evaluated_run, m
     values = {m["type"]: m["value"] for m in result["metrics"]}
     assert values["classifier-fid"] == pytest.approx(report["metrics"]["classifier_fid"]["value"], abs=1e-4)
     assert values["accuracy"] == pytest.approx(report["metrics"]["accuracy"]["mean"], abs=1e-4)
+    names = {m["type"]: m["name"] for m in result["metrics"]}
+    assert names["kid"] == "KID x 10^3"  # and the value is x 10^3, as the card's own table shows it
+    assert values["kid"] == pytest.approx(report["metrics"]["kid"]["value"] * 1000, rel=1e-3, abs=1e-3)
     card = (out / "README.md").read_text()
     assert "![ten samples per class](samples.png)" in card and "gz.load(" in card and "| `lr` | `0.0002` |" in card
     assert report["judge"]["name"] in card and report["judge"]["sha256"] in card  # the numbers carry their provenance

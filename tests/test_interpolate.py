@@ -14,7 +14,7 @@ from PIL import Image
 import ganzoo
 import ganzoo.api as gz
 from ganzoo.interpolate import interpolation_grid, slerp
-from ganzoo.sample import latents
+from ganzoo.generation import latents
 
 from conftest import run_cli
 from test_cli import trained_run  # noqa: F401 - the shared tiny run

@@ -12,7 +12,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import ganzoo
 from ganzoo.blocks import NarrowConv2d, UpsampleConv2d, set_fused_upsample, set_split_narrow
-from ganzoo.train.speed import plan_speed
+from ganzoo.speed import plan_speed
 
 BENCH = Path(__file__).parent / "bench"
 
@@ -138,9 +138,9 @@ def test_speed_plan_fuses_upsampling_where_measured_faster_unless_told(settings,
     ({"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}, None),  # AMX: bf16 is the fast path
 ])
 def test_bf16_on_a_cpu_where_fp32_is_faster_says_so_and_auto_picks_fp32(flags, said, monkeypatch):
-    from ganzoo.train import speed
+    from ganzoo import machine, speed
 
-    monkeypatch.setattr(speed, "cpu_flags", lambda: frozenset(flags))
+    monkeypatch.setattr(machine, "cpu_flags", lambda: frozenset(flags))
     cpu = torch.device("cpu")
     note = speed.slow_bf16_note(speed.plan_speed({"precision": "bf16"}, cpu))
     if said is None:
@@ -243,7 +243,7 @@ def test_speed_plan_picks_channels_last_and_split_narrow_conv(settings, device, 
     ("off", "cpu", True, False),
 ])
 def test_speed_plan_keeps_freed_memory_on_the_cpu_where_malloc_is_glibcs(setting, device, has_glibc, kept, monkeypatch):
-    from ganzoo.train import speed
+    from ganzoo import speed
 
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", torch.backends.cudnn.benchmark)
     monkeypatch.setattr(speed, "glibc", lambda: object() if has_glibc else None)
@@ -253,7 +253,7 @@ def test_speed_plan_keeps_freed_memory_on_the_cpu_where_malloc_is_glibcs(setting
 
 def test_keep_freed_memory_on_without_glibc_is_a_usage_error(monkeypatch):
     from ganzoo.errors import UsageError
-    from ganzoo.train import speed
+    from ganzoo import speed
 
     monkeypatch.setattr(speed, "glibc", lambda: None)
     with pytest.raises(UsageError, match="keep_freed_memory=on needs glibc"):
@@ -262,7 +262,7 @@ def test_keep_freed_memory_on_without_glibc_is_a_usage_error(monkeypatch):
 
 FAULTS_OF_BIG_BLOCKS = """
 import resource, sys, torch
-from ganzoo.train.speed import keep_freed_memory
+from ganzoo.machine import keep_freed_memory
 kept = keep_freed_memory() if sys.argv[1] == "keep" else 0
 def faults():  # five 64 MiB tensors made and freed in turn, as a step makes its activations
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -275,7 +275,7 @@ print(kept, faults())
 
 
 def test_kept_freed_memory_is_reused_without_page_faults():
-    from ganzoo.train.speed import glibc
+    from ganzoo.machine import glibc
 
     if glibc() is None:
         pytest.skip("keep_freed_memory tunes glibc's malloc; this C library is not glibc")
@@ -296,7 +296,7 @@ def test_kept_freed_memory_is_reused_without_page_faults():
 
 
 def test_speed_drift_names_what_changed_and_knows_nothing_of_a_run_without_a_record():
-    from ganzoo.train.speed import speed_drift
+    from ganzoo.speed import speed_drift
 
     now = {"precision": "fp32", "channels_last": True, "fused_upsample": True, "winograd_upsample": True,
            "narrow_conv": True, "cuda_graph": False, "keep_freed_memory": True, "cpu_threads": 2}

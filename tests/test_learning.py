@@ -1,5 +1,6 @@
 """ACGAN really learns: generated samples show the class they were conditioned on."""
 
+import ganzoo
 import math
 
 import pytest
@@ -7,12 +8,11 @@ import torch
 
 from ganzoo.data import ImageData
 from ganzoo.blocks import NarrowConv2d, UpsampleConv2d
-from ganzoo.models import build_model
-from ganzoo.plugins import get_host
+from ganzoo.zoo import build_model
 from ganzoo.recipes import resolve
-from ganzoo.sample import generate
+from ganzoo.generation import generate
 from ganzoo.train.loop import Trainer
-from ganzoo.train.speed import cpu_has_native_bf16
+from ganzoo.machine import cpu_has_native_bf16
 from ganzoo.train.session import seed_everything
 
 from conftest import blob_images
@@ -49,7 +49,7 @@ EMULATED = pytest.mark.skipif(
 def test_acgan_learns_to_draw_the_conditioned_class(precision):
     images, labels = blob_images(100, size=SIZE, seed=0)
     data = ImageData("blobs", images.unsqueeze(1), labels, [f"cell {k}" for k in range(10)])
-    spec = get_host().models.get("acgan")
+    spec = ganzoo.get_model_spec("acgan")
     recipe = {"dataset": "blobs", "image_size": SIZE, "channels": 1, "epochs": 1000, "max_steps": 400,
               "batch_size": 64, "log_every": 100, "seed": 0, "precision": precision}
     settings = resolve(spec, "blobs", recipe)
@@ -86,7 +86,7 @@ def test_bf16_steps_train_where_bf16_is_emulated_too():
     data = ImageData("blobs", images.unsqueeze(1), labels, [f"cell {k}" for k in range(10)])
     recipe = {"dataset": "blobs", "image_size": SIZE, "channels": 1, "epochs": 100, "max_steps": 6,
               "batch_size": 32, "log_every": 3, "precision": "bf16"}
-    settings = resolve(get_host().models.get("acgan"), "blobs", recipe)
+    settings = resolve(ganzoo.get_model_spec("acgan"), "blobs", recipe)
     seed_everything(0)
     model = build_model("acgan", settings, data.num_classes)
     trainer = Trainer(model, settings, data, device="cpu", progress=False)

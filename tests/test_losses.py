@@ -87,11 +87,11 @@ def test_a_losss_options_are_settings_whichever_model_trains(fresh_plugins):
     from ganzoo.recipes import load_recipe, resolve
 
     name, raw = load_recipe("mnist", fresh_plugins.recipes)
-    settings = resolve(fresh_plugins.models.get("dcgan"), name, raw, {"loss": "hinge", "hinge_margin": 0.5})
+    settings = resolve(ganzoo.get_model_spec("dcgan"), name, raw, {"loss": "hinge", "hinge_margin": 0.5})
     assert settings["hinge_margin"] == 0.5
-    built = ganzoo.models.build_model("dcgan", settings, 10)
+    built = ganzoo.zoo.build_model("dcgan", settings, 10)
     assert built.loss.margin == 0.5
     with pytest.raises(ganzoo.UsageError, match="unknown setting 'hinge_margin'"):
-        resolve(fresh_plugins.models.get("dcgan"), name, raw, {"hinge_margin": 0.5})  # not with dcgan's own loss
-    lsgan = resolve(fresh_plugins.models.get("cgan"), name, {**raw, "loss": "least-squares"}, {"ls_c": 0})
+        resolve(ganzoo.get_model_spec("dcgan"), name, raw, {"hinge_margin": 0.5})  # not with dcgan's own loss
+    lsgan = resolve(ganzoo.get_model_spec("cgan"), name, {**raw, "loss": "least-squares"}, {"ls_c": 0})
     assert (lsgan["ls_a"], lsgan["ls_b"], lsgan["ls_c"]) == (0.0, 1.0, 0.0)

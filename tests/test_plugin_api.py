@@ -110,6 +110,75 @@ def test_a_logger_registered_by_a_plugin_gets_the_runs_scalars_and_samples(fresh
         train_run("dcgan", "mnist", overrides=["logger=recordin"], data_dir=mnist_like_root, runs_dir=tmp_path / "x")
 
 
+class StepCounter(ganzoo.Callback):
+    """Counts the steps it saw, across resumes (its count goes into every checkpoint)."""
+
+    def __init__(self, settings):
+        self.steps = 0
+        self.restored = None
+
+    def after_step(self, trainer, last):
+        self.steps += 1
+
+    def state_dict(self):
+        return {"steps": self.steps}
+
+    def load_state_dict(self, state):
+        self.steps = self.restored = state["steps"]
+
+
+class CallbackPlugin:
+    made: list = []
+
+    @hookimpl
+    def register_callbacks(self, register):
+        def make(settings):
+            callback = StepCounter(settings)
+            CallbackPlugin.made.append(callback)
+            return callback
+
+        register("count-steps", make, "counts the steps, for a test")
+
+
+def test_a_callback_registered_by_a_plugin_runs_when_named_and_resumes_its_state(fresh_plugins, mnist_like_root,
+                                                                                  tmp_path):
+    from ganzoo.train.session import resume_run, train_run
+
+    register_plugin(CallbackPlugin(), "counter")
+    CallbackPlugin.made = []
+    common = ["log_every=2", "width=8", "batch_size=16", "precision=fp32", "checkpoint_every=3"]
+    run = train_run("dcgan", "mnist", overrides=["max_steps=4", "callbacks=count-steps", *common],
+                    data_dir=mnist_like_root, runs_dir=tmp_path / "runs", device="cpu", progress=False)
+    assert [c.steps for c in CallbackPlugin.made] == [4]
+    checkpoint = torch.load(run / "checkpoints" / "step_0000003.pt", weights_only=True)
+    assert checkpoint["callbacks"]["StepCounter"] == {"steps": 3}  # its state after step 3, in step 3's checkpoint
+    resume_run("dcgan", run / "checkpoints" / "step_0000003.pt", overrides=["max_steps=6"], data_dir=mnist_like_root,
+               device="cpu", progress=False)
+    assert CallbackPlugin.made[-1].restored == 3 and CallbackPlugin.made[-1].steps == 6
+    with pytest.raises(ganzoo.UsageError, match="unknown callback 'count-step'; did you mean 'count-steps'"):
+        train_run("dcgan", "mnist", overrides=["callbacks=count-step"], data_dir=mnist_like_root, runs_dir=tmp_path)
+
+
+def test_the_guides_callback_plugin_runs(fresh_plugins, mnist_like_root, tmp_path, capsys):
+    """docs/writing-a-plugin.md's callback example, registered as a plugin and named by a run."""
+    import re
+    import types
+
+    from conftest import REPO
+    from ganzoo.train.session import train_run
+
+    guide = (REPO / "docs" / "writing-a-plugin.md").read_text(encoding="utf-8")
+    code = next(block for block in re.findall(r"```python\n(.*?)```", guide, re.S) if "class PrintEvery" in block)
+    module = types.ModuleType("print_every_plugin")
+    exec(compile(code, "writing-a-plugin.md", "exec"), module.__dict__)  # noqa: S102 - our own documentation
+    register_plugin(module, "print-every-plugin")
+    train_run("dcgan", "mnist", overrides=["max_steps=4", "log_every=2", "callbacks=print-every", "width=8",
+                                           "batch_size=16", "precision=fp32"],
+              data_dir=mnist_like_root, runs_dir=tmp_path / "runs", device="cpu", progress=False)
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("step ")]
+    assert [line.split(":")[0] for line in printed] == ["step 2", "step 4"]
+
+
 class EagerGraph:
     """A CPU stand-in for GraphedStep with the same bookkeeping: warm-up steps that change
     the state, then the state restored from copies (and the RNG), then replays that read

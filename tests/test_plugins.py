@@ -1,4 +1,5 @@
 import importlib
+import re
 import textwrap
 
 import pytest
@@ -110,11 +111,13 @@ def test_broken_plugins_are_reported_and_skipped(tmp_path, monkeypatch, capsys):
         host = plugins.reload()
         status = {p.name: (p.status, p.reason) for p in host.plugins}
         assert status["broken_import"] == ("failed", "ImportError: needs the package frobnicate")
-        assert status["broken_register"] == ("failed", "RuntimeError: cannot build my model today")
+        # what raised, in which hook, where in the plugin's code
+        assert status["broken_register"] == (
+            "failed", "register_models raised RuntimeError: cannot build my model today (broken_register.py:6)")
         assert all(status[name][0] == "ok" for name in ZOO)
         assert ganzoo.list_models() == ZOO
         err = capsys.readouterr().err
-        assert "plugin 'broken_import' skipped: ImportError: needs the package frobnicate" in err
+        assert "plugin 'broken_import' skipped: ImportError: needs the package frobnicate (set GANZOO_DEBUG=1" in err
     finally:
         plugins.forget()
 
@@ -187,16 +190,123 @@ def test_a_name_two_plugins_register_goes_to_neither_whatever_the_order(monkeypa
         assert ganzoo.list_models() == ["alpha-gan", "beta-gan"]  # the uncontested models of both load
         assert host.tuned_recipes("alpha-gan") == ["mnist"] and host.tuned_recipes("shared-gan") == []
         err = capsys.readouterr().err.splitlines()
-        assert err == ["ganzoo: loss 'shared-loss' is registered by plugins 'alpha' and 'beta'; neither gets it "
-                       "(disable one with GANZOO_DISABLE_PLUGINS)",
-                       "ganzoo: model 'shared-gan' is registered by plugins 'alpha' and 'beta'; neither gets it "
-                       "(disable one with GANZOO_DISABLE_PLUGINS)"]
-        with pytest.raises(UsageError, match="model 'shared-gan' is registered by plugins 'alpha' and 'beta', so by "
-                                             "neither; disable one with GANZOO_DISABLE_PLUGINS"):
+        choose = ("so by neither; choose one: GANZOO_DISABLE_PLUGINS=beta keeps 'alpha''s or "
+                  "GANZOO_DISABLE_PLUGINS=alpha keeps 'beta''s")
+        assert err == [f"ganzoo: loss 'shared-loss' is registered by plugins 'alpha' and 'beta', {choose}",
+                       f"ganzoo: model 'shared-gan' is registered by plugins 'alpha' and 'beta', {choose}"]
+        with pytest.raises(UsageError, match=f"model 'shared-gan' is registered by plugins 'alpha' and 'beta', "
+                                             f"{re.escape(choose)}"):
             ganzoo.get_model("shared-gan")
+        status = {p.name: (p.status, p.reason) for p in host.plugins}
+        assert status["alpha"] == ("contested", "loss 'shared-loss', model 'shared-gan' registered by another plugin "
+                                                "too")
         monkeypatch.setenv("GANZOO_DISABLE_PLUGINS", "beta")
         plugins.reload()
         assert ganzoo.list_models() == ["alpha-gan", "shared-gan"]  # the user's choice settles it
     finally:
         monkeypatch.undo()
         plugins.forget()
+
+
+def test_a_run_made_by_a_plugin_keeps_working_when_another_plugin_takes_its_models_name(monkeypatch, tmp_path,
+                                                                                        mnist_like_root):
+    """The run records the plugin that made its model (config.yaml's origin): sampling,
+    evaluating, exporting and resuming it build that plugin's model although a second
+    plugin now registers the name too; a new run of the name is refused, saying how to
+    choose; `ganzoo models` and `ganzoo plugins` show the contest."""
+    from importlib import metadata
+
+    import ganzoo.api as gz
+    from ganzoo import listings, plugins
+    from ganzoo.tables import model_line
+
+    from ganzoo import standard
+
+    made = {"alpha": _plugin_registering("shared-gan"), "beta": _plugin_registering("shared-gan"), "standard": standard}
+    everyone_elses = metadata.entry_points  # torch's own lazy imports look up theirs (triton's backends)
+
+    def entry_points(group=None, **select):
+        return [_EntryPoint(n, made[n]) for n in made] if group == "ganzoo" else everyone_elses(group=group, **select)
+
+    monkeypatch.setattr(metadata, "entry_points", entry_points)
+    monkeypatch.setenv("GANZOO_DISABLE_PLUGINS", "beta")
+    try:
+        plugins.reload()
+        run = gz.train("shared-gan", settings={"max_steps": 2, "batch_size": 16}, data_dir=mnist_like_root,
+                       runs_dir=tmp_path / "runs", device="cpu")
+        assert (run / "config.yaml").read_text().count("plugin: alpha") == 1
+        monkeypatch.delenv("GANZOO_DISABLE_PLUGINS")
+        plugins.reload()  # now both register shared-gan
+        assert gz.load(run, device="cpu").sample(3, n=2).shape == (2, 1, 28, 28)
+        assert gz.resume(run, settings={"max_steps": 3}, device="cpu") == run
+        with pytest.raises(UsageError, match="model 'shared-gan' is registered by plugins 'alpha' and 'beta'"):
+            gz.train("shared-gan", settings={"max_steps": 2}, data_dir=mnist_like_root, runs_dir=tmp_path / "runs")
+        [row] = [row for row in listings.models() if row["name"] == "shared-gan"]
+        assert row["contested_by"] == ["alpha", "beta"]
+        assert "not available" in model_line(row) and "choose one" in model_line(row)
+    finally:
+        monkeypatch.undo()
+        plugins.forget()
+
+
+FAULTY_GAN = """
+import ganzoo
+from ganzoo import ModelSpec, hookimpl
+from ganzoo_dcgan import build
+
+
+class FaultyStep(ganzoo.AdversarialStep):
+    def generator_terms(self, fake, fake_labels):
+        return {"g_loss": fake.source.mean() / 0 + {}["no such key"]}
+
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(name="faulty-gan", build=build, loss="non-saturating", step=FaultyStep))
+"""
+
+
+def test_an_error_in_a_plugins_own_code_names_the_plugin_and_the_place(tmp_path, mnist_like_root):
+    """Not "internal error": the plugin, its method, file and line; GANZOO_DEBUG=1 is
+    suggested only where it is not set."""
+    site = tmp_path / "site"
+    site.mkdir()
+    _install_fake_distribution(site, "faulty_gan", FAULTY_GAN)
+    args = ("train", "faulty-gan", "--recipe", "mnist", "--data-dir", str(mnist_like_root), "--runs-dir",
+            str(tmp_path / "runs"), "--set", "max_steps=2", "--set", "batch_size=16", "--set", "width=8", "-q")
+    failed = run_cli(*args, env={"PYTHONPATH": str(site)})
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert failed.stderr.strip().splitlines() == [
+        "ganzoo: error: plugin 'faulty_gan' failed in generator_terms at faulty_gan.py:9: KeyError: 'no such key' "
+        "(set GANZOO_DEBUG=1 for the traceback)"]
+    debugged = run_cli(*args, env={"PYTHONPATH": str(site), "GANZOO_DEBUG": "1"})
+    assert "Traceback" in debugged.stderr
+    assert debugged.stderr.strip().splitlines()[-1] == ("ganzoo: error: plugin 'faulty_gan' failed in generator_terms "
+                                                         "at faulty_gan.py:9: KeyError: 'no such key'")
+
+
+def test_a_checkpoint_that_does_not_fit_says_what_and_which_plugin_made_it(tmp_path, mnist_like_root):
+    """Not torch's bare heading ("Error(s) in loading state_dict for DCGANGenerator:"), but
+    its first detail; and when another plugin made the run, that plugin."""
+    import torch
+
+    import ganzoo.api as gz
+    from ganzoo.artifacts import load_generator
+    from ganzoo.errors import CheckpointError
+    from ganzoo.runs.checkpoint import load_checkpoint, save_checkpoint
+
+    run = gz.train("dcgan", settings={"max_steps": 1, "batch_size": 16, "width": 8}, data_dir=mnist_like_root,
+                   runs_dir=tmp_path / "runs", device="cpu")
+    payload = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert payload["config"]["origin"] == {"plugin": "dcgan", "distribution": "ganzoo-dcgan",
+                                           "version": payload["config"]["origin"]["version"]}
+    payload["config"]["settings"]["width"] = 16  # the weights no longer fit what the config builds
+    payload["config"]["origin"] = {"plugin": "other-dcgan", "distribution": "other-gans", "version": "9.9"}
+    moved = tmp_path / "moved.pt"
+    save_checkpoint(moved, {key: value for key, value in payload.items() if key != "format"})
+    with pytest.raises(CheckpointError) as refused:
+        load_generator(moved, "dcgan", torch.device("cpu"))
+    message = str(refused.value)
+    assert "Error(s) in loading state_dict for DCGANGenerator: size mismatch for " in message
+    assert message.endswith("; the run was made by plugin 'other-dcgan' (other-gans 9.9), and 'dcgan' is now plugin "
+                            "'dcgan''s") and "\n" not in message

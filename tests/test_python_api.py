@@ -36,6 +36,10 @@ def test_every_example_of_the_page_runs(tmp_path, monkeypatch):
         (str(namespace["run"]), "finished", 30)]
     assert [row["model"] for row in namespace["board"]["rows"]] == ["acgan"]
     assert Path(namespace["board"]["folder"], "leaderboard.json").is_file()
+    assert (namespace["watched"].lines, namespace["rewatched"].lines) == (3, 5)  # a user callback's state, resumed
+    assert namespace["rewatched"].lowest <= namespace["watched"].lowest
+    assert namespace["grid_file"].is_file() and namespace["strip"].is_file() and namespace["gif"].is_file()
+    assert (gz.load(model="acgan").sample("seven", n=16, seed=0) == sevens).all()  # the newest run of acgan
     assert (gz.load(namespace["exported"]).sample("seven", n=16, seed=0) == sevens).all()
     assert namespace["card"].is_file() and (gz.load(namespace["card"].parent).sample(7, n=16, seed=0) == sevens).all()
     assert namespace["grid"].shape == (40, 1, 28, 28)

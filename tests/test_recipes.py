@@ -16,7 +16,7 @@ def resolved(recipe="mnist", overrides=(), model="acgan"):
     host = get_host()
     name, raw = load_recipe(recipe, host.recipes)
     tuning = load_tuning(host.tuning(model, name)) if recipe in host.recipes else {}
-    return resolve(host.models.get(model), name, raw, parse_overrides(overrides), tuning)
+    return resolve(ganzoo.get_model_spec(model), name, raw, parse_overrides(overrides), tuning)
 
 
 def test_builtin_recipes_are_registered():
@@ -156,3 +156,60 @@ def test_recipes_ship_inside_a_plain_install(tmp_path):
     assert lines[0].startswith(str(target))
     assert lines[1] == "['cifar10', 'fashion-mnist', 'mnist']"
     assert lines[2].startswith(str(target)) and lines[2].endswith("mnist.yaml")
+
+
+def test_settings_may_be_named_with_their_group_in_set_and_in_yaml(tmp_path):
+    flat = resolved(overrides=["precision=fp32", "log_every=7"])
+    assert resolved(overrides=["speed.precision=fp32", "intervals.log_every=7"]) == flat
+    recipe = tmp_path / "grouped.yaml"
+    recipe.write_text("dataset: mnist\nspeed:\n  precision: fp32\nintervals: {log_every: 7}\n")
+    from_yaml = resolved(str(recipe))
+    assert from_yaml["precision"] == "fp32" and from_yaml["log_every"] == 7 and "speed" not in from_yaml
+    with pytest.raises(UsageError, match="group 'speed' has no setting 'log_every' .*--set"):
+        resolved(overrides=["speed.log_every=7"])
+    with pytest.raises(UsageError, match="group 'speed' has no setting 'precison'.*did you mean 'precision'"):
+        resolved(overrides=["speed.precison=fp32"])
+
+
+def test_the_recipe_page_lists_every_group_as_the_code_has_it():
+    """docs/recipes.md's group table is the settings' own groups, in order."""
+    import re
+
+    from ganzoo.settings import GROUPS, TRAIN_SETTINGS
+
+    page = (REPO / "docs" / "recipes.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `([a-z]+)` \| ((?:`[a-z_0-9]+`(?:, )?)+) \|$", page, re.M))
+    assert list(rows) == list(GROUPS)
+    for group, listed in rows.items():
+        assert re.findall(r"`([a-z_0-9]+)`", listed) == [k for k, s in TRAIN_SETTINGS.items() if s.group == group]
+
+
+def test_whether_a_setting_may_change_on_resume_is_a_field_of_the_setting():
+    from ganzoo.settings import TRAIN_SETTINGS, resumable_settings
+
+    assert set(resumable_settings()) == {key for key, setting in TRAIN_SETTINGS.items() if setting.resumable}
+    assert {"max_steps", "epochs", "log_every", "precision", "logger", "callbacks"} <= set(resumable_settings())
+    assert not {"lr", "batch_size", "seed", "dataset", "sync_batchnorm"} & set(resumable_settings())
+
+
+def test_run_settings_read_by_key_or_attribute_with_the_core_defaults():
+    from ganzoo.settings import RunSettings
+
+    settings = RunSettings({"batch_size": 16, "latent_dim": 64})
+    assert settings.batch_size == settings["batch_size"] == 16 and settings.latent_dim == 64
+    assert settings.n_critic == 1 and settings.group("budget")["batch_size"] == 16
+    with pytest.raises(AttributeError, match="no setting 'n_critc'; did you mean 'n_critic'"):
+        settings.n_critc
+
+
+def test_run_settings_survive_copy_and_pickle():
+    """A callback or a worker process may copy a run's settings; before, the attribute
+    lookup recursed while copy and pickle rebuilt the object (RecursionError)."""
+    import copy
+    import pickle
+
+    from ganzoo.settings import RunSettings
+
+    settings = RunSettings({"batch_size": 16})
+    for twin in (copy.copy(settings), copy.deepcopy(settings), pickle.loads(pickle.dumps(settings))):
+        assert twin.batch_size == 16 and dict(twin) == dict(settings)

@@ -15,10 +15,9 @@ import torch
 import ganzoo
 from ganzoo.data import ImageData
 from ganzoo.blocks import doubling_plan
-from ganzoo.models import build_model
-from ganzoo.plugins import get_host
+from ganzoo.zoo import build_model
 from ganzoo.recipes import load_recipe, load_tuning, resolve
-from ganzoo.sample import generate
+from ganzoo.generation import generate
 from ganzoo.train.loop import Trainer
 from ganzoo.train.session import seed_everything
 
@@ -34,7 +33,7 @@ def train_on_blobs(model: str, steps: int, **settings) -> tuple[Trainer, ganzoo.
     data = ImageData("blobs", images.unsqueeze(1), labels, [f"cell {k}" for k in range(10)])
     recipe = {"dataset": "blobs", "image_size": SIZE, "channels": 1, "epochs": 10_000, "max_steps": steps,
               "batch_size": 64, "log_every": 50, "seed": 0, "precision": "fp32", **settings}
-    resolved = resolve(get_host().models.get(model), "blobs", recipe)
+    resolved = resolve(ganzoo.get_model_spec(model), "blobs", recipe)
     seed_everything(0)
     built = build_model(model, resolved, data.num_classes)
     trainer = Trainer(built, resolved, data, device="cpu", progress=False)
@@ -60,7 +59,7 @@ def test_projection_cgan_trains_its_class_path():
     data = ImageData("blobs", images.unsqueeze(1), labels, [f"cell {k}" for k in range(10)])
     recipe = {"dataset": "blobs", "image_size": SIZE, "channels": 1, "max_steps": 30, "batch_size": 32,
               "precision": "fp32", "epochs": 100}
-    settings = resolve(get_host().models.get("cgan"), "blobs", recipe)
+    settings = resolve(ganzoo.get_model_spec("cgan"), "blobs", recipe)
     seed_everything(0)
     built = build_model("cgan", settings, 10)
     assert built.discriminator.uses_labels and type(built.loss).__name__ == "HingeLoss"
@@ -153,7 +152,7 @@ def test_critic_steps_each_take_a_new_batch_and_count_toward_the_epoch():
     data = ImageData("blobs", images.unsqueeze(1), labels, [f"cell {k}" for k in range(10)])
     recipe = {"dataset": "blobs", "image_size": SIZE, "channels": 1, "epochs": 2, "batch_size": 64, "n_critic": 3,
               "precision": "fp32"}
-    settings = resolve(get_host().models.get("dcgan"), "blobs", recipe)
+    settings = resolve(ganzoo.get_model_spec("dcgan"), "blobs", recipe)
     seed_everything(0)
     trainer = Trainer(build_model("dcgan", settings, 10), settings, data, device="cpu", progress=False)
     assert trainer.total_steps == 2  # 2 epochs x 3 batches / 3 D updates per step
@@ -167,7 +166,7 @@ def test_critic_steps_each_take_a_new_batch_and_count_toward_the_epoch():
 
 # -- recipes, tunings and the command line -----------------------------------------------
 def test_recipe_layers_model_defaults_then_recipe_then_tuning_then_section_then_set(fresh_plugins, tmp_path):
-    spec = fresh_plugins.models.get("wgan-gp")
+    spec = ganzoo.get_model_spec("wgan-gp")
     name, raw = load_recipe("mnist", fresh_plugins.recipes)
     settings = resolve(spec, name, raw, {}, {"epochs": 9})
     assert settings["n_critic"] == 5 and settings["lr"] == 1e-4 and settings["gp_weight"] == 10  # train_defaults

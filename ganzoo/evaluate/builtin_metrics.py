@@ -6,10 +6,13 @@ from typing import Any
 
 import torch
 
-from .classifier import FEATURE_DIM, classify
+from ..data import ImageData
+from ..speed import plan_speed
+from .classifier import FEATURE_DIM, classify, train_classifier
+from .inception import InceptionUnavailable, inception_features, logits_of
 from .metric_api import Metric, MetricInputs
-from .metrics import class_accuracy, class_distribution, feature_statistics, frechet_between, frechet_distance
-from .metrics import intra_class_fid
+from .metrics import (class_accuracy, class_distribution, feature_statistics, frechet_between, frechet_distance,
+                      intra_class_fid)
 from .set_metrics import density_coverage, inception_style_score, kid, precision_recall
 
 CLASSIFIER_EXTRACTOR = f"ganzoo EvalClassifier penultimate layer ({FEATURE_DIM}-d)"
@@ -66,8 +69,6 @@ def _inception_entry(inputs: MetricInputs) -> dict[str, Any]:
 def generated_inception_features(inputs: MetricInputs):
     """Inception pool features of the generated subset, computed once per evaluation and
     shared by Inception FID and the Inception Score; or the reason they are unavailable."""
-    from .inception import inception_features
-
     reference = inputs.reference
     inception = reference.inception()
     if isinstance(inception, str):
@@ -96,8 +97,6 @@ def inception_fid(inputs: MetricInputs) -> dict[str, Any]:
 def inception_score(inputs: MetricInputs) -> dict[str, Any]:
     """The Inception Score (Salimans et al. 2016, 10 splits) on the 1008-way logits of the
     same TF Inception weights as FID (as torch-fidelity computes it)."""
-    from .inception import InceptionUnavailable, logits_of
-
     entry = {**_inception_entry(inputs), "classifier": "pytorch-fid InceptionV3 (TF FID weights), 1008 logits"}
     entry.pop("feature_extractor")
     features = generated_inception_features(inputs)
@@ -115,10 +114,6 @@ def classification_accuracy_score(inputs: MetricInputs) -> dict[str, Any]:
     recipe but only on the generated, labelled images, tested on the real test split;
     beside it the same classifier trained on the real training split (the judge: the
     ceiling)."""
-    from ..data import ImageData
-    from ..train.speed import plan_speed
-    from .classifier import train_classifier
-
     reference, judge = inputs.reference, inputs.reference.judge
     generated = ImageData("generated", inputs.generated, inputs.labels, inputs.class_names)
     # the machine's fast path (bf16 where it pays, channels-last), not the pinned judges' fp32
@@ -218,6 +213,7 @@ BUILTIN_METRICS = (
     Metric("kid", on_judge_features(kid), label="KID x 10^3",
            description="kernel distance (unbiased MMD^2, cubic polynomial kernel) of generated and real images "
            "in the judge's feature space, over 100 subsets; x 1000, mean ± std",
+           headline=lambda r: None if r.get("value") is None else r["value"] * 1000.0,  # as the label says
            summary=lambda r: _plus_minus(r, 1000.0)),
     Metric("precision-recall", on_judge_features(precision_recall), label="precision / recall", better="higher",
            description="share of generated images inside the real images' k=3 nearest-neighbour manifold (precision) "
@@ -241,7 +237,7 @@ BUILTIN_METRICS = (
            headline=lambda r: r["value"] if r.get("status") == "ok" else None, summary=_inception_summary),
     Metric("inception-kid", on_inception_features(kid), label="Inception KID x 10^3", features="inception",
            description="KID as above, on Inception's pool features (needs the Inception weights)",
-           headline=lambda r: r["value"] if r.get("status") == "ok" else None,
+           headline=lambda r: r["value"] * 1000.0 if r.get("status") == "ok" and r.get("value") is not None else None,
            summary=lambda r: _plus_minus(r, 1000.0) if r.get("status") == "ok" else "unavailable"),
     Metric("inception-precision-recall", on_inception_features(precision_recall), label="Inception precision / recall",
            better="higher", features="inception",
@@ -259,8 +255,3 @@ BUILTIN_METRICS = (
            headline=lambda r: r["value"] if r.get("status") == "ok" else None,
            summary=lambda r: _plus_minus(r) if r.get("status") == "ok" else "unavailable"),
 )
-
-
-def judge_view(judge: Any, images: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(predicted classes, features) of ``images`` by the judge."""
-    return classify(judge.model, images, device)

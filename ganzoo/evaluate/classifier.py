@@ -21,11 +21,13 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from ..data import ImageData, cache_dir, slug
+from .. import cores
+from ..classes import slug
+from ..data import ImageData, cache_dir
 from ..errors import CheckpointError, DataError, UsageError
+from ..machine import keep_freed_memory
 from ..runs.checkpoint import load_checkpoint, save_checkpoint
-from ..train import cores
-from ..train.speed import keep_freed_memory, plan_speed
+from ..speed import plan_speed
 from ..waiting import said_if_slow
 from .pinned import PinnedJudge, pinned_judge_for, weights_sha256
 

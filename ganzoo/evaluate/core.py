@@ -8,10 +8,10 @@ from typing import Any
 
 import torch
 
-from ..data import ImageData
 from ..contracts import Generator
-from ..sample import generate
-from .classifier import Judge, classify
+from ..data import ImageData
+from ..generation import generate
+from .classifier import Judge, classify, get_judge
 from .metrics import class_accuracy, class_distribution, frechet_between, intra_class_fid
 
 
@@ -85,7 +85,5 @@ class PeriodicEvaluator:
 
 def periodic_evaluator(train: ImageData, test: ImageData, *, n_per_class: int, device: torch.device,
                        progress: bool = True) -> PeriodicEvaluator:
-    from .classifier import get_judge
-
     judge = get_judge(train, test, device, progress=progress)
     return PeriodicEvaluator(judge, RealFeatures.of(judge, test, device), n_per_class=n_per_class, device=device)

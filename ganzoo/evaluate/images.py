@@ -28,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from tqdm import tqdm
 
-from ..data import slug
+from ..classes import slug
 from ..errors import DataError, did_you_mean, first_line
 from ..image_files import eight_bit, list_images
 
@@ -188,8 +189,6 @@ def _check_size(path: Path, n: int, height: int, width: int) -> None:
 def _read_folder(path: Path, progress: bool) -> ImageSet:
     listing = list_images(path)
     files, raw_labels = listing.files, listing.labels
-    from PIL import Image
-
     mode: str | None = None  # the first image's, grey or colour; the others are converted to it
     images: torch.Tensor | None = None
     with warnings.catch_warnings():

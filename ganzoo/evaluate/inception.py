@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .. import cores
 from ..data import cache_dir
 from ..errors import first_line
 from ..files import replaced_atomically
-from ..train import cores
 from ..waiting import said_if_slow
 from .metrics import feature_statistics
 
@@ -33,14 +33,14 @@ class InceptionUnavailable(Exception):
 
 def weights_path() -> Path:
     """Where pytorch-fid (through torch.hub) keeps its Inception weights."""
-    from pytorch_fid.inception import FID_WEIGHTS_URL
+    from pytorch_fid.inception import FID_WEIGHTS_URL  # start-up: pytorch-fid imports torchvision (1.6 s)
 
     return Path(torch.hub.get_dir()) / "checkpoints" / FID_WEIGHTS_URL.rsplit("/", 1)[-1]
 
 
 def load_inception(device: torch.device):
     """pytorch-fid's InceptionV3 returning the 2048-d pool features, in eval mode."""
-    from pytorch_fid.inception import FID_WEIGHTS_URL, InceptionV3
+    from pytorch_fid.inception import FID_WEIGHTS_URL, InceptionV3  # start-up: it imports torchvision (1.6 s)
 
     path = weights_path()
     try:

@@ -12,17 +12,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..data import check_real_split
+from ..artifacts import load_generator
+from ..cores import shared_cores
 from ..device import resolve_device
 from ..errors import CheckpointError, UsageError, did_you_mean
 from ..files import check_folder_can_be_written, new_folder_whole, write_text_atomic
-from ..plugins import get_host
 from ..recipes import recorded_name
-from ..runs.folder import RunFolder, creation_order, metric_records, now_iso, recorded_data_dir, runs_in
+from ..runs.folder import RunFolder, creation_order, metric_records, now_iso, recorded_data_dir
 from ..runs.folder import runs_dir as default_runs_dir
-from ..sample import load_generator
-from ..train.cores import shared_cores
-from .report import judge_split_name, real_split_name, write_report
+from ..runs.folder import runs_in
+from ..splits import check_real_split, real_split_name
+from ..zoo import has_model, recorded_plugin
+from .options import EvaluationOptions
+from .report import judge_split_name, write_report
 from .run import Reference, evaluate_generator, package_versions, parse_metrics, registered_metrics
 
 
@@ -73,20 +75,13 @@ def leaderboard(
     recipe: str,
     *,
     runs_dir: Path | None = None,
-    out: Path | None = None,
-    data_dir: Path | None = None,
-    n_per_class: int = 1000,
-    fid_n: int = 10000,
-    seed: int = 0,
-    device: str = "auto",
-    force: bool = False,
-    progress: bool = True,
-    metrics: str | None = None,
     rank_by: str | None = None,
-    real_split: str = "test",
+    options: EvaluationOptions = EvaluationOptions(),
 ) -> Path:
-    chosen = parse_metrics(metrics)
-    check_real_split(real_split)
+    """Evaluate the newest run of every model trained on ``recipe`` alike and write the
+    leaderboard; return its folder."""
+    chosen = parse_metrics(options.metrics)
+    check_real_split(options.real_split)
     if rank_by is not None and rank_by not in chosen:
         raise UsageError(f"--rank-by {rank_by!r} is not among the chosen metrics ({', '.join(chosen)})")
     root = default_runs_dir(runs_dir)
@@ -102,18 +97,17 @@ def leaderboard(
         else:
             hint = f"; train some first, e.g. 'ganzoo train dcgan --recipe {recipe}'"
         raise UsageError(f"no run of recipe {recipe!r} with a checkpoint in {root}{hint}")
-    folder = out if out is not None else root / "leaderboards" / f"{recipe}-{now_iso().replace(':', '')}"
+    folder = options.out if options.out is not None else root / "leaderboards" / f"{recipe}-{now_iso().replace(':', '')}"
     check_folder_can_be_written(folder, "the leaderboard folder", "choose another --out")
-    if (folder / "leaderboard.json").exists() and not force:
+    if (folder / "leaderboard.json").exists() and not options.force:
         raise UsageError(f"{folder} already holds a leaderboard; pass --force to overwrite it or choose another --out")
-    torch_device = resolve_device(device)
+    torch_device = resolve_device(options.device)
     first = entries[0]
-    reference = Reference(first.config["settings"], recorded_data_dir(first.config, data_dir, str(first.run)),
-                          torch_device, progress, real_split)
+    reference = Reference(first.config["settings"], recorded_data_dir(first.config, options.data_dir, str(first.run)),
+                          torch_device, options.progress, options.real_split)
     trained_on = (first.config.get("data") or {}).get("train")
     rank_by = ranking_metric(rank_by, chosen, reference)
     better = next(m.better for m in registered_metrics() if m.name == rank_by)
-    host = get_host()
 
     # a new leaderboard folder appears whole or not at all; beside other ganzoo jobs, its share of the cores
     with new_folder_whole(folder) as into, shared_cores(torch_device):
@@ -121,7 +115,7 @@ def leaderboard(
         grids: dict[str, str] = {}  # model -> its sample grid, a base64 PNG
         for entry in entries:
             row: dict[str, Any] = {"model": entry.model, "run": str(entry.run), **training_budget(entry.run, entry.config)}
-            if entry.model not in host.models:
+            if not has_model(entry.model, recorded_plugin(entry.config)):
                 rows.append({**row, "skipped": f"model {entry.model!r} is not installed"})
                 continue
             own = (entry.config.get("data") or {}).get("train")
@@ -138,7 +132,7 @@ def leaderboard(
                 continue
             report, figures, _ = evaluate_generator(
                 generator, config, reference, model=entry.model, checkpoint=checkpoint, run_dir=entry.run,
-                n_per_class=n_per_class, fid_n=fid_n, seed=seed, chosen=chosen,
+                n_per_class=options.n_per_class, fid_n=options.fid_n, seed=options.seed, chosen=chosen,
             )
             write_report(into / entry.model, report, figures)
             grids[entry.model] = figures["samples"]
@@ -154,7 +148,7 @@ def leaderboard(
             "created": now_iso(),
             "runs_dir": str(root),
             "dataset": reference.dataset,
-            "samples": {"n_per_class": n_per_class, "seed": seed, "fid_n": fid_n},
+            "samples": {"n_per_class": options.n_per_class, "seed": options.seed, "fid_n": options.fid_n},
             "judge": None if reference.judge is None else {**reference.judge.describe(),
                                                            "tested_on": reference.test_split},
             **({"judge_unavailable": reference.no_judge} if reference.no_judge else {}),

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # annotations only: the plugin host imports this module, and stays torch-free
+    import torch
 
 APPLIES = ("all", "conditional", "unconditional")
 FEATURES = ("judge", "inception", "none")
@@ -99,4 +100,5 @@ class Metric:
             object.__setattr__(self, "summary", _summary_of(self.headline))
 
     def fits(self, conditional: bool) -> bool:
+        """Whether the metric applies to a conditional (or unconditional) generator."""
         return self.applies == "all" or (self.applies == "conditional") == conditional

@@ -3,6 +3,7 @@ distances (pytorch-fid's own function) between feature sets."""
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from typing import Any
 
@@ -19,8 +20,8 @@ def feature_statistics(features: torch.Tensor | np.ndarray) -> tuple[np.ndarray,
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
     """The Fréchet distance of two Gaussians, by pytorch-fid's implementation."""
-    from pytorch_fid import fid_score
-    from scipy.linalg import LinAlgWarning
+    from pytorch_fid import fid_score  # start-up: pytorch-fid imports torchvision and SciPy (1.8 s)
+    from scipy.linalg import LinAlgWarning  # with pytorch-fid's, at first use
 
     _fit_pytorch_fid_to_scipy(fid_score)
     with warnings.catch_warnings():
@@ -51,8 +52,6 @@ class _SqrtmWithDisp:
 
 
 def _fit_pytorch_fid_to_scipy(fid_score: Any) -> None:
-    import inspect
-
     linalg = fid_score.linalg
     if isinstance(linalg, _SqrtmWithDisp):
         return

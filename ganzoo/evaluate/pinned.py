@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file
 
 from ..data import ImageData
 from ..errors import DataError, first_line
@@ -51,8 +52,6 @@ class PinnedJudge:
 
     def load(self) -> dict[str, torch.Tensor]:
         """The weights, checked against the manifest's hash."""
-        from safetensors.torch import load_file
-
         try:
             state = load_file(str(self.path))
         except (OSError, RuntimeError, ValueError) as exc:

@@ -17,6 +17,7 @@ from typing import Any
 
 from .classifier import FEATURE_DIM as JUDGE_DIM
 from .inception import FEATURE_DIM as INCEPTION_DIM
+from .inception import weights_path
 
 INCEPTION_RESIZE = ("pytorch-fid's bilinear resize to 299x299 inside InceptionV3 (resize_input=True), "
                     "grey images repeated to three channels, pixels scaled to [0, 1]")
@@ -76,8 +77,6 @@ def provenance(metric: Any, result: dict[str, Any], samples: Any, reference: Any
         inception = reference.inception()
         block.update(feature_extractor=f"pytorch-fid InceptionV3 pool3 ({INCEPTION_DIM}-d)", resize=INCEPTION_RESIZE)
         if not isinstance(inception, str):
-            from .inception import weights_path
-
             block["weights_sha256"] = sha256_of(weights_path())
             block["n_generated"] = int(result.get("n_generated", n_generated))
             if result.get("reference_stats"):

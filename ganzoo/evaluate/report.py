@@ -12,35 +12,23 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 
-from ..data import HELD_OUT_SPLIT
 from ..files import new_folder_whole, write_text_atomic
+from ..grids import tile, to_pil
+from ..plots import loss_curves, pyplot
+from ..splits import HELD_OUT_SPLIT, real_split_name
 
 
 def _png(fig) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+    pyplot().close(fig)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def sample_grid_png(images: torch.Tensor, rows: int, columns: int = 10) -> str:
     """uint8 images ordered row by row -> a PNG grid, base64."""
-    from PIL import Image
-
-    from ..grids import tile, to_pil
-
     picture = to_pil(tile(images[: rows * columns], nrow=columns, padding=2, pad_value=255))
     buffer = io.BytesIO()
     picture = picture.resize((picture.width * 2, picture.height * 2), Image.NEAREST)
@@ -49,7 +37,7 @@ def sample_grid_png(images: torch.Tensor, rows: int, columns: int = 10) -> str:
 
 
 def confusion_png(confusion: list[list[int]], class_names: list[str]) -> str:
-    plt = _pyplot()
+    plt = pyplot()
     matrix = torch.tensor(confusion, dtype=torch.float64)
     rates = matrix / matrix.sum(1, keepdim=True).clamp(min=1)
     size = max(4.5, 0.5 * len(class_names) + 2)
@@ -72,13 +60,11 @@ def confusion_png(confusion: list[list[int]], class_names: list[str]) -> str:
 
 def loss_curve_png(records: list[dict[str, Any]]) -> str | None:
     """The training losses (and the classifier FID of ``eval_every``, when logged), base64."""
-    from ..train.callbacks import loss_curves
-
     losses = [r for r in records if "d_loss" in r]
     evals = [r for r in records if isinstance(r.get("eval"), dict)]
     if not losses:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     panels = 2 if evals else 1
     fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 3.8), squeeze=False)
     loss_curves(axes[0][0], losses)
@@ -125,15 +111,6 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(metric, value, better, what it measures) for every metric of the report."""
     return [(row["label"], row["summary"], f"{row['better']} is better", row["description"])
             for row in report.get("summary", [])]
-
-
-def real_split_name(split: dict[str, Any] | None) -> str:
-    """What the real side of a report or leaderboard is, in words."""
-    if split and split.get("split") == HELD_OUT_SPLIT:
-        return "the held-out real images (every 10th of each class: the data have no test split)"
-    if split and split.get("split") == "train":
-        return "the real training split"
-    return "the real test split"
 
 
 def judge_split_name(report: dict[str, Any]) -> str:

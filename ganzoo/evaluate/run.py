@@ -14,28 +14,30 @@ from typing import Any
 import torch
 
 from .. import __version__
-from ..data import check_real_split, default_data_dir, describe_fingerprint, evaluation_data, fingerprint
+from ..artifacts import find, load_generator, source_of
+from ..cores import shared_cores
+from ..data import default_data_dir, describe_fingerprint, evaluation_data, fingerprint
 from ..device import resolve_device
 from ..errors import UsageError, did_you_mean
 from ..files import check_folder_can_be_written, first_free
 from ..interpolate import interpolation_grid
+from ..plugins import get_host
 from ..runs.folder import RunFolder, metric_records, now_iso, recorded_data_dir
-from ..runs.folder import runs_dir as default_runs_dir
-from ..sample import find_checkpoint, load_generator
-from ..train.cores import shared_cores
+from ..splits import check_real_split, real_split_name
+from ..zoo import model_owner
 from .classifier import classify, data_key, get_judge, no_judge_reason
 from .core import GeneratedSet, RealFeatures, generate_set
 from .images import read_image_set
+from .inception import InceptionUnavailable, load_inception, reference_features, reference_statistics
 from .metric_api import Metric, MetricInputs
 from .metrics import frechet_between
+from .options import EvaluationOptions
 from .provenance import provenance, sample_size_warnings
-from .report import confusion_png, loss_curve_png, real_split_name, sample_grid_png, write_report
+from .report import confusion_png, loss_curve_png, sample_grid_png, write_report
 
 
 def registered_metrics() -> list[Metric]:
     """Every registered metric, in registration order (ganzoo's own first)."""
-    from ..plugins import get_host
-
     return get_host().metrics.in_order()
 
 
@@ -60,10 +62,8 @@ def package_versions(model: str | None = None) -> dict[str, str]:
         except metadata.PackageNotFoundError:
             pass
     if model is not None:
-        from ..plugins import get_host
-
         host = get_host()
-        owner = host.models.owner(model) if model in host.models else ""
+        owner = model_owner(model)
         for info in host.plugins:
             if info.name == owner and info.distribution:
                 versions[info.distribution] = info.version
@@ -165,8 +165,6 @@ class Reference:
         if isinstance(inception, str):
             return inception
         if self._real_inception is None:
-            from .inception import reference_features
-
             self._real_inception = reference_features(inception[0], self.real_images.images, data_key(self.real_images),
                                                       self.device, progress=self.progress)
         return self._real_inception
@@ -174,8 +172,6 @@ class Reference:
     def inception(self):
         """``(model, mu, sigma, stats path, cached)``, or the reason it is unavailable (a str)."""
         if self._inception is None:
-            from .inception import InceptionUnavailable, load_inception, reference_statistics
-
             try:
                 model = load_inception(self.device)
             except InceptionUnavailable as exc:
@@ -329,31 +325,24 @@ def evaluate(
     run: Path | None = None,
     checkpoint: Path | None = None,
     runs_dir: Path | None = None,
-    data_dir: Path | None = None,
-    n_per_class: int = 1000,
-    fid_n: int = 10000,
-    metrics: str | None = None,
-    out: Path | None = None,
-    seed: int = 0,
-    device: str = "auto",
-    force: bool = False,
-    progress: bool = True,
-    real_split: str = "test",
+    options: EvaluationOptions = EvaluationOptions(),
 ) -> Path:
+    """Evaluate a run's generator (the newest run of ``model``, or ``run``, or
+    ``checkpoint``) and write its report; return the report folder."""
     started = time.perf_counter()
-    chosen = parse_metrics(metrics)
-    check_real_split(real_split)
-    torch_device = resolve_device(device)
-    path = find_checkpoint(model, run, checkpoint, default_runs_dir(runs_dir))
+    chosen = parse_metrics(options.metrics)
+    check_real_split(options.real_split)
+    torch_device = resolve_device(options.device)
+    path, _ = find(source_of(run, checkpoint), model, runs_dir)
     run_dir = path.parent.parent if path.parent.name == "checkpoints" else None
     generator, config = load_generator(path, model, torch_device)
-    folder = report_folder(out, run_dir, int(config.get("step") or 0), force)
-    data_dir = recorded_data_dir(config, data_dir, str(run_dir or path))
+    folder = report_folder(options.out, run_dir, int(config.get("step") or 0), options.force)
+    data_dir = recorded_data_dir(config, options.data_dir, str(run_dir or path))
     with shared_cores(torch_device):  # beside other ganzoo jobs on the CPU, its share of the cores
-        reference = Reference(config["settings"], data_dir, torch_device, progress, real_split)
+        reference = Reference(config["settings"], data_dir, torch_device, options.progress, options.real_split)
         report, figures, _ = evaluate_generator(
-            generator, config, reference, model=model, checkpoint=path, run_dir=run_dir, n_per_class=n_per_class,
-            fid_n=fid_n, chosen=chosen, seed=seed,
+            generator, config, reference, model=model, checkpoint=path, run_dir=run_dir,
+            n_per_class=options.n_per_class, fid_n=options.fid_n, chosen=chosen, seed=options.seed,
         )
     report["wall_time_s"] = time.perf_counter() - started
     write_report(folder, report, figures)
@@ -364,30 +353,23 @@ def evaluate_images(
     images: Path,
     *,
     dataset: str,
-    data_dir: Path | None = None,
-    fid_n: int = 10000,
-    metrics: str | None = None,
-    out: Path | None = None,
-    device: str = "auto",
-    force: bool = False,
-    progress: bool = True,
-    real_split: str = "test",
+    options: EvaluationOptions = EvaluationOptions(),
 ) -> Path:
     """Score images that ganzoo did not make (an .npz or a folder, see
     :mod:`ganzoo.evaluate.images`) against ``dataset``'s real test split (or its training
     split), with the same judge, metrics and report as a run's evaluation."""
     started = time.perf_counter()
-    chosen = parse_metrics(metrics)
-    check_real_split(real_split)
-    torch_device = resolve_device(device)
-    image_set = read_image_set(images, progress)
-    folder = images_report_folder(out, images, force)
+    chosen = parse_metrics(options.metrics)
+    check_real_split(options.real_split)
+    torch_device = resolve_device(options.device)
+    image_set = read_image_set(images, options.progress)
+    folder = images_report_folder(options.out, images, options.force)
     settings = {"dataset": dataset, "channels": image_set.channels, "image_size": image_set.image_size}
     with shared_cores(torch_device):
-        reference = Reference(settings, data_dir, torch_device, progress, real_split)
+        reference = Reference(settings, options.data_dir, torch_device, options.progress, options.real_split)
         labels = image_set.labels_for(reference.class_names)
         samples = GeneratedSet(image_set.images, labels, seed=None)
-        results = score_set(samples, reference, chosen, fid_n)
+        results = score_set(samples, reference, chosen, options.fid_n)
     counts = torch.bincount(labels, minlength=len(reference.class_names)).tolist() if labels is not None else None
     report = {
         **report_header(reference, results),

@@ -20,6 +20,11 @@ import torch
 from ..errors import CheckpointError, GanzooError, first_line
 from ..files import link_or_copy, replaced_atomically
 
+try:
+    import resource
+except ImportError:  # Windows
+    resource = None
+
 FORMAT = "ganzoo-checkpoint-1"
 LAST = "last.pt"
 REQUIRED_KEYS = ("format", "model", "generator", "config")
@@ -57,11 +62,11 @@ def _save_failure(exc: BaseException, path: Path) -> str:
 
 def _file_size_limit() -> int | None:
     """The largest file this process may write, in bytes, when a limit is set (``ulimit -f``)."""
+    if resource is None:  # Windows
+        return None
     try:
-        import resource
-
         soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
-    except (ImportError, OSError, ValueError):  # no resource module (Windows)
+    except (OSError, ValueError):
         return None
     return None if soft == resource.RLIM_INFINITY else soft
 

@@ -6,7 +6,8 @@ header metadata, ``format`` = ``ganzoo-generator-1``, ``model`` and ``config`` (
 model, recipe, step, resolved settings, class names, ganzoo version, and ``weights``:
 ``ema`` when the run kept an EMA of G, whose weights are then the ones exported). The
 same JSON is written next to it as ``FILE.json`` for people and tools that read JSON.
-``ganzoo sample MODEL --checkpoint FILE.safetensors`` loads it.
+``ganzoo sample MODEL --checkpoint FILE.safetensors`` loads it (``ganzoo/artifacts.py`` reads
+and writes the file itself).
 """
 
 from __future__ import annotations
@@ -17,13 +18,10 @@ from typing import Any
 
 import torch
 
-from .. import __version__
-from ..errors import CheckpointError, UsageError, first_line
-from ..files import replaced_atomically, write_text_atomic
-
-FORMAT = "ganzoo-generator-1"
-SUFFIX = ".safetensors"
-
+from ..artifacts import EXPORT_SUFFIX, load_generator, rebuild_config, write_weights
+from ..errors import UsageError
+from ..files import write_text_atomic
+from .hub import export_hub
 
 EXPORT_FORMATS = ("safetensors", "hub")
 
@@ -38,9 +36,6 @@ def export_checkpoint(model: str, checkpoint: Path, out: Path, *, format_: str =
     """Export the generator of ``checkpoint`` (a run's ``.pt``) as a ``.safetensors`` file
     or a Hub folder (``format_``); return what was written and its weights (``ema`` or
     ``generator``). What ``ganzoo export`` and ``ganzoo.api.export`` do."""
-    from ..sample import load_generator
-    from .hub import export_hub
-
     check_format(format_)
     generator, config = load_generator(checkpoint, model, torch.device("cpu"))
     config = {**config, "exported_from": str(checkpoint)}
@@ -52,8 +47,8 @@ def export_checkpoint(model: str, checkpoint: Path, out: Path, *, format_: str =
 
 
 def export_generator(generator: torch.nn.Module, config: dict[str, Any], model: str, out: Path, *, force: bool) -> Path:
-    if out.suffix != SUFFIX:
-        raise UsageError(f"--out must name a {SUFFIX} file, got {out}")
+    if out.suffix != EXPORT_SUFFIX:
+        raise UsageError(f"--out must name a {EXPORT_SUFFIX} file, got {out}")
     sidecar = out.with_suffix(".json")
     for path in (out, sidecar):
         if path.exists() and not force:
@@ -66,52 +61,3 @@ def export_generator(generator: torch.nn.Module, config: dict[str, Any], model: 
     except OSError as exc:
         raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
     return out
-
-
-def rebuild_config(config: dict[str, Any], model: str) -> dict[str, Any]:
-    """What rebuilds the generator, and where it came from."""
-    return {
-        "format": FORMAT,
-        "model": model,
-        "recipe": config.get("recipe"),
-        "step": config.get("step"),
-        "settings": config["settings"],
-        "class_names": list(config["class_names"]),
-        "ganzoo_version": __version__,
-        "exported_from": config.get("exported_from"),
-        "weights": config.get("weights", "generator"),
-        "data": config.get("data"),
-    }
-
-
-def write_weights(generator: torch.nn.Module, rebuild: dict[str, Any], out: Path) -> None:
-    """The generator's state dict as safetensors, the rebuild config in its metadata."""
-    from safetensors.torch import save_file
-
-    tensors = {key: value.detach().cpu().contiguous().clone() for key, value in generator.state_dict().items()}
-    with replaced_atomically(out) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": FORMAT, "model": rebuild["model"],
-                                               "config": json.dumps(rebuild)})
-
-
-def read_exported(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """``(config, state dict)`` of an exported generator; a damaged file is one clear error."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-            state = {key: f.get_tensor(key) for key in f.keys()}
-    except FileNotFoundError:
-        raise CheckpointError(f"{path} does not exist") from None
-    except Exception as exc:  # noqa: BLE001 - the parser's own errors vary with the damage (header, offsets, dtypes)
-        raise CheckpointError(f"{path} is not a readable safetensors file ({first_line(exc)})") from None
-    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a generator exported by ganzoo (no '{FORMAT}' metadata)")
-    try:
-        config = json.loads(metadata["config"])
-    except (KeyError, TypeError, ValueError, RecursionError):
-        raise CheckpointError(f"{path} has no readable configuration in its metadata") from None
-    if not isinstance(config, dict):
-        raise CheckpointError(f"{path} has no readable configuration in its metadata")
-    return config, state

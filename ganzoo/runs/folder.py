@@ -29,8 +29,8 @@ from typing import Any
 
 import yaml
 
-from ..errors import DataError, GanzooError, UsageError
 from .. import yamlfile
+from ..errors import DataError, GanzooError, UsageError
 from ..files import first_free, write_text_atomic
 from .checkpoint import LAST
 

@@ -21,18 +21,17 @@ from typing import Any
 import torch
 import yaml
 
+from ..artifacts import HUB_CONFIG, HUB_WEIGHTS, rebuild_config, write_weights
 from ..errors import UsageError
 from ..files import folder_replaced_atomically
-from .export import rebuild_config, write_weights
+from ..generation import generate
+from ..grids import save_png
+from ..splits import real_split_name
 from .folder import RunFolder
 
-WEIGHTS, CONFIG, CARD, SAMPLES = "model.safetensors", "config.json", "README.md", "samples.png"
+CARD, SAMPLES = "README.md", "samples.png"
 # the Hub's dataset ids for the built-in data sets
 HUB_DATASETS = {"mnist": "mnist", "fashion-mnist": "fashion_mnist", "cifar10": "cifar10"}
-
-
-def is_hub_folder(path: Path) -> bool:
-    return path.is_dir() and (path / WEIGHTS).is_file() and (path / CONFIG).is_file()
 
 
 def export_hub(generator: torch.nn.Module, config: dict[str, Any], model: str, out: Path, *, force: bool,
@@ -46,8 +45,8 @@ def export_hub(generator: torch.nn.Module, config: dict[str, Any], model: str, o
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         with folder_replaced_atomically(out) as tmp:
-            write_weights(generator, rebuild, tmp / WEIGHTS)
-            (tmp / CONFIG).write_text(json.dumps(rebuild, indent=2) + "\n", encoding="utf-8")
+            write_weights(generator, rebuild, tmp / HUB_WEIGHTS)
+            (tmp / HUB_CONFIG).write_text(json.dumps(rebuild, indent=2) + "\n", encoding="utf-8")
             _write_samples(generator, len(rebuild["class_names"]), tmp / SAMPLES)
             card = model_card(rebuild, report, license_id, bool(getattr(generator, "conditional", False)))
             (tmp / CARD).write_text(card, encoding="utf-8")
@@ -71,9 +70,6 @@ def latest_report(checkpoint: str | None) -> dict[str, Any] | None:
 
 
 def _write_samples(generator: torch.nn.Module, num_classes: int, path: Path) -> None:
-    from ..grids import save_png
-    from ..sample import generate
-
     conditional = getattr(generator, "conditional", False)
     labels = torch.arange(num_classes).repeat_interleave(10) if conditional else torch.zeros(100, dtype=torch.long)
     images = generate(generator, labels, seed=0, device=torch.device("cpu"))
@@ -108,8 +104,6 @@ def front_matter(rebuild: dict[str, Any], report: dict[str, Any] | None, license
 
 
 def model_card(rebuild: dict[str, Any], report: dict[str, Any] | None, license_id: str, conditional: bool) -> str:
-    from ..evaluate.report import real_split_name
-
     meta = front_matter(rebuild, report, license_id, conditional)
     model, settings = rebuild["model"], rebuild["settings"]
     weights = "the exponential moving average of G" if rebuild.get("weights") == "ema" else "G's own weights"
@@ -158,11 +152,3 @@ def model_card(rebuild: dict[str, Any], report: dict[str, Any] | None, license_i
     lines += ["## License", "", f"The weights: `{license_id}` (set with `ganzoo export --license`). The training "
               "data keeps its own license.", ""]
     return "\n".join(lines)
-
-
-def read_front_matter(card: Path) -> dict[str, Any]:
-    """The YAML front matter of a model card (``---`` ... ``---``)."""
-    text = card.read_text(encoding="utf-8")
-    if not text.startswith("---\n") or "\n---\n" not in text[4:]:
-        raise UsageError(f"{card} has no YAML front matter")
-    return yaml.safe_load(text[4:text.index("\n---\n", 4)])

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..recipes import recorded_name
 from . import lock
 from .checkpoint import checkpoint_step
 from .folder import RunFolder, creation_order, metric_records, runs_in
@@ -16,8 +17,6 @@ from .folder import RunFolder, creation_order, metric_records, runs_in
 def list_runs(root: Path, model: str | None = None, recipe: str | None = None) -> list[dict[str, Any]]:
     """One dict per readable run folder under ``root`` (oldest first), filtered by
     ``model`` / ``recipe`` (a name, or the YAML file the runs were trained from)."""
-    from ..recipes import recorded_name
-
     recipe = None if recipe is None else recorded_name(recipe)
     found = [(creation_order(folder, config), folder, config) for folder, config in runs_in(root)
              if (model is None or config.get("model") == model) and (recipe is None or config.get("recipe") == recipe)]

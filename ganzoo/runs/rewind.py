@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import GanzooError
@@ -21,11 +22,23 @@ def rewinds(run_dir: Path, chosen: Path) -> bool:
     return not (last.exists() and last.samefile(chosen))
 
 
-def set_aside_after(run_dir: Path, chosen: Path, step: int) -> Path | None:
-    """Move what ``run_dir`` wrote after ``step`` (step checkpoints, sample grids, reports,
-    a ``best.pt`` of a later step, metrics lines) into ``RUN/set-aside/after-step_N/`` under
-    their own relative paths, keep ``last.pt`` there too, and point ``last.pt`` at
-    ``chosen``. Returns that folder, or None when nothing came later."""
+@dataclass(frozen=True)
+class SetAside:
+    """What going back to ``chosen`` (the checkpoint of ``step``) moves out of the way,
+    worked out before anything moves: the later step checkpoints, sample grids, reports,
+    a ``best.pt`` of a later step, the later metrics lines, and ``last.pt`` (kept as it
+    was). ``folder`` is where they go, None when there is nothing to keep."""
+
+    run_dir: Path
+    chosen: Path
+    step: int
+    later: tuple[Path, ...]
+    lines: tuple[str, ...]
+    folder: Path | None
+
+
+def plan_set_aside(run_dir: Path, chosen: Path, step: int) -> SetAside:
+    """What :func:`set_aside` will move when the run goes back to ``chosen``; nothing moves yet."""
     folder = RunFolder(run_dir)
     later = [path for pattern, where in (("step_*.pt", folder.checkpoints), ("step_*.png", folder.samples),
                                          ("step_*", folder.reports))
@@ -33,25 +46,31 @@ def set_aside_after(run_dir: Path, chosen: Path, step: int) -> Path | None:
     if folder.best.exists() and not folder.best.samefile(chosen) and _checkpoint_step(folder.best) > step:
         later.append(folder.best)
     lines = [line for line, record in read_metrics(run_dir) if record["step"] > step]
-    last = folder.last
+    keeps = folder.last.exists() or later or lines
+    return SetAside(run_dir, chosen, step, tuple(later), tuple(lines), folder.set_aside(step) if keeps else None)
+
+
+def set_aside(plan: SetAside) -> None:
+    """Move what the run wrote after the step into ``RUN/set-aside/after-step_N/`` under
+    their own relative paths, keep ``last.pt`` there too, and point ``last.pt`` at the
+    chosen checkpoint."""
+    folder = RunFolder(plan.run_dir)
     try:
-        aside = folder.set_aside(step)
-        if last.exists():
-            kept = aside / last.relative_to(run_dir)
+        if plan.folder is not None and folder.last.exists():
+            kept = plan.folder / folder.last.relative_to(plan.run_dir)
             kept.parent.mkdir(parents=True, exist_ok=True)
-            link_or_copy(last, kept)
-        for path in later:
-            target = aside / path.relative_to(run_dir)
+            link_or_copy(folder.last, kept)
+        for path in plan.later:
+            target = plan.folder / path.relative_to(plan.run_dir)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, target)
-        if lines:
-            aside.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(aside / folder.metrics.name, "".join(f"{line}\n" for line in lines))
-        point_last_at(chosen)
+        if plan.lines:
+            plan.folder.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(plan.folder / folder.metrics.name, "".join(f"{line}\n" for line in plan.lines))
+        point_last_at(plan.chosen)
     except OSError as exc:
-        raise GanzooError(f"could not set aside what {run_dir} wrote after step {step}: "
+        raise GanzooError(f"could not set aside what {plan.run_dir} wrote after step {plan.step}: "
                           f"{exc.strerror or exc}") from None
-    return aside if aside.exists() else None
 
 
 def _named_step(path: Path) -> int:

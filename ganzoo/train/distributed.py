@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 from ..errors import UsageError
 from ..ranks import launched_by_torchrun
@@ -127,8 +128,6 @@ def wrap(module: torch.nn.Module, device: torch.device, context: Context) -> tor
     weights and buffers are broadcast to the others here and buffers at every forward."""
     if not context.enabled:
         return module
-    from torch.nn.parallel import DistributedDataParallel
-
     device_ids = [device.index] if device.type == "cuda" else None
     wrapped = DistributedDataParallel(module, device_ids=device_ids)
     for parameter in module.parameters():

@@ -15,19 +15,44 @@ stretch, or what a rewind set aside), and the run logs those steps again.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
-from ..errors import UsageError
+from ..errors import UsageError, did_you_mean
+from ..plugins import get_host
+from ..runs.folder import RunFolder
+from ..settings import name_list
 
 NO_LOGGER = "none"
 TENSORBOARD_MISSING = "the TensorBoard logger needs the optional extra: pip install 'ganzoo[tensorboard]'"
 
 
+class Logger(Protocol):
+    """What a logger's factory makes (``register_loggers``: ``factory(run_dir, settings)``),
+    on the process that writes the run folder; ``resumed`` is optional."""
+
+    def scalars(self, metrics: dict[str, Any]) -> None:
+        """A metrics line, as metrics.jsonl has it: ``step``, ``epoch``, the step's named
+        values (``d_loss``, ``g_loss``, ...), ``images_per_s``, ``elapsed_s``, ``cpu_threads``."""
+
+    def evaluation(self, step: int, results: dict[str, Any]) -> None:
+        """The classifier metrics of ``eval_every`` at ``step`` (``classifier_fid``, ...)."""
+
+    def samples(self, step: int, grid: torch.Tensor) -> None:
+        """The sample grid of ``step``: a (3 or 1, H, W) float tensor in [0, 1], one row per class."""
+
+    def close(self) -> None:
+        """The run ended (or stopped): flush and let go."""
+
+    def resumed(self, step: int) -> None:
+        """Optional: a resumed run continues after ``step``, before anything is logged;
+        what the logger holds beyond ``step`` is logged again."""
+
+
 def _summary_writer_class():
     try:
-        from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter  # the optional extra ganzoo[tensorboard]
     except ImportError:
         raise UsageError(TENSORBOARD_MISSING) from None
     return SummaryWriter
@@ -35,19 +60,11 @@ def _summary_writer_class():
 
 def logger_names(value: str) -> list[str]:
     """The loggers a ``logger`` setting names: ``tensorboard,wandb`` is both, ``none`` none."""
-    names = [part.strip() for part in str(value).split(",") if part.strip()]
-    if len(set(names)) != len(names):
-        raise UsageError(f"logger {value!r} names a logger twice")
-    if NO_LOGGER in names and len(names) > 1:
-        raise UsageError(f"logger {value!r}: 'none' goes alone")
-    return [name for name in names if name != NO_LOGGER]
+    return name_list(value, "logger")
 
 
 def check_logger(value: str) -> None:
     """Fail now, not after the data and the model are ready, when a logger cannot run."""
-    from ..errors import did_you_mean
-    from ..plugins import get_host
-
     loggers = get_host().loggers
     for name in logger_names(value):
         if name not in loggers:
@@ -69,8 +86,6 @@ class TensorBoardLogger:
     ``tensorboard --logdir runs`` shows every run side by side."""
 
     def __init__(self, run_dir: Path, settings: dict[str, Any] | None = None):
-        from ..runs.folder import RunFolder
-
         self.folder = RunFolder(run_dir).tensorboard
         self._writer_class = _summary_writer_class()
         self._writer = None
@@ -151,7 +166,5 @@ def make_logger(value: str, run_dir: Path | None, settings: dict[str, Any]):
     names = logger_names(value)
     if not names or run_dir is None:
         return None
-    from ..plugins import get_host
-
     made = [get_host().loggers.get(name).factory(run_dir, settings) for name in names]
     return made[0] if len(made) == 1 else Loggers(made)

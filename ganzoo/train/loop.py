@@ -4,17 +4,15 @@ Each step the loop draws the step's random inputs from the run's own generator (
 epoch's data order, noise, fake labels: a :class:`~ganzoo.train.step.Batch`), sets the
 learning rates of the schedule, and calls the model's step (``step.py``; the default is
 the adversarial step), then the EMA update; the named values the step returns are summed
-on the device and read only every ``log_every`` steps, so the step never waits for the
-host. On CUDA the step, the EMA update and the sums are captured once in a CUDA graph and
-replayed (``cuda_graph``); bf16 autocast and channels-last are chosen by ``precision`` and
-``channels_last``, the upsampling convolutions' form by ``fused_upsample``, that of the
-narrow (to-image) convolutions by ``narrow_conv``, glibc's keeping of freed memory by
-``keep_freed_memory`` (``speed.py``); CPU trainings share the cores by ``share_cores``
-(``cores.py``).
+on the device (``sums.py``) and read only every ``log_every`` steps, so the step never
+waits for the host. On CUDA the step, the EMA update and the sums are captured once in a
+CUDA graph and replayed (``graphs.py``); the speed switches are the run's
+:class:`~ganzoo.speed.SpeedPlan`; CPU trainings share the cores (``ganzoo/cores.py``).
 
-What happens between steps (metrics lines, evaluation and best.pt, sample grids,
-checkpoints, the loss curve) is done by the callbacks in ``callbacks.py``; what a
-checkpoint holds, and resuming from one, by ``state.py``.
+A :class:`Trainer` is made in one go from everything a run needs (the built model, its
+settings and data, the run folder, the loggers, the callbacks); what happens between
+steps is the callbacks' (``callbacks.py``), what a checkpoint holds and resuming from one
+``state.py``'s.
 
 Under torchrun (``distributed.py``) G and D are wrapped in DistributedDataParallel. Every
 rank draws the same global permutation, noise and labels from the run's generator and
@@ -28,29 +26,34 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 from tqdm import tqdm
 
 from ..blocks import set_fused_upsample, set_split_narrow
+from ..cores import CoreShare, shared_cores
 from ..data import ImageData
 from ..errors import GanzooError, UsageError, first_line
+from ..machine import keep_freed_memory
 from ..models import BuiltModel
-from ..settings import TRAIN_SETTINGS
+from ..runs.folder import append_metrics
+from ..settings import RunSettings
+from ..speed import SpeedPlan, plan_for_run, slow_bf16_note
 from . import distributed
-from .callbacks import default_callbacks
-from .cores import CoreShare, shared_cores
+from .callbacks import Callback, default_callbacks
 from .distributed import SINGLE, Context
 from .ema import EMA
 from .graphs import GraphedStep, prepare_optimizer_state, training_state
-from .speed import keep_freed_memory, make_adam, plan_speed, slow_bf16_note
+from .optim import make_adam
+from .state import save_step_checkpoint
 from .step import AdversarialStep, Batch, StepContext
+from .sums import MetricSums
 
-GRID_COLUMNS = 10
 STOP_CHECK_EVERY = 10  # under torchrun, steps between the ranks' agreement on a signal
 
 
@@ -60,6 +63,7 @@ class TrainResult:
     epochs: int
     last_metrics: dict[str, Any]
     run_dir: Path | None
+    history: list[dict[str, Any]]  # the metrics lines this fit logged
 
 
 class TrainingInterrupted(GanzooError):
@@ -70,126 +74,117 @@ class TrainingInterrupted(GanzooError):
         self.exit_code = 128 + signum
 
 
-class MetricSums:
-    """Named step values summed on the device in one fixed-size buffer; a name gets its
-    slot the first time a step returns it (before any CUDA-graph capture)."""
+@dataclass(frozen=True)
+class Budget:
+    """How a run's steps divide its data: a step takes ``n_critic`` batches (one per D
+    update) of ``batch_size`` per process, an epoch is every batch once."""
 
-    CAPACITY = 32
+    batch_size: int
+    n_critic: int
+    global_batch: int
+    batches_per_epoch: int
+    total_steps: int
 
-    def __init__(self, device: torch.device):
-        self.values = torch.zeros(self.CAPACITY, device=device)
-        self.names: list[str] = []
-        self.steps = 0
 
-    def add(self, metrics: dict[str, torch.Tensor]) -> None:
-        with torch.no_grad():
-            for name, value in metrics.items():
-                if name not in self.names:
-                    if len(self.names) == self.CAPACITY:
-                        raise GanzooError(f"a training step logs more than {self.CAPACITY} values")
-                    self.names.append(name)
-                slot = self.names.index(name)
-                self.values[slot] += value.detach().float()
-
-    def used(self) -> torch.Tensor:
-        return self.values[: len(self.names)]
-
-    def finite(self) -> bool:
-        return bool(torch.isfinite(self.used()).all())
-
-    def means(self, context: Context) -> dict[str, float]:
-        """The interval's mean of each value over its steps (and ranks): one host read."""
-        averaged = distributed.mean_over_ranks(self.used() / max(self.steps, 1), context)
-        return dict(zip(self.names, averaged.tolist()))
-
-    def reset(self) -> None:
-        self.values.zero_()
-        self.steps = 0
+def budget(settings: Mapping[str, Any], images: int, world_size: int = 1) -> Budget:
+    """The run's budget in generator steps (``epochs``, capped by ``max_steps``)."""
+    batch_size, n_critic = settings["batch_size"], settings["n_critic"]
+    global_batch = batch_size * world_size
+    if images < global_batch:
+        raise UsageError(f"the dataset has {images} images, fewer than one global batch of {global_batch} "
+                         f"(batch_size={batch_size} x {world_size} processes)")
+    batches_per_epoch = images // global_batch
+    total = settings["epochs"] * batches_per_epoch // n_critic
+    if settings["max_steps"] is not None:
+        total = min(total, settings["max_steps"])
+    if total <= 0:
+        raise UsageError("nothing to train: epochs and max_steps give 0 steps")
+    return Budget(batch_size, n_critic, global_batch, batches_per_epoch, total)
 
 
 class Trainer:
-    """Trains ``model`` on ``data`` with the run's settings, writing into ``run_dir``."""
+    """Trains ``model`` on ``data`` with the run's settings, writing into ``run_dir``
+    (None: nothing is written). ``plan`` defaults to the settings' speed plan on
+    ``device``, ``callbacks`` to :func:`~ganzoo.train.callbacks.default_callbacks`;
+    ``logger`` is the run's extra logger (on the writing process), ``evaluator`` the
+    classifier metrics of ``eval_every``, ``config`` what checkpoints record of the run."""
 
     def __init__(
         self,
         model: BuiltModel,
-        settings: dict[str, Any],
+        settings: Mapping[str, Any],
         data: ImageData,
         *,
         device: torch.device | str = "cpu",
+        plan: SpeedPlan | None = None,
         run_dir: Path | None = None,
         config: dict[str, Any] | None = None,
-        progress: bool = True,
+        logger: Any = None,
+        callbacks: Iterable[Callback] | None = None,
         evaluator: Callable[[torch.nn.Module], dict[str, Any]] | None = None,
         context: Context = SINGLE,
+        progress: bool = True,
     ):
-        self.model = model
-        self.evaluator = evaluator  # classifier metrics every eval_every steps (ganzoo.evaluate)
-        self.settings = {key: setting.default for key, setting in TRAIN_SETTINGS.items()}
-        self.settings.update(settings)
-        s = self.settings
+        self.model, self.context, self.run_dir = model, context, run_dir
+        self.settings = RunSettings(settings)
         self.device = torch.device(device)
-        self.run_dir = run_dir
-        self.config = config or {}
-        self.context = context
+        self.config, self.logger, self.evaluator = dict(config or {}), logger, evaluator
         self.progress = progress and context.is_main
-        self.class_names = list(data.class_names)
-        self.num_classes = data.num_classes
-        self.plan = plan_speed(s, self.device)
-        if context.enabled and self.plan.cuda_graph:  # DDP's all-reduce runs outside the graph
-            self.plan = replace(self.plan, cuda_graph=False)
-        if self.plan.keep_freed_memory:
-            keep_freed_memory()
-        note = slow_bf16_note(self.plan)
-        if note and context.is_main:
-            print(note, file=sys.stderr)
-
-        self.batch_size, self.n_critic = s["batch_size"], s["n_critic"]
-        self.global_batch = self.batch_size * context.world_size
-        if len(data) < self.global_batch:
-            raise UsageError(f"the dataset has {len(data)} images, fewer than one global batch of {self.global_batch} "
-                             f"(batch_size={self.batch_size} x {context.world_size} processes)")
-        self.images = data.images.to(self.device)
-        self.labels = data.labels.to(self.device)
-        self.batches_per_epoch = len(data) // self.global_batch  # one D update per batch
-        self.total_steps = self.budget(s["epochs"], s["max_steps"])
-
-        self.generator, self.discriminator = self._placed(model.generator), self._placed(model.discriminator)
-        if context.enabled and s["sync_batchnorm"]:
-            if self.device.type != "cuda":
-                raise UsageError("sync_batchnorm needs CUDA: PyTorch's SyncBatchNorm runs on GPUs only")
-            self.generator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.generator)
-            self.discriminator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.discriminator)
-        self.step_context = StepContext(
-            generator=self.generator, discriminator=self.discriminator, loss=model.loss, settings=s,
-            real_batch=self._real_batch, autocast=self.plan.autocast,
-            wrap=lambda module: distributed.wrap(module, self.device, context), device=self.device,
-        )
-        self.opt_g = self._optimizer(self.generator, s["lr_g"] or s["lr"], s["betas_g"] or s["betas"])
-        self.opt_d = self._optimizer(self.discriminator, s["lr_d"] or s["lr"], s["betas_d"] or s["betas"])
-        self.step_context.opt_g, self.step_context.opt_d = self.opt_g, self.opt_d
-        self.train_step = self._placed((model.spec.step or AdversarialStep)(self.step_context))
-        self.ema = EMA(self.generator, s["ema"]) if s["ema"] > 0 else None
+        self.class_names, self.num_classes = list(data.class_names), data.num_classes
+        self.plan = plan if plan is not None else plan_for_run(self.settings, self.device,
+                                                                distributed=context.enabled)
+        self._prepare_process()
+        self.budget = budget(self.settings, len(data), context.world_size)
+        self.images, self.labels = data.images.to(self.device), data.labels.to(self.device)
+        self.generator, self.discriminator = self._networks()
+        self.step_context, self.opt_g, self.opt_d, self.train_step = self._step_and_optimizers()
+        self.ema = EMA(self.generator, self.settings["ema"]) if self.settings["ema"] > 0 else None
         for group in (g for optimizer in self.optimizers().values() for g in optimizer.param_groups):
             group["base_lr"] = float(group["lr"])
-
         # Noise, fake labels and data order come from one generator of their own, the same
         # on every rank; dropout and other layer randomness use torch's global generator
         # (seeded by the caller, differently on each rank).
-        self.rng = torch.Generator(device=self.device).manual_seed(s["seed"])
-        self.step = 0
-        self.epoch = 0
+        self.rng = torch.Generator(device=self.device).manual_seed(self.settings["seed"])
+        self.step, self.epoch, self.elapsed_s = 0, 0, 0.0  # elapsed_s: training time, carried across resumes
         self.order = torch.empty(0, dtype=torch.long, device=self.device)
-        self.fixed_z, self.fixed_labels = self._fixed_noise()
         self.sums = MetricSums(self.device)
-        self.elapsed_s = 0.0  # training wall time of the run, carried across resumes
+        self.callbacks = list(callbacks) if callbacks is not None else default_callbacks()
+        self.history: list[dict[str, Any]] = []  # the metrics lines this fit logged
+        self.last_metrics: dict[str, Any] = {}
+        self.resumed = False  # load_state_dict was called: the loggers hear of it before logging
+        self.core_share: CoreShare | None = None  # fit()'s share of the cores (share_cores)
         self._clock: tuple[float, float] | None = None  # (perf_counter at fit start, elapsed_s then)
         self._graphed: GraphedStep | None = None
         self._stop_signal: int | None = None
-        self.logger = None  # an extra logger (TensorBoard) on the writing rank, set by the caller
-        self.history: list[dict[str, Any]] = []  # the loss lines of metrics.jsonl
-        self.core_share: CoreShare | None = None  # fit()'s share of the cores (share_cores)
-        self.callbacks = default_callbacks(self)
+        self._bar: Any = None
+
+    def _prepare_process(self) -> None:
+        if self.plan.keep_freed_memory:
+            keep_freed_memory()
+        note = slow_bf16_note(self.plan)
+        if note and self.context.is_main:
+            print(note, file=sys.stderr)
+
+    def _networks(self) -> tuple[torch.nn.Module, torch.nn.Module]:
+        generator, discriminator = self._placed(self.model.generator), self._placed(self.model.discriminator)
+        if self.context.enabled and self.settings["sync_batchnorm"]:
+            if self.device.type != "cuda":
+                raise UsageError("sync_batchnorm needs CUDA: PyTorch's SyncBatchNorm runs on GPUs only")
+            generator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(generator)
+            discriminator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(discriminator)
+        return generator, discriminator
+
+    def _step_and_optimizers(self) -> tuple[StepContext, torch.optim.Optimizer, torch.optim.Optimizer, torch.nn.Module]:
+        s = self.settings
+        opt_g = self._optimizer(self.generator, s["lr_g"] or s["lr"], s["betas_g"] or s["betas"])
+        opt_d = self._optimizer(self.discriminator, s["lr_d"] or s["lr"], s["betas_d"] or s["betas"])
+        context = StepContext(
+            generator=self.generator, discriminator=self.discriminator, loss=self.model.loss, settings=s,
+            real_batch=self._real_batch, autocast=self.plan.autocast,
+            wrap=lambda module: distributed.wrap(module, self.device, self.context), device=self.device,
+            opt_g=opt_g, opt_d=opt_d,
+        )
+        return context, opt_g, opt_d, self._placed((self.model.spec.step or AdversarialStep)(context))
 
     def _placed(self, module: torch.nn.Module) -> torch.nn.Module:
         module = module.to(self.device, memory_format=self.plan.memory_format)
@@ -208,14 +203,13 @@ class Trainer:
         return {"optimizer_g": self.opt_g, "optimizer_d": self.opt_d,
                 **{f"step.{name}": opt for name, opt in self.train_step.optimizers().items()}}
 
-    def budget(self, epochs: int, max_steps: int | None) -> int:
-        """Generator steps: each takes ``n_critic`` batches, an epoch is every batch once."""
-        total = epochs * self.batches_per_epoch // self.n_critic
-        if max_steps is not None:
-            total = min(total, max_steps)
-        if total <= 0:
-            raise UsageError("nothing to train: epochs and max_steps give 0 steps")
-        return total
+    @property
+    def total_steps(self) -> int:
+        return self.budget.total_steps
+
+    @property
+    def global_batch(self) -> int:
+        return self.budget.global_batch
 
     @property
     def writes(self) -> bool:
@@ -228,23 +222,15 @@ class Trainer:
         return self.ema.model if self.ema is not None else self.generator
 
     # -- the step's inputs --------------------------------------------------------------
-    def _fixed_noise(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """One row per class, the same noise every time (seeded from the run's seed)."""
-        rows = max(self.num_classes, 1)
-        cpu = torch.Generator().manual_seed(self.settings["seed"] + 1)
-        z = self.generator.sample_latent(rows * GRID_COLUMNS, generator=cpu)
-        labels = torch.arange(rows).repeat_interleave(GRID_COLUMNS)
-        return z.to(self.device), labels.to(self.device)
-
     def draw_batch(self) -> Batch:
         """The step's random inputs, one row per D update (``n_critic`` rows), always drawn
         in the same order from ``self.rng``: the epoch's data order (at an epoch start),
         then noise, then fake labels, each for the global batch; this rank keeps its slice."""
-        n, total = self.batch_size, self.global_batch
+        n, total, per_epoch = self.budget.batch_size, self.budget.global_batch, self.budget.batches_per_epoch
         mine = slice(self.context.rank * n, (self.context.rank + 1) * n)
         index, z, fake_labels = [], [], []
-        for update in range(self.step * self.n_critic, (self.step + 1) * self.n_critic):
-            position = update % self.batches_per_epoch
+        for update in range(self.step * self.budget.n_critic, (self.step + 1) * self.budget.n_critic):
+            position = update % per_epoch
             if position == 0 or self.order.numel() == 0:
                 self.order = torch.randperm(len(self.images), generator=self.rng, device=self.device)
             index.append(self.order[position * total : (position + 1) * total][mine])
@@ -291,7 +277,7 @@ class Trainer:
         """Capture the step in a CUDA graph; on any failure, say so and stay eager."""
         if not self.plan.cuda_graph or self._graphed is not None:
             return
-        n, updates = self.batch_size, self.n_critic
+        n, updates = self.budget.batch_size, self.budget.n_critic
         throwaway = torch.Generator(device=self.device).manual_seed(0)  # leaves every run RNG alone
         z = self.generator.sample_latent(n * updates, device=self.device, generator=throwaway)
         inputs = (
@@ -317,23 +303,9 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------------
     def fit(self) -> TrainResult:
-        self.generator.train()
-        self.discriminator.train()
-        self.train_step.train()
-        self._capture()
-        bar = tqdm(
-            total=self.total_steps,
-            initial=self.step,
-            disable=not self.progress,
-            unit="step",
-            dynamic_ncols=True,
-            mininterval=0.1 if sys.stderr.isatty() else 30.0,  # a log file gets a line now and then
-        )
-        self.bar = bar
-        self.last_metrics: dict[str, Any] = {}
-        self._clock = (time.perf_counter(), self.elapsed_s)
-        for callback in self.callbacks:
-            callback.start(self)
+        """Train from the current step to the budget's end (or a signal); the callbacks run
+        between steps. The loggers are closed at the end, however it ends."""
+        self._begin()
         try:
             with self._signals_caught(), shared_cores(self.device, self.plan.share_cores) as share:
                 self.core_share = share
@@ -342,20 +314,36 @@ class Trainer:
                     if share is not None:
                         share.poll()
                     self.step += 1
-                    self.epoch = self.step * self.n_critic // self.batches_per_epoch
-                    bar.update(1)
-                    last = self.step == self.total_steps
-                    for callback in self.callbacks:
-                        callback.after_step(self, last)
-                    if self._should_stop(last):
-                        self._stop()
+                    self.epoch = self.step * self.budget.n_critic // self.budget.batches_per_epoch
+                    self._bar.update(1)
+                    self._after_step(self.step == self.total_steps)
         finally:
-            bar.close()
+            self._bar.close()
             if self.logger is not None:
                 self.logger.close()
         for callback in self.callbacks:
             callback.end(self)
-        return TrainResult(self.step, self.epoch, self.last_metrics, self.run_dir)
+        return TrainResult(self.step, self.epoch, self.last_metrics, self.run_dir, self.history)
+
+    def _begin(self) -> None:
+        for module in (self.generator, self.discriminator, self.train_step):
+            module.train()
+        self._capture()
+        self._bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, unit="step",
+                         dynamic_ncols=True,
+                         mininterval=0.1 if sys.stderr.isatty() else 30.0)  # a log file gets a line now and then
+        self._clock = (time.perf_counter(), self.elapsed_s)
+        on_resume = getattr(self.logger, "resumed", None)
+        if self.resumed and callable(on_resume):  # before anything is logged (loggers.py)
+            on_resume(self.step)
+        for callback in self.callbacks:
+            callback.start(self)
+
+    def _after_step(self, last: bool) -> None:
+        for callback in self.callbacks:
+            callback.after_step(self, last)
+        if self._should_stop(last):
+            self._stop()
 
     def _should_stop(self, last: bool) -> bool:
         """A signal arrived (on any rank: under torchrun the ranks agree every
@@ -391,7 +379,7 @@ class Trainer:
         name = signal.Signals(signum).name
         if self.run_dir is None:
             raise TrainingInterrupted(signum, f"interrupted by {name} at step {self.step}")
-        self.checkpoint()  # refuses (diverged) rather than save non-finite weights
+        save_step_checkpoint(self)  # refuses (diverged) rather than save non-finite weights
         for callback in self.callbacks:
             callback.end(self)
         raise TrainingInterrupted(
@@ -400,11 +388,17 @@ class Trainer:
             f"resume with: ganzoo train {self.model.spec.name} --resume {self.run_dir}",
         )
 
+    # -- what callbacks use ---------------------------------------------------------------
     def elapsed(self) -> float:
+        """The run's training wall time so far, earlier stretches of a resumed run included."""
         if self._clock is None:  # not fitting yet
             return self.elapsed_s
         started, before = self._clock
         return before + time.perf_counter() - started
+
+    def cpu_threads(self) -> int:
+        """The fewest threads the step had since the last call (other ganzoo jobs' share)."""
+        return self.core_share.fewest_threads() if self.core_share is not None else torch.get_num_threads()
 
     def check_finite(self) -> None:
         """Refuse to go on (or to checkpoint) once a logged value has become NaN or infinite."""
@@ -412,27 +406,55 @@ class Trainer:
             where = f"; the last good checkpoint is in {self.run_dir / 'checkpoints'}" if self.run_dir else ""
             raise GanzooError(f"training diverged: a loss became non-finite by step {self.step}{where}")
 
-    def checkpoint(self) -> None:
-        """``checkpoints/step_NNNNNNN.pt`` (the newest ``keep_checkpoints`` kept) and
-        ``checkpoints/last.pt``, the one that ``--resume`` and ``sample`` read."""
-        from .state import save_step_checkpoint
+    def record(self, line: dict[str, Any]) -> None:
+        """A metrics line of the run: kept (``history``, ``last_metrics``), appended to
+        ``metrics.jsonl`` by the writing process, sent to the logger, shown on the bar."""
+        self.history.append(line)
+        self.last_metrics = line
+        if self.writes:
+            append_metrics(self.run_dir, line)
+        if self.logger is not None:
+            self.logger.scalars(line)
+        if self._bar is not None and "d_loss" in line and "g_loss" in line:
+            self._bar.set_postfix(d=f"{line['d_loss']:.3f}", g=f"{line['g_loss']:.3f}")
 
-        save_step_checkpoint(self)
+    def record_evaluation(self, results: dict[str, Any]) -> None:
+        """An evaluation's results at this step: a ``metrics.jsonl`` line and the logger's."""
+        append_metrics(self.run_dir, {"step": self.step, "epoch": self.epoch, "eval": results})
+        if self.logger is not None:
+            self.logger.evaluation(self.step, results)
 
-    # -- outputs -----------------------------------------------------------------------
-    @torch.no_grad()
-    def sample_grid(self) -> torch.Tensor:
-        """Images from the fixed noise, one row per class, as floats in [0, 1]."""
-        generator = self.sampling_generator
-        was_training = generator.training
-        generator.eval()
-        try:
-            labels = self.fixed_labels if generator.conditional else None
-            with self.plan.autocast():
-                images = generator(self.fixed_z, labels)
-        finally:
-            generator.train(was_training)
-        return images.float().add(1).div(2).clamp(0, 1).cpu()
+    # -- state ------------------------------------------------------------------------
+    def state_dict(self, gather: bool = True) -> dict[str, Any]:
+        """The trainer's counters and the run's random state. Under torchrun every rank
+        calls this with ``gather``, which collects each rank's layer-randomness state."""
+        rng: dict[str, Any] = {"trainer": self.rng.get_state(), "torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        if self.context.enabled and gather:
+            rng["per_rank"] = distributed.gather_objects({k: v.cpu() for k, v in rng.items() if k != "trainer"},
+                                                         self.context)
+        return {"step": self.step, "epoch": self.epoch, "rng": rng, "data_order": self.order.cpu(),
+                "elapsed_s": self.elapsed()}
+
+    def load_state_dict(self, state: dict[str, Any], *, other_data: bool = False) -> None:
+        """Take back :meth:`state_dict`'s state (a checkpoint's); on ``other_data``, the data
+        order starts anew over the new images."""
+        for optimizer in self.optimizers().values():  # base rates of the schedule, as this run sets them
+            for group in optimizer.param_groups:
+                group.setdefault("base_lr", float(group["lr"]))
+        rng = state["rng"]
+        self.rng.set_state(rng["trainer"])
+        mine = rng["per_rank"][self.context.rank] if "per_rank" in rng else rng
+        torch.set_rng_state(mine["torch"])
+        if self.device.type == "cuda" and "cuda" in mine:
+            torch.cuda.set_rng_state(mine["cuda"], self.device)
+        self.step, self.epoch = int(state["step"]), int(state["epoch"])
+        self.order = state["data_order"].to(self.device)
+        if other_data:
+            self.order = self.order[:0]  # the loop draws a new permutation of the new images
+        self.elapsed_s = float(state.get("elapsed_s", 0.0))
+        self.resumed = True
 
 
 def _rows(tensors: list[torch.Tensor]) -> torch.Tensor:

@@ -21,10 +21,9 @@ eagerly: the loop falls back with one line on stderr when capture fails.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any, Callable
 
 import torch
@@ -33,12 +32,15 @@ from torch import nn
 from ..augment import DiffAugment
 from ..contracts import Discriminator, DiscriminatorOutput, Generator
 from ..losses import gradient_penalty, r1_penalty
+from ..settings import RunSettings
 
 
 @dataclass
 class Batch:
     """The random inputs the loop drew for one step, one row per D update: row indices
-    of the real data, noise (``generator.sample_latent``), and labels for the fakes."""
+    of the real data, noise (``generator.sample_latent``), and labels for the fakes (drawn
+    uniformly over the classes; all 0 for data of one class, and an unconditional
+    generator never reads them)."""
 
     index: torch.Tensor  # (updates, n) int64
     z: torch.Tensor  # (updates, n, ...) noise
@@ -49,6 +51,45 @@ class Batch:
         return int(self.index.shape[0])
 
 
+@dataclass
+class DUpdate:
+    """One D update, as :meth:`AdversarialStep.discriminator_update` gets it: the images as
+    D saw them and what it said of them.
+
+    ``real`` and ``fake`` are the images D was given: with ``augment`` set, already
+    augmented (DiffAugment); ``fake`` detached from G; ``real`` requiring its gradient when
+    ``r1_gamma`` is set. ``real_out`` and ``fake_out`` are D's outputs on them. ``labels``
+    are the real images' classes, ``fake_labels`` those G was asked for, ``z`` its noise.
+    ``critic(images, labels)`` calls D again the right way (through DDP), for a term that
+    needs D on other images (consistency regularisation: D on ``augmented(real)``)."""
+
+    real: torch.Tensor
+    fake: torch.Tensor
+    real_out: DiscriminatorOutput
+    fake_out: DiscriminatorOutput
+    labels: torch.Tensor
+    fake_labels: torch.Tensor
+    z: torch.Tensor
+    critic: Callable[[torch.Tensor, torch.Tensor | None], DiscriminatorOutput]
+
+
+@dataclass
+class GUpdate:
+    """G's update, as :meth:`AdversarialStep.generator_update` gets it: ``fake`` (G's
+    images as the frozen D saw them, augmented with ``augment``, with G's graph) and
+    ``fake_out``, D's output on them; ``fake_labels`` and ``z`` they were made from. For a
+    loss that compares with the real batch (a relativistic one): ``real`` and ``real_out``,
+    the last D update's real images and D's output on them, detached (from before that
+    update's optimiser step: no D pass is spent on them again)."""
+
+    fake: torch.Tensor
+    fake_out: DiscriminatorOutput
+    fake_labels: torch.Tensor
+    z: torch.Tensor
+    real: torch.Tensor | None  # None when a step's own discriminator_losses does not call the default one
+    real_out: DiscriminatorOutput | None
+
+
 class StepContext:
     """What a training step works with; the loop builds one per run.
 
@@ -56,7 +97,8 @@ class StepContext:
     attributes, their parameters); :meth:`generate` and :meth:`critic` call them the
     right way (through DDP under torchrun, with labels only where they read them).
     Optimisers: ``opt_g`` and ``opt_d``. ``loss`` is the run's loss object, ``settings``
-    every resolved setting (``settings.n_critic``, ...).
+    every resolved setting, a :class:`ganzoo.settings.RunSettings` (``settings.n_critic``,
+    ``settings["n_critic"]``).
     """
 
     def __init__(
@@ -65,19 +107,21 @@ class StepContext:
         generator: Generator,
         discriminator: Discriminator,
         loss: Any,
-        settings: dict[str, Any],
+        settings: Mapping[str, Any],
         real_batch: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
         autocast: Callable[..., Any],
         wrap: Callable[[nn.Module], nn.Module],
         device: torch.device,
+        opt_g: torch.optim.Optimizer,
+        opt_d: torch.optim.Optimizer,
     ):
         self.generator = generator
         self.discriminator = discriminator
         self.loss = loss
-        self.settings = SimpleNamespace(**settings)
+        self.settings = settings if isinstance(settings, RunSettings) else RunSettings(settings)
         self.device = device
-        self.opt_g: torch.optim.Optimizer | None = None  # set by the loop before the first step
-        self.opt_d: torch.optim.Optimizer | None = None
+        self.opt_g = opt_g
+        self.opt_d = opt_d
         self.graphed = False  # True while the loop captures the step in a CUDA graph
         self._real_batch = real_batch
         self._autocast = autocast
@@ -166,11 +210,21 @@ class AdversarialStep(TrainStep):
     With ``augment`` set, everything D sees passes through DiffAugment. A discriminator
     with a class head also logs how often it names the class (``d_class_accuracy``).
 
-    Subclasses change one part by overriding :meth:`discriminator_terms` /
-    :meth:`generator_terms` (terms computed from D's outputs, which the step computes
-    once) or :meth:`discriminator_losses` / :meth:`generator_losses` (the whole of one
-    update's loss).
+    Subclasses change one part by overriding, from the narrowest to the widest:
+    :meth:`discriminator_terms` / :meth:`generator_terms` (terms of D's outputs, which the
+    step computes once); :meth:`discriminator_update` / :meth:`generator_update` (terms
+    with the whole update at hand: the images as D saw them, its outputs, and in G's the
+    last D update's real outputs, :class:`DUpdate` / :class:`GUpdate`);
+    :meth:`discriminator_losses` / :meth:`generator_losses` (the whole of one update's
+    loss, regularisers included). ``discriminator_losses`` returns ``(terms, extras)``:
+    ``terms`` are summed into D's loss, ``extras`` only logged (``d_class_accuracy``);
+    every value of both is logged under its name, so ``d_loss`` is the run loss's term
+    alone, not D's whole loss.
     """
+
+    def __init__(self, context: StepContext):
+        super().__init__(context)
+        self._last_real: tuple[torch.Tensor, DiscriminatorOutput] | None = None  # for generator_update
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         ctx = self.context
@@ -214,7 +268,9 @@ class AdversarialStep(TrainStep):
             seen_real = seen_real.detach().requires_grad_(True)
         d_real = ctx.critic(seen_real, labels)
         d_fake = ctx.critic(seen_fake, fake_labels)
-        terms = self.discriminator_terms(d_real, d_fake, labels, fake_labels)
+        update = DUpdate(seen_real, seen_fake, d_real, d_fake, labels, fake_labels, z, ctx.critic)
+        self._last_real = (seen_real.detach(), _detached(d_real))
+        terms = self.discriminator_update(update)
         own_penalty = getattr(ctx.loss, "discriminator_penalty", None)
         if callable(own_penalty):
             terms["d_penalty"] = own_penalty(ctx.critic, seen_real, seen_fake, labels, fake_labels)
@@ -231,8 +287,23 @@ class AdversarialStep(TrainStep):
         """G's loss terms (summed into G's loss) through the frozen D, called as the module
         itself, not through DDP; ``fake`` was made from ``z`` and ``fake_labels``."""
         ctx = self.context
-        scores = ctx.discriminator.critic(ctx.augment(fake), fake_labels)
-        return self.generator_terms(scores, fake_labels)
+        seen = ctx.augment(fake)
+        scores = ctx.discriminator.critic(seen, fake_labels)
+        real, real_out = self._last_real if self._last_real is not None else (None, None)
+        return self.generator_update(GUpdate(seen, scores, fake_labels, z, real, real_out))
+
+    def discriminator_update(self, d: DUpdate) -> dict[str, torch.Tensor]:
+        """D's loss terms of one update, with everything of it at hand (:class:`DUpdate`).
+        The default is :meth:`discriminator_terms` of the outputs; override this one for a
+        term that needs the images too (consistency regularisation). Each term is summed
+        into D's loss and logged under its name; ``d_loss`` is the run loss's term alone."""
+        return self.discriminator_terms(d.real_out, d.fake_out, d.labels, d.fake_labels)
+
+    def generator_update(self, g: GUpdate) -> dict[str, torch.Tensor]:
+        """G's loss terms, with everything of its update at hand (:class:`GUpdate`), the
+        last D update's real outputs included (a relativistic loss). The default is
+        :meth:`generator_terms` of the fakes' outputs."""
+        return self.generator_terms(g.fake_out, g.fake_labels)
 
     def discriminator_terms(
         self, real: DiscriminatorOutput, fake: DiscriminatorOutput, labels: torch.Tensor, fake_labels: torch.Tensor
@@ -253,6 +324,12 @@ def _ordered(values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The usual names first, in a fixed order, then the rest as they came."""
     first = {name: values[name] for name in LOG_ORDER if name in values}
     return {**first, **{name: value for name, value in values.items() if name not in first}}
+
+
+def _detached(output: DiscriminatorOutput) -> DiscriminatorOutput:
+    """``output`` with every tensor detached (its other fields as they are)."""
+    return output._replace(**{name: value.detach() for name, value in output._asdict().items()
+                              if isinstance(value, torch.Tensor)})
 
 
 def class_accuracy(

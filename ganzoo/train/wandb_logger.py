@@ -38,7 +38,7 @@ LOCAL_MODES = ("offline", "disabled", "dryrun")
 
 def _wandb():
     try:
-        import wandb
+        import wandb  # the optional extra ganzoo[wandb]
     except ImportError:
         raise UsageError(WANDB_MISSING) from None
     return wandb

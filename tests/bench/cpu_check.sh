@@ -31,7 +31,7 @@ clock() { date +%s; }
 say "== CPU"
 say "$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //') (family $(grep -m1 '^cpu family' /proc/cpuinfo | sed 's/.*: //'), model $(grep -m1 '^model[[:space:]]*:' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cores)"
 say "deciding flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|avx512f|avx512_bf16|amx_bf16|amx_tile' | sort | tr '\n' ' ')"
-say "auto picks: $($PY -c 'import torch; from ganzoo.train.speed import plan_speed; print(plan_speed({}, torch.device("cpu")).describe())')"
+say "auto picks: $($PY -c 'import torch; from ganzoo.speed import plan_speed; print(plan_speed({}, torch.device("cpu")).describe())')"
 if grep -qw amx_bf16 /proc/cpuinfo; then VARIANTS=${VARIANTS:-auto,bf16-unkept,bf16-split,fp32-channels-last}
 else VARIANTS=${VARIANTS:-auto,fp32-unkept,fp32-phases,fp32-unsplit}; fi
 

@@ -69,7 +69,7 @@ def main() -> None:
     from ganzoo.data import load_dataset
     from ganzoo.evaluate.classifier import get_judge
     from ganzoo.evaluate.core import RealFeatures, classifier_metrics, generate_set
-    from ganzoo.models import build_model
+    from ganzoo.zoo import build_model, get_model_spec
     from ganzoo.device import resolve_device
     from ganzoo.plugins import get_host
     from ganzoo.recipes import load_recipe, resolve
@@ -91,7 +91,7 @@ def main() -> None:
             # the reference preset: the seed article's configuration, which is what parity is about
             overrides = {"max_steps": args.steps, "seed": seed, "log_every": args.steps, "preset": "reference",
                          **VARIANTS.get(variant, {})}
-            settings = resolve(host.models.get("acgan"), recipe, raw, overrides)
+            settings = resolve(get_model_spec("acgan"), recipe, raw, overrides)
             seed_everything(seed)
             model = build_model("acgan", settings, train.num_classes)
             start = time.perf_counter()

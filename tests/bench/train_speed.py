@@ -84,13 +84,15 @@ def run_reference(args) -> dict:
 
 
 def run_ganzoo(args, side: str) -> dict:
+    from ganzoo import Callback
     from ganzoo.data import load_dataset
-    from ganzoo.models import build_model
     from ganzoo.device import resolve_device
     from ganzoo.plugins import get_host
     from ganzoo.recipes import load_recipe, resolve
+    from ganzoo.train.callbacks import default_callbacks
     from ganzoo.train.loop import Trainer
     from ganzoo.train.session import seed_everything
+    from ganzoo.zoo import build_model, get_model_spec
 
     model, _, variant = side.rpartition(" ")
     model = model or "acgan"
@@ -98,19 +100,20 @@ def run_ganzoo(args, side: str) -> dict:
     name, raw = load_recipe("mnist", host.recipes)
     overrides = {"max_steps": args.steps, "batch_size": args.batch_size, "log_every": args.steps}
     overrides.update(VARIANTS[variant])
-    settings = resolve(host.models.get(model), name, raw, overrides)
+    settings = resolve(get_model_spec(model), name, raw, overrides)
     data = load_dataset("mnist", args.data_dir, channels=1, image_size=28)
+    marks = []
+
+    class Mark(Callback):
+        def after_step(self, trainer, last):
+            marks[0](trainer.step)
+
     seed_everything(0)
     trainer = Trainer(build_model(model, settings, data.num_classes), settings, data,
-                      device=resolve_device(args.device), progress=False)
-    original = trainer.run_step
+                      device=resolve_device(args.device), progress=False, callbacks=default_callbacks([Mark()]))
 
     def run(on_step):
-        def step_and_mark():
-            original()
-            on_step(trainer.step + 1)
-
-        trainer.run_step = step_and_mark
+        marks.append(on_step)
         trainer.fit()
 
     result = _timed(run, args)

@@ -1,5 +1,5 @@
 """Speed switches of the trainer: precision, memory format, the fused upsampling, the split
-narrow convolutions, the optimizer flavour, CUDA graphs.
+narrow convolutions, CUDA graphs, keeping freed memory, sharing the cores.
 
 Each decision is made once per run from the recipe (``precision``, ``channels_last``,
 ``fused_upsample``, ``winograd_upsample``, ``narrow_conv``, ``cuda_graph``) and the
@@ -9,19 +9,15 @@ number. See docs/performance.md for the measurements.
 
 from __future__ import annotations
 
-import ctypes
-import functools
-import os
-import sys
 from contextlib import nullcontext
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any, ContextManager
 
 import torch
 
-from ..errors import UsageError
 from .cores import shares_by_default
+from .errors import UsageError
+from .machine import cpu_has_amx_bf16, cpu_has_native_bf16, glibc
 
 
 @dataclass(frozen=True)
@@ -67,36 +63,8 @@ class SpeedPlan:
         }
 
 
-@functools.lru_cache(maxsize=1)
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
-    if not sys.platform.startswith("linux"):
-        return frozenset()
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return frozenset()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return frozenset(line.split(":", 1)[1].split())
-    return frozenset()
-
-
-def cpu_has_native_bf16() -> bool:
-    """True when the CPU computes bf16 in hardware (AVX512-BF16 or AMX); Linux only."""
-    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
-
-
-def cpu_has_amx_bf16() -> bool:
-    """True when the CPU has AMX tiles for bf16 (Sapphire Rapids and later Xeons); Linux only."""
-    return "amx_bf16" in cpu_flags()
-
-
-# The bf16 training step against the fp32 one (docs/performance.md, "The CPU kinds"):
-# where bf16 is emulated, 25.7 against 382.4 images/s (oneDNN, MKL and ATen held to AVX2);
-# with AVX512-BF16 but no AMX (an Intel Xeon, model 207, whose VM hides AMX), 448.5
-# against 649.3 (that bf16 with the to-image convolution split; without it, as auto
-# leaves bf16 now, slower still).
+# The bf16 training step against the fp32 one, measured where bf16 is emulated and where
+# it is native but without AMX (docs/performance.md, "The CPU kinds").
 EMULATED_BF16_SLOWDOWN = "15x"
 NO_AMX_BF16_SLOWDOWN = "1.45x"
 
@@ -110,39 +78,6 @@ def slow_bf16_note(plan: SpeedPlan) -> str | None:
                 f"{NO_AMX_BF16_SLOWDOWN} slower than fp32 there; --set precision=fp32 (or auto) is faster")
     return (f"ganzoo: precision bf16 on a CPU without native bf16 (no AVX512-BF16 or AMX): it is emulated, "
             f"about {EMULATED_BF16_SLOWDOWN} slower than fp32 (measured); --set precision=fp32 (or auto) is faster")
-
-
-# glibc's malloc serves large blocks with mmap and hands them back to the OS when they are
-# freed (or trims the heap), so each step faults its big tensors in anew, zeroed page by
-# page: measured about 7,000 page faults per ACGAN step at batch 64 on the CPU, and the
-# step 6-10% slower than with the blocks kept (docs/performance.md).
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-KEEP_BELOW = 1 << 30  # bytes: blocks up to this size come from (and return to) the heap
-
-
-@functools.lru_cache(maxsize=1)
-def glibc() -> ctypes.CDLL | None:
-    """The C library where it is glibc (whose ``mallopt`` ganzoo tunes), else None."""
-    try:
-        if not (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"):
-            return None
-        return ctypes.CDLL("libc.so.6")
-    except (AttributeError, ValueError, OSError):  # no confstr name, no such library
-        return None
-
-
-def keep_freed_memory() -> int:
-    """Make glibc's malloc keep freed blocks in the process for the next step instead of
-    unmapping them (the whole process, for its lifetime). Returns the largest block size
-    kept, in bytes (older glibc caps it at 32 MiB), 0 where it did not take. Peak memory is
-    unchanged: the blocks are the step's own."""
-    libc = glibc()
-    if libc is None:
-        return 0
-    for kept in (KEEP_BELOW, 32 << 20):
-        if libc.mallopt(M_MMAP_THRESHOLD, kept) and libc.mallopt(M_TRIM_THRESHOLD, KEEP_BELOW):
-            return kept
-    return 0
 
 
 def _switch(settings: dict[str, Any], key: str, auto: bool) -> bool:
@@ -159,33 +94,27 @@ def plan_speed(settings: dict[str, Any], device: torch.device) -> SpeedPlan:
         if device.type == "cuda":
             precision = "bf16" if torch.cuda.is_bf16_supported() else "fp32"
         else:
-            # bf16 pays on the CPU only with AMX (3.7-4.2x the reference loop on the AMX Xeon,
-            # fp32 1.6-1.9x there); with AVX512-BF16 alone it is slower than fp32, emulated
-            # far slower.
+            # bf16 pays on the CPU only with AMX; with AVX512-BF16 alone it is slower than
+            # fp32, emulated far slower (docs/performance.md, "The CPU kinds").
             precision = "bf16" if cpu_has_amx_bf16() else "fp32"
     amp_dtype = torch.bfloat16 if precision == "bf16" else None
 
-    # Measured (docs/performance.md): channels-last makes the bf16 CPU step ~1.5x faster
-    # and the fp32 one 5-32% for every built-in model (AVX-512; acgan's 13% with oneDNN
-    # held to AVX2).
+    # Channels-last makes every built-in model's CPU step faster, bf16 and fp32
+    # (docs/performance.md, "Speed switches").
     channels_last = _switch(settings, "channels_last", auto=device.type in ("cpu", "cuda"))
 
-    # Measured (docs/performance.md): fused, the fp32 CPU step is ~1.9x faster (the
-    # transposed form); the bf16 channels-last step (the phase form) ~1.25x on the AMX
-    # CPU and ~1.3x on an H200 at batch 1024. bf16 in NCHW would get the slow bf16
-    # transposed convolution (oneDNN's on AMX): auto leaves that plain.
+    # Fused is faster in fp32 (the transposed form) and in bf16 channels-last (the phase
+    # form); bf16 in NCHW would get oneDNN's slow bf16 transposed convolution, so auto
+    # leaves that plain (docs/performance.md, "Speed switches").
     fused_upsample = _switch(settings, "fused_upsample", auto=amp_dtype is None or channels_last)
 
-    # Measured on the CPU (ACGAN's 64 -> 1 to-image convolution at batch 64, forward +
-    # backward): fp32 channels-last 7.2 -> 3.7 ms with oneDNN held to AVX2, 7.4 -> 2.8 with
-    # AVX-512 (bf16 channels-last 15.6 -> 5.5 with AVX512-BF16). Not measured on a GPU or
-    # with AMX, so auto is fp32 on the CPU: the AMX bf16 path stays as it was measured.
+    # Measured faster on the CPU only, and not with AMX: auto is fp32 on the CPU, and the
+    # AMX bf16 path stays as it was measured (docs/performance.md, "Speed switches").
     narrow_conv = _switch(settings, "narrow_conv", auto=device.type == "cpu" and amp_dtype is None)
 
     # The fused upsampling in fp32 channels-last on the CPU: Winograd's 9 products per
-    # input pixel instead of the phase form's 16 (ganzoo.blocks.UpsampleConv2d). Measured
-    # with oneDNN at AVX2, forward + backward at batch 64: 71.6 -> 54.5 ms (28x28 layer),
-    # 39.6 -> 25.4 ms (14x14). Not measured in bf16 or on a GPU: those keep the phase form.
+    # input pixel instead of the phase form's 16 (ganzoo.blocks.UpsampleConv2d). Not
+    # measured in bf16 or on a GPU: those keep the phase form (docs/performance.md).
     winograd_upsample = _switch(settings, "winograd_upsample", auto=amp_dtype is None and device.type == "cpu")
     winograd_upsample = winograd_upsample and fused_upsample and channels_last  # its only place
 
@@ -202,12 +131,19 @@ def plan_speed(settings: dict[str, Any], device: torch.device) -> SpeedPlan:
     if keep and glibc() is None:
         raise UsageError("keep_freed_memory=on needs glibc's malloc (Linux); use auto or off here")
 
-    # Measured (docs/performance.md): two trainings with two threads each on 2 cores ran
-    # 4.3x slower than one alone, one-thread ones not at all. Threads a user set
-    # (OMP_NUM_THREADS; torchrun sets 1) are theirs to keep.
+    # Trainings that each take every core slow each other several-fold; threads a user set
+    # (OMP_NUM_THREADS; torchrun sets 1) are theirs to keep (docs/performance.md,
+    # "Several trainings on one 2-core machine").
     share_cores = _switch(settings, "share_cores", auto=shares_by_default(device))
     return SpeedPlan(device, amp_dtype, channels_last, cuda_graph, fused_upsample, narrow_conv,
                      winograd_upsample, keep, share_cores)
+
+
+def plan_for_run(settings: dict[str, Any], device: torch.device, *, distributed: bool) -> SpeedPlan:
+    """:func:`plan_speed` for a training: under torchrun without a CUDA graph, as DDP's
+    all-reduce runs outside the graph."""
+    plan = plan_speed(settings, device)
+    return replace(plan, cuda_graph=False) if distributed and plan.cuda_graph else plan
 
 
 # The speed choices that change a step's rounding (the same functions, other float
@@ -244,15 +180,3 @@ def speed_drift_note(drift: list[tuple[str, str, str, str]]) -> str:
     keep = " ".join(how for *_, how in drift)
     return (f"ganzoo: resuming on another numeric path than the run trained on ({changes}): the same functions with "
             f"other rounding, so the run goes on but not bit for bit as it would have; {keep} keeps the old path")
-
-
-def make_adam(params: Any, *, lr: float, betas: Any, plan: SpeedPlan) -> torch.optim.Adam:
-    """Adam as the recipe says; fused on CUDA and capturable when the step is graphed
-    (then with a tensor learning rate, which a schedule can change between replays)."""
-    options: dict[str, Any] = {}
-    if plan.device.type == "cuda":
-        options["fused"] = True
-        options["capturable"] = plan.cuda_graph
-        if plan.cuda_graph:
-            lr = torch.tensor(float(lr), device=plan.device)
-    return torch.optim.Adam(params, lr=lr, betas=tuple(betas), **options)

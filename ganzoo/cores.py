@@ -2,9 +2,9 @@
 (``share_cores``).
 
 PyTorch gives every process as many threads as the machine has cores, and OpenMP's
-threads spin while they wait: two such trainings on 2 cores each ran 4.3x slower than one
-alone, three 15x (docs/performance.md, "Several trainings on one 2-core machine"), while
-one-thread trainings side by side lost nothing. So each CPU training, evaluation or
+threads spin while they wait: two or three such trainings on one machine slow each other
+several-fold, while one-thread trainings side by side lose nothing (docs/performance.md,
+"Several trainings on one 2-core machine"). So each CPU training, evaluation or
 sampling writes its process id into a folder of the ganzoo jobs running for this user,
 and every few seconds sets its threads to its share: the cores it started with divided by
 the jobs alive, at least one. A job alone keeps all its threads; one that ends, or dies,

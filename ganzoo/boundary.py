@@ -36,10 +36,23 @@ def raise_terminated(signum: int, frame: Any) -> None:
     raise Terminated()
 
 
+MAX_ERROR_CHARS = 500  # a line's length, "ganzoo: error: " included
+
+
 def say_error(message: str) -> None:
-    """One line on stderr; under torchrun only rank 0 says it (every rank fails alike)."""
+    """One line on stderr, at most ``MAX_ERROR_CHARS`` long (a value quoted in an error
+    may be anything a user gave); under torchrun only rank 0 says it (every rank fails
+    alike)."""
     if process_rank() == 0:
-        typer.echo(f"ganzoo: error: {message}", err=True)
+        typer.echo(one_short_line(f"ganzoo: error: {message}"), err=True)
+
+
+def one_short_line(line: str, limit: int = MAX_ERROR_CHARS) -> str:
+    line = " ".join(line.splitlines())
+    if len(line) <= limit:
+        return line
+    tail = f" ... ({len(line):,} characters)"
+    return line[:limit - len(tail)] + tail
 
 
 def _fail(message: str, code: int) -> typer.Exit:

@@ -46,11 +46,11 @@ def read_yaml(path: str | Path) -> Any:
     """Safe-load a YAML file; a syntax error names the file and the line."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = yamlfile.read_bounded(path)
     except FileNotFoundError:
         raise UsageError(f"recipe file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read recipe file {path}: {exc}") from None
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        raise UsageError(f"cannot read recipe file {path}: {first_line(exc)}") from None
     try:
         return yamlfile.load(text)
     except yaml.MarkedYAMLError as exc:
@@ -58,8 +58,21 @@ def read_yaml(path: str | Path) -> Any:
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         problem = exc.problem or exc.context or "malformed YAML"
         raise UsageError(f"{where}: malformed YAML: {problem}") from None
+    except yamlfile.TooLarge as exc:
+        raise UsageError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         raise UsageError(f"{path}: malformed YAML: {first_line(exc)}") from None
+
+
+def _check_names(data: Mapping[Any, Any], path: Path) -> None:
+    """Every key of a recipe, at any depth, is a setting's or a model's name: text."""
+    for key, value in data.items():
+        if not isinstance(key, str):
+            shown = repr(key) if len(repr(key)) <= 40 else repr(key)[:40] + "..."
+            raise UsageError(f"{path}: the name {shown} ({type(key).__name__}) is not text; "
+                             "a recipe's keys name settings (quote it if it is one)")
+        if isinstance(value, Mapping):
+            _check_names(value, path)
 
 
 def load_recipe(name_or_path: str, recipes: Mapping[str, RecipeSource] | Any) -> tuple[str, dict[str, Any]]:
@@ -75,6 +88,7 @@ def load_recipe(name_or_path: str, recipes: Mapping[str, RecipeSource] | Any) ->
         data = {}
     if not isinstance(data, dict):
         raise UsageError(f"{path}: a recipe must be a mapping of settings, not {type(data).__name__}")
+    _check_names(data, path)
     models = data.get("models", {}) or {}
     if not isinstance(models, dict) or not all(isinstance(v, dict) for v in models.values()):
         raise UsageError(f"{path}: 'models' must map model names to mappings of settings")

@@ -153,7 +153,9 @@ recipe_like = st.dictionaries(
 
 @given(text=st.one_of(st.text(max_size=300), recipe_like.map(lambda d: yaml.safe_dump(d)),
                       st.integers(1, 3000).map(lambda n: "a: " + "[" * n + "]" * n),
-                      st.just("a: &x [*x]"), st.just("dataset: mnist\ndataset: cifar10\n")))
+                      st.just("a: &x [*x]"), st.just("dataset: mnist\ndataset: cifar10\n"),
+                      st.sampled_from(["1: 2", "null: x", "dataset: mnist\nmodels:\n  acgan:\n    3: 4\n",
+                                       "dataset: mnist\nspeed: {1.5: fp32}\n"])))
 @FUZZ
 def test_recipes(tmp_path_factory, text):
     path = tmp_path_factory.mktemp("recipe") / "r.yaml"
@@ -280,3 +282,45 @@ def test_the_cli_says_one_line(tmp_path, command):
     assert len(lines) == 1 and lines[0].startswith("ganzoo: error: "), result.stderr
     assert "internal error" not in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def multiplying_aliases(levels: int = 8) -> str:
+    """'Billion laughs': each anchor a list of nine of the one before, 9**levels values."""
+    lines, previous = ["x0: &x0 [a, a, a, a, a, a, a, a, a]"], "x0"
+    for level in range(1, levels + 1):
+        lines.append(f"x{level}: &x{level} [{', '.join(['*' + previous] * 9)}]")
+        previous = f"x{level}"
+    return "\n".join(lines + ["dataset: mnist", f"augment: *{previous}"]) + "\n"
+
+
+@pytest.mark.parametrize("case", ["dev-zero", "aliases", "name-not-text", "long-value"])
+def test_settings_files_and_errors_are_bounded(tmp_path, case):
+    """--recipe /dev/zero read until the kernel killed it; aliases that multiply ran for
+    minutes and printed a line of gigabytes; a key that is not text was an internal
+    TypeError; an error quoting a long value printed all of it."""
+    recipe = tmp_path / "r.yaml"
+    args = {"dev-zero": ["--recipe", "/dev/zero"], "aliases": ["--recipe", str(recipe)],
+            "name-not-text": ["--recipe", str(recipe)],
+            "long-value": ["--recipe", "mnist", "--set", "dataset=" + "x" * 5000]}[case]
+    if case == "aliases":
+        recipe.write_text(multiplying_aliases(), encoding="utf-8")
+    if case == "name-not-text":
+        recipe.write_text("dataset: mnist\n1: 2\n", encoding="utf-8")
+    if case == "dev-zero" and not Path("/dev/zero").exists():
+        pytest.skip("no /dev/zero here")
+    result = run_cli("train", "acgan", *args, "--runs-dir", str(tmp_path / "runs"), timeout=60)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and len(lines[0]) <= 500, result.stderr[:1000]
+    assert "internal error" not in lines[0]
+    expected = {"dev-zero": "larger than 1 MiB", "aliases": "more than 100,000 values",
+                "name-not-text": "the name 1 (int) is not text", "long-value": "characters)"}[case]
+    assert expected in lines[0]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_run_config_past_the_size_limit_is_refused(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "config.yaml").write_text("model: acgan\nnote: '" + "x" * (1 << 20) + "'\n", encoding="utf-8")
+    with pytest.raises(GanzooError, match="larger than 1 MiB"):
+        read_config(folder)

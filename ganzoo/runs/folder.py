@@ -143,8 +143,8 @@ def write_config(folder: Path, config: dict[str, Any]) -> None:
 def read_config(folder: Path) -> dict[str, Any]:
     path = RunFolder(folder).config
     try:
-        data = yamlfile.load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        data = yamlfile.load(yamlfile.read_bounded(path))
+    except (OSError, ValueError, yaml.YAMLError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise GanzooError(f"{folder} is not a readable run folder ({path.name}: {first})") from None
     if not isinstance(data, dict) or "model" not in data:

@@ -129,6 +129,7 @@ SYSTEM_REFUSALS = {
     errno.EPERM: "the operation is not permitted",
     errno.EIO: "an input/output error (a failing disk, or a network file system gone)",
     errno.EFBIG: "a file grew past the size this process may write (ulimit -f)",
+    errno.ENAMETOOLONG: "a name is longer than the file system allows (255 bytes a name on most)",
 }
 
 

@@ -327,6 +327,22 @@ def test_the_machine_refusing_a_write_is_said_in_words_not_as_a_bug(capsys, monk
     assert list(tmp_path.iterdir()) == []  # the temporary file went too
 
 
+def test_a_name_too_long_for_the_file_system_is_said_in_words(capsys, tmp_path):
+    """`--out` with a 300-character name was "internal error: OSError: [Errno 36] File name too long"."""
+    import typer
+
+    from ganzoo.boundary import at_boundary
+    from ganzoo.files import write_text_atomic
+
+    target = tmp_path / ("a" * 300 + ".png")
+    with pytest.raises(typer.Exit) as stopped:
+        at_boundary(write_text_atomic)(target, "{}")
+    line = capsys.readouterr().err
+    assert stopped.value.exit_code == 1 and line.count("\n") == 1
+    assert line.startswith("ganzoo: error: a name is longer than the file system allows") and "internal" not in line
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_memory_running_out_is_said_in_words_not_as_a_bug(capsys):
     """`--set image_size=100000`: torch's "DefaultCPUAllocator: can't allocate memory ..." was an internal error."""
     import typer

@@ -6,6 +6,7 @@ a run's resolved settings reach it through :func:`build_model`.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -101,6 +102,24 @@ def build_model(model: str, settings: Mapping[str, Any], num_classes: int, plugi
     kwargs.update({key: settings[key] for key in loss_options(loss_factory(loss)) if key in settings})
     kwargs.update(channels=settings["channels"], image_size=settings["image_size"], num_classes=num_classes)
     try:
-        return get_model(model, loss=settings.get("loss"), plugin=plugin, **kwargs)
+        with warnings.catch_warnings():  # said below in ganzoo's words, with the setting to blame
+            warnings.filterwarnings("ignore", message="Initializing zero-element tensors is a no-op")
+            built = get_model(model, loss=settings.get("loss"), plugin=plugin, **kwargs)
     except (ValueError, TypeError) as exc:
         raise UsageError(f"cannot build {model!r} with these settings: {exc}") from None
+    _refuse_empty_layers(model, built, kwargs)
+    return built
+
+
+def _refuse_empty_layers(model: str, built: BuiltModel, settings: Mapping[str, Any]) -> None:
+    """A size of 0 (``--set latent_dim=0``) builds layers with no weights, which train as
+    if nothing were wrong: refuse them, naming the settings that are 0 or less."""
+    for part, network in (("generator", built.generator), ("discriminator", built.discriminator)):
+        empty = next((name for name, weight in network.named_parameters() if weight.numel() == 0), None)
+        if empty is None:
+            continue
+        sizes = [f"{key}={value}" for key, value in settings.items()
+                 if isinstance(value, int) and not isinstance(value, bool) and value <= 0]
+        blamed = ", ".join(sizes) if sizes else "these settings"
+        raise UsageError(f"{model} with {blamed} has a layer with no weights (the {part}'s {empty}); "
+                         "a size must be at least 1")

@@ -213,3 +213,15 @@ def test_run_settings_survive_copy_and_pickle():
     settings = RunSettings({"batch_size": 16})
     for twin in (copy.copy(settings), copy.deepcopy(settings), pickle.loads(pickle.dumps(settings))):
         assert twin.batch_size == 16 and dict(twin) == dict(settings)
+
+
+def test_a_size_of_zero_is_refused_in_words_not_trained(recwarn):
+    """--set latent_dim=0 built layers with no weights and trained, after torch's raw
+    'Initializing zero-element tensors is a no-op' warning."""
+    from ganzoo.errors import UsageError
+    from ganzoo.zoo import build_model
+
+    with pytest.raises(UsageError, match=r"acgan with latent_dim=0 has a layer with no weights .*at least 1"):
+        build_model("acgan", resolved(overrides=["latent_dim=0"]), 10)
+    assert not [w for w in recwarn if "zero-element" in str(w.message)]
+    assert build_model("acgan", resolved(overrides=["latent_dim=8"]), 10).generator is not None

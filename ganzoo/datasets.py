@@ -118,9 +118,17 @@ def _load_idx(kind: IdxDataset, name: str, root: Path, train: bool) -> ImageData
 
 
 def _download(fetch, name: str, folder: Path, files: list[str]) -> None:
+    """Fetch the data into ``folder``; a failed attempt takes back the empty folders it made
+    (the user's data folder is left as it was found)."""
+    missing = [parent for parent in (folder, *folder.parents) if not parent.exists()]
     try:
         fetch()
     except Exception as exc:
+        for made in missing:  # deepest first; a folder that holds anything stays
+            try:
+                made.rmdir()
+            except OSError:
+                break
         reason = first_line(exc)
         raise DataError(
             f"{name} is not in {folder} and could not be downloaded ({reason}); "

@@ -49,6 +49,17 @@ def test_missing_data_offline_names_folder_and_files(tmp_path, monkeypatch):
     assert f"mnist is not in {tmp_path / 'empty' / 'MNIST' / 'raw'} and could not be downloaded" in message
     assert "train-images-idx3-ubyte.gz" in message and "--data-dir" in message
     assert "\n" not in message
+    assert not (tmp_path / "empty").exists()  # the failed download made it, and took it back
+
+
+def test_a_failed_download_leaves_the_data_folder_as_it_was(tmp_path, monkeypatch):
+    """A failed MNIST load left MNIST/raw/ inside the user's --data-dir."""
+    monkeypatch.setattr(datasets.MNIST, "mirrors", ["http://127.0.0.1:9/"])
+    mine = tmp_path / "mine"
+    (mine / "notes").mkdir(parents=True)
+    with pytest.raises(DataError):
+        load_dataset("mnist", mine)
+    assert sorted(p.name for p in mine.iterdir()) == ["notes"]
 
 
 def test_unknown_dataset_suggests_names():

@@ -14,6 +14,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,14 +174,24 @@ def _load_image_folder(name: str, root: Path, train: bool, channels: int, image_
     mode = "L" if channels == 1 else "RGB"
     images = torch.empty(len(listing.files), channels, image_size, image_size, dtype=torch.uint8)
     for i, path in enumerate(listing.files):
-        try:
-            with Image.open(path) as picture:
-                tensor = TF.pil_to_tensor(eight_bit(picture).convert(mode))
-        except Exception as exc:  # Pillow's decoders raise many kinds on bad bytes
-            raise DataError(f"{path} is not a readable image ({type(exc).__name__}); remove it or fix it") from None
-        tensor = TF.resize(tensor, [image_size], antialias=True)
+        tensor = TF.resize(_read_picture(path, mode, TF), [image_size], antialias=True)
         images[i] = TF.center_crop(tensor, [image_size, image_size])
     return ImageData(name, images, torch.tensor(labels, dtype=torch.long), class_names)
+
+
+def _read_picture(path: Path, mode: str, TF) -> torch.Tensor:
+    """One image file as a uint8 (C, H, W) tensor in ``mode``; a picture too large for
+    Pillow to open safely is refused as ``evaluate --images`` refuses it, not warned of."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path) as picture:
+                return TF.pil_to_tensor(eight_bit(picture).convert(mode))
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+            raise DataError(f"{path} is too large to read safely ({first_line(exc)}); make it smaller or "
+                            "remove it") from None
+        except Exception as exc:  # Pillow's decoders raise many kinds on bad bytes
+            raise DataError(f"{path} is not a readable image ({type(exc).__name__}); remove it or fix it") from None
 
 
 def mnist(root: Path, *, train: bool) -> ImageData:

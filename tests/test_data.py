@@ -93,6 +93,19 @@ def test_image_folder_with_a_corrupt_image_names_the_file(tmp_path):
         load_dataset("imagefolder", root, channels=3, image_size=8)
 
 
+def test_a_picture_too_large_to_read_safely_is_refused_not_warned_of(tmp_path, recwarn):
+    """A 10000x10000 PNG printed Pillow's raw DecompressionBombWarning and trained on."""
+    from PIL import Image
+
+    root = tmp_path / "pets"
+    _write_png(root / "cat" / "0.png", 30)
+    (root / "dog").mkdir()
+    Image.new("L", (10_000, 10_000)).save(root / "dog" / "huge.png")  # 100 megapixels, a small file
+    with pytest.raises(DataError, match=r"huge\.png is too large to read safely \(Image size \(100000000 pixels\)"):
+        load_dataset("imagefolder", root, channels=3, image_size=8)
+    assert not [w for w in recwarn if "DecompressionBomb" in type(w.message).__name__]
+
+
 def test_a_flat_image_folder_is_one_class_named_after_it_in_both_splits(tmp_path):
     root = tmp_path / "faces"
     for i in range(3):

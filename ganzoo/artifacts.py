@@ -63,6 +63,8 @@ def find(source: Path | None, model: str | None, runs_dir: Path | None = None) -
     if is_hub_folder(source):
         return source, model or model_in(source / HUB_WEIGHTS)
     if source.is_dir():
+        if not RunFolder(source).config.is_file():
+            raise CheckpointError(neither_run_nor_export(source))
         model = model or str(read_config(source).get("model"))
         path = RunFolder(source).last
         if not path.is_file():
@@ -71,6 +73,16 @@ def find(source: Path | None, model: str | None, runs_dir: Path | None = None) -
     if not source.exists():
         raise UsageError(f"{source} does not exist")
     return source, model or model_in(source)
+
+
+def neither_run_nor_export(folder: Path) -> str:
+    """What a folder given as a source lacks: a run's config.yaml, or a Hub export's files."""
+    hub = [name for name in (HUB_WEIGHTS, HUB_CONFIG) if (folder / name).is_file()]
+    if hub:
+        missing = HUB_CONFIG if HUB_WEIGHTS in hub else HUB_WEIGHTS
+        return f"{folder} looks like an exported generator for the Hub but has no {missing}"
+    return (f"{folder} is a folder but neither a run folder (no config.yaml) nor an exported generator "
+            f"({HUB_WEIGHTS} and {HUB_CONFIG})")
 
 
 def model_in(path: Path) -> str:

@@ -357,3 +357,21 @@ def test_memory_running_out_is_said_in_words_not_as_a_bug(capsys):
     assert stopped.value.exit_code == 1
     assert capsys.readouterr().err == ("ganzoo: error: out of memory: 1,048,576.0 GiB could not be allocated; a "
                                        "smaller batch_size or image_size (or --n) needs less\n")
+
+
+@pytest.mark.parametrize("case", ["empty-folder", "hub-without-config", "device"])
+def test_a_source_that_is_not_an_artifact_is_named_for_what_it_is(tmp_path, case):
+    """--checkpoint on a folder said "has no checkpoint yet", on /dev/zero "does not exist"."""
+    folder = tmp_path / "thing"
+    folder.mkdir()
+    if case == "hub-without-config":
+        (folder / "model.safetensors").write_bytes(b"")
+    source = "/dev/zero" if case == "device" else str(folder)
+    if case == "device" and not Path(source).exists():
+        pytest.skip("no /dev/zero here")
+    result = run_cli("sample", "acgan", "--checkpoint", source, "--out", str(tmp_path / "out.png"))
+    expected = {"empty-folder": "is a folder but neither a run folder (no config.yaml) nor an exported generator",
+                "hub-without-config": "looks like an exported generator for the Hub but has no config.json",
+                "device": "/dev/zero is not a regular file (a device or a pipe), not a checkpoint"}[case]
+    assert result.returncode == 1 and result.stderr.count("\n") == 1 and expected in result.stderr, result.stderr
+    assert not (tmp_path / "out.png").exists()

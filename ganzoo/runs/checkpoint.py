@@ -144,6 +144,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     ``mmap``: map the tensors rather than read them (a look at the step costs little)."""
     path = Path(path)
     if not path.is_file():
+        if path.is_dir():
+            raise CheckpointError(f"{path} is a folder, not a checkpoint file")
+        if path.exists():
+            raise CheckpointError(f"{path} is not a regular file (a device or a pipe), not a checkpoint")
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
         with open(path, "rb") as file:

@@ -11,6 +11,9 @@ folder found, and a request can only name one of them.
 
 from __future__ import annotations
 
+import errno
+import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,12 +159,42 @@ def build_app(gallery: Gallery):
     return app
 
 
+EVERY_ADDRESS = ("0.0.0.0", "::", "")
+
+
+def check_address(host: str, port: int) -> None:
+    """Refuse, in words, an address the page cannot listen on: a host that does not
+    resolve or is not this machine's, a port another program holds (Gradio's own errors
+    blame the port, or name its environment variable)."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                                         flags=socket.AI_PASSIVE)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UsageError(f"--host {host!r} is neither an address nor a name that resolves "
+                         f"({getattr(exc, 'strerror', None) or exc})") from None
+    with socket.socket(family, kind) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise UsageError(f"port {port} on {host} is in use by another program; pick another with --port") \
+                    from None
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise UsageError(f"--host {host} is not an address of this machine") from None
+            raise UsageError(f"cannot listen on {host} port {port}: {exc.strerror or exc}") from None
+
+
 def serve(root: Path, *, host: str = "127.0.0.1", port: int = 7860, device: str = "cpu", open_browser: bool = False):
     """Build the page and serve it until interrupted."""
     try:
         import gradio  # noqa: F401  # the optional extra ganzoo[ui]: refused in one line when missing
     except ImportError:
         raise UsageError("ganzoo ui needs Gradio: pip install 'ganzoo[ui]'") from None
+    check_address(host, port)
+    if host in EVERY_ADDRESS:
+        print(f"ganzoo: serving on every network address of this machine (--host {host or '0.0.0.0'}): anyone who "
+              f"can reach port {port} can use the page", file=sys.stderr)
     gallery = Gallery(root, device=device)
     app = build_app(gallery)
     app.launch(server_name=host, server_port=port, inbrowser=open_browser, share=False, show_error=True)

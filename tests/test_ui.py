@@ -110,3 +110,35 @@ def test_the_page_draws_samples_for_a_chosen_class_in_a_browser(runs, tmp_path):
         driver.quit()
         app.close()
         time.sleep(0.5)
+
+
+def test_an_address_the_page_cannot_listen_on_is_said_in_words():
+    """A port in use and a host that does not resolve were internal errors pointing at
+    GRADIO_SERVER_PORT (the bad host blamed on the port)."""
+    import socket
+
+    from ganzoo.errors import UsageError
+    from ganzoo.ui import check_address
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        with pytest.raises(UsageError, match=f"port {taken} on 127.0.0.1 is in use by another program; pick another"):
+            check_address("127.0.0.1", taken)
+    with pytest.raises(UsageError, match="--host 'no.such.host.invalid' is neither an address nor a name that resolves"):
+        check_address("no.such.host.invalid", 7860)
+    with pytest.raises(UsageError, match="--host 192.0.2.1 is not an address of this machine"):
+        check_address("192.0.2.1", 7860)  # TEST-NET-1: never a local address
+    check_address("127.0.0.1", 0)  # a free port: no error
+
+
+def test_serving_on_every_address_is_said(monkeypatch, capsys, tmp_path):
+    """--host 0.0.0.0 served every address with no word that it did."""
+    pytest.importorskip("gradio")
+    from ganzoo import ui
+
+    monkeypatch.setattr(ui, "Gallery", lambda root, device: (_ for _ in ()).throw(SystemExit(0)))
+    with pytest.raises(SystemExit):
+        ui.serve(tmp_path, host="0.0.0.0", port=0)
+    assert "serving on every network address of this machine (--host 0.0.0.0)" in capsys.readouterr().err

@@ -35,6 +35,7 @@ from .evaluate.leaderboard import leaderboard as make_leaderboard
 from .evaluate.options import EvaluationOptions
 from .evaluate.run import evaluate as evaluate_run
 from .evaluate.run import evaluate_images as evaluate_image_set
+from .files import REPORT_LIMIT, read_limited
 from .generation import generate
 from .grids import to_pil
 from .interpolate import parse_seeds, write_interpolation
@@ -153,7 +154,7 @@ def load(source: str | Path | None = None, *, model: str | None = None, runs_dir
 
 def _json_with_folder(path: Path) -> dict[str, Any]:
     """A report's or leaderboard's JSON, with ``folder``: where it was written."""
-    return {**json.loads(path.read_text(encoding="utf-8")), "folder": str(path.parent)}
+    return {**json.loads(read_limited(path, REPORT_LIMIT, "report")), "folder": str(path.parent)}
 
 
 def train(

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import shutil
+import stat
 import tempfile
 import warnings
 import zlib
@@ -57,13 +59,21 @@ FASHION_MNIST = IdxDataset("FashionMNIST", ("T-shirt/top", "Trouser", "Pullover"
 
 def read_idx(path: Path, dims: int) -> torch.Tensor:
     """An IDX file of unsigned bytes with ``dims`` dimensions (LeCun's format: two zero
-    bytes, the type 0x08, the number of dimensions, each size as a big-endian uint32)."""
-    data = path.read_bytes()
-    if len(data) < 4 + 4 * dims or data[:4] != bytes((0, 0, 8, dims)):
-        raise ValueError(f"{path.name} is not an IDX file of {dims}-d unsigned bytes")
-    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
-    body = data[4 + 4 * dims:]
-    if len(body) != int(np.prod(shape)):
+    bytes, the type 0x08, the number of dimensions, each size as a big-endian uint32).
+    Reads no more than the header declares, and only after the file's own size agrees
+    with it (a device or a pipe, whose size says nothing, is refused)."""
+    with open(path, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise ValueError(f"{path.name} is not a regular file")
+        header = handle.read(4 + 4 * dims)
+        if len(header) < 4 + 4 * dims or header[:4] != bytes((0, 0, 8, dims)):
+            raise ValueError(f"{path.name} is not an IDX file of {dims}-d unsigned bytes")
+        shape = [int.from_bytes(header[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
+        declared, held = math.prod(shape), os.fstat(handle.fileno()).st_size - len(header)
+        if held != declared:
+            raise ValueError(f"{path.name} holds {held} bytes of data, its header says {shape}")
+        body = handle.read(declared)
+    if len(body) != declared:  # the file shrank while it was read
         raise ValueError(f"{path.name} holds {len(body)} bytes of data, its header says {shape}")
     return torch.from_numpy(np.frombuffer(body, dtype=np.uint8).copy().reshape(shape))
 

@@ -1,4 +1,5 @@
-"""Writing files so that a crash never leaves half of one behind."""
+"""Writing files so that a crash never leaves half of one behind, and reading a whole
+file no larger than such a file ever is (``read_limited``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,25 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import UsageError
+
+# What a whole-file read may take, by the kind of file: far above any real one, far below
+# what would hurt (``--recipe /dev/zero``, a report replaced by something else).
+SETTINGS_LIMIT = 1 << 20  # a recipe, a run's config.yaml, a record of ganzoo's (the W&B run's id)
+REPORT_LIMIT = 64 << 20  # an evaluation's or a leaderboard's JSON
+
+
+class TooLargeToRead(ValueError):
+    """A file past the size its kind ever has."""
+
+
+def read_limited(path: Path, limit: int, what: str = "file") -> str:
+    """A whole text file, refused (``TooLargeToRead``) past ``limit`` bytes without reading
+    further: a size from ``stat`` cannot be trusted (``/dev/zero`` and pipes say 0)."""
+    with open(path, "rb") as handle:
+        raw = handle.read(limit + 1)
+    if len(raw) > limit:
+        raise TooLargeToRead(f"{path} is larger than {limit / (1 << 20):g} MiB, more than a {what} ever is")
+    return raw.decode("utf-8")
 
 
 def check_folder_can_be_written(folder: Path, what: str, hint: str = "") -> None:

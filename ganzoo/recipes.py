@@ -23,6 +23,7 @@ import yaml
 
 from . import yamlfile
 from .errors import UsageError, did_you_mean, first_line
+from .files import TooLargeToRead
 from .models import ModelSpec, model_settings
 from .registry import RecipeSource
 from .settings import TRAIN_SETTINGS, Setting, apply_layer, flatten, kind_of_default
@@ -49,6 +50,8 @@ def read_yaml(path: str | Path) -> Any:
         text = yamlfile.read_bounded(path)
     except FileNotFoundError:
         raise UsageError(f"recipe file {path} does not exist") from None
+    except TooLargeToRead as exc:
+        raise UsageError(str(exc)) from None
     except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
         raise UsageError(f"cannot read recipe file {path}: {first_line(exc)}") from None
     try:

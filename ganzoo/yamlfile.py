@@ -10,9 +10,11 @@ from typing import Any
 
 import yaml
 
+from .files import SETTINGS_LIMIT, read_limited
+
 # Recipes and run configurations are a few KB; these bound what a mistaken or hostile
 # file (``--recipe /dev/zero``, aliases that multiply) can cost.
-MAX_BYTES = 1 << 20
+MAX_BYTES = SETTINGS_LIMIT
 MAX_NODES = 100_000  # values in the loaded document, counting each use of an alias in full
 
 
@@ -74,10 +76,5 @@ def _check_size(data: Any) -> None:
 
 
 def read_bounded(path: Path) -> str:
-    """A YAML file's text, refused (``ValueError``) past ``MAX_BYTES`` without reading
-    further: a size from ``stat`` cannot be trusted (``/dev/zero``, a pipe say 0)."""
-    with open(path, "rb") as handle:
-        raw = handle.read(MAX_BYTES + 1)
-    if len(raw) > MAX_BYTES:
-        raise ValueError(f"larger than {MAX_BYTES // (1 << 20)} MiB, too large for a settings file")
-    return raw.decode("utf-8")
+    """A YAML file's text, refused (``files.TooLargeToRead``) past ``MAX_BYTES``."""
+    return read_limited(path, MAX_BYTES, "settings file")

@@ -324,3 +324,23 @@ def test_a_run_config_past_the_size_limit_is_refused(tmp_path):
     (folder / "config.yaml").write_text("model: acgan\nnote: '" + "x" * (1 << 20) + "'\n", encoding="utf-8")
     with pytest.raises(GanzooError, match="larger than 1 MiB"):
         read_config(folder)
+
+
+def test_whole_file_reads_are_bounded(tmp_path, monkeypatch):
+    """A run's lock, metrics.jsonl and reports are read within limits: a lock file of
+    100,000 digits was int()'ed (Python's own limit: an internal ValueError), a line of
+    megabytes in metrics.jsonl was read whole, any report.json was read whatever its size."""
+    from ganzoo.runs import listing, lock
+    from ganzoo.runs.folder import RunFolder, read_metrics
+
+    run = tmp_path / "run"
+    (run / "reports" / "step_1").mkdir(parents=True)
+    (run / lock.LOCK_NAME).write_text("7" * 100_000)
+    assert lock.recorded_process(run) is None
+    good = '{"step": 1, "d_loss": 1.0}\n'
+    RunFolder(run).metrics.write_text(good * 2 + '{"step": 2, "x": "' + "y" * (2 << 20) + '"}\n' + good)
+    assert [record["step"] for _, record in read_metrics(run)] == [1, 1]  # stops at the line no log of ours has
+    (run / "reports" / "step_1" / "report.json").write_text('{"step": 1, "pad": "' + "z" * 1000 + '"}')
+    assert listing.newest_report(RunFolder(run)) is not None
+    monkeypatch.setattr(listing, "REPORT_LIMIT", 100)
+    assert listing.newest_report(RunFolder(run)) is None  # past the limit: not read

@@ -19,7 +19,7 @@ from ..cores import shared_cores
 from ..data import default_data_dir, describe_fingerprint, evaluation_data, fingerprint
 from ..device import resolve_device
 from ..errors import UsageError, did_you_mean
-from ..files import check_folder_can_be_written, first_free
+from ..files import REPORT_LIMIT, check_folder_can_be_written, first_free, read_limited
 from ..interpolate import interpolation_grid
 from ..plugins import get_host
 from ..runs.folder import RunFolder, metric_records, now_iso, recorded_data_dir
@@ -296,7 +296,7 @@ def earlier_split_warnings(run_dir: Path | None, split: dict[str, Any]) -> list[
     warnings = []
     for path in sorted(RunFolder(run_dir).reports.glob("*/report.json")):
         try:
-            earlier = json.loads(path.read_text(encoding="utf-8")).get("real_split")
+            earlier = json.loads(read_limited(path, REPORT_LIMIT, "report")).get("real_split")
         except (OSError, ValueError):
             continue
         if isinstance(earlier, dict) and contents(earlier) != contents(split):

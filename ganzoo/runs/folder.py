@@ -226,20 +226,28 @@ def append_metrics(folder: Path, record: dict[str, Any]) -> None:
         f.write(json.dumps(record) + "\n")
 
 
+MAX_METRICS_LINE = 1 << 20  # characters; a line of ganzoo's is well under 10 KB
+
+
 def read_metrics(folder: Path | None) -> list[tuple[str, dict[str, Any]]]:
-    """Every readable line of ``metrics.jsonl`` as ``(line, record)``; a line cut short
-    by a crash is skipped. Loss lines hold ``d_loss``, evaluation lines ``eval``."""
+    """Every readable line of ``metrics.jsonl`` as ``(line, record)``, read line by line;
+    a line cut short by a crash is skipped, and reading stops at a line of more than
+    ``MAX_METRICS_LINE`` characters (not a log of ganzoo's from there on). Loss lines hold
+    ``d_loss``, evaluation lines ``eval``."""
     path = RunFolder(folder).metrics if folder is not None else None
     if path is None or not path.is_file():
         return []
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and isinstance(record.get("step"), int):
-            out.append((line, record))
+    with open(path, encoding="utf-8", errors="replace") as lines:
+        while line := lines.readline(MAX_METRICS_LINE + 1):
+            if len(line) > MAX_METRICS_LINE:
+                break  # no line of ganzoo's is near this: what follows is not its log
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict) and isinstance(record.get("step"), int):
+                out.append((line.rstrip("\n"), record))
     return out
 
 

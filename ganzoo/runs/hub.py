@@ -23,7 +23,7 @@ import yaml
 
 from ..artifacts import HUB_CONFIG, HUB_WEIGHTS, rebuild_config, write_weights
 from ..errors import UsageError
-from ..files import folder_replaced_atomically
+from ..files import REPORT_LIMIT, folder_replaced_atomically, read_limited
 from ..generation import generate
 from ..grids import save_png
 from ..splits import real_split_name
@@ -63,7 +63,7 @@ def latest_report(checkpoint: str | None) -> dict[str, Any] | None:
     reports = sorted(run.reports.glob("*/report.json"))
     for path in reversed(reports):
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            return json.loads(read_limited(path, REPORT_LIMIT, "report"))
         except (OSError, ValueError):
             continue
     return None

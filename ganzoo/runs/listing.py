@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..files import REPORT_LIMIT, read_limited
 from ..recipes import recorded_name
 from . import lock
 from .checkpoint import checkpoint_step
@@ -72,7 +73,7 @@ def newest_report(run: RunFolder) -> dict[str, Any] | None:
     best: tuple[tuple[int, str], Path, dict[str, Any]] | None = None
     for path in run.reports.glob("*/report.json"):
         try:
-            report = json.loads(path.read_text(encoding="utf-8"))
+            report = json.loads(read_limited(path, REPORT_LIMIT, "report"))
             order = (int(report["step"]), str(report.get("created", "")))
         except (OSError, ValueError, KeyError, TypeError):
             continue

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import UsageError
+from ..files import read_limited
 
 try:
     import fcntl
@@ -68,8 +69,8 @@ def is_training(run_dir: Path) -> bool:
 def recorded_process(run_dir: Path) -> int | None:
     """The process id the run's newest training wrote into its lock file."""
     try:
-        text = (Path(run_dir) / LOCK_NAME).read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError):
+        text = read_limited(Path(run_dir) / LOCK_NAME, 64, "lock file").strip()
+    except (OSError, ValueError):  # UnicodeDecodeError and TooLargeToRead are ValueErrors
         return None
     return int(text) if text.isdigit() else None
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..errors import GanzooError, UsageError, first_line
-from ..files import write_text_atomic
+from ..files import SETTINGS_LIMIT, read_limited, write_text_atomic
 from ..grids import to_pil
 from .loggers import named_numbers
 
@@ -91,7 +91,7 @@ class WandbLogger:
 
     def _start(self):
         try:
-            known = json.loads(self.record.read_text(encoding="utf-8"))
+            known = json.loads(read_limited(self.record, SETTINGS_LIMIT, "record of the W&B run"))
             known_id, known_step = str(known["id"]), int(known["step"])
         except (OSError, ValueError, KeyError, TypeError):  # a fresh run (or an unreadable record): a new W&B run
             known_id, known_step = None, -1

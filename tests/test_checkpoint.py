@@ -112,3 +112,20 @@ def test_something_else_is_not_a_checkpoint(tmp_path):
         ckpt.load_checkpoint(path)
     with pytest.raises(CheckpointError, match="does not exist"):
         ckpt.load_checkpoint(tmp_path / "missing.pt")
+
+
+@pytest.mark.parametrize("protocol", [3, 4, 5])
+def test_a_plain_pickle_is_refused_without_torchs_warning(tmp_path, recwarn, protocol):
+    """A pickle of protocol 4 given as a checkpoint printed torch's two-line UserWarning
+    before ganzoo's line (in sample, runs and leaderboard)."""
+    import pickle
+
+    from ganzoo.errors import CheckpointError
+    from ganzoo.runs.checkpoint import checkpoint_step, load_checkpoint
+
+    path = tmp_path / "plain.pt"
+    path.write_bytes(pickle.dumps({"generator": {}, "step": 3}, protocol=protocol))
+    with pytest.raises(CheckpointError, match=f"is a plain pickle \\(protocol {protocol}\\), not a file torch.save"):
+        load_checkpoint(path)
+    assert checkpoint_step(path) is None
+    assert not [w for w in recwarn if "pickle protocol" in str(w.message)]

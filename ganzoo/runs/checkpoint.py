@@ -136,6 +136,7 @@ def load_or_point_to_intact(path: Path, how_to_use: str) -> dict[str, Any]:
 
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since PyTorch 1.6
 PICKLE_PROTO = b"\x80"  # the legacy format: a pickle stream
+LEGACY_PROTOCOL = 2  # torch.save's legacy format pickles with protocol 2; anything above is another writer's
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu",
@@ -157,6 +158,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not (head.startswith(ZIP_MAGIC) or head[:1] == PICKLE_PROTO):
         raise CheckpointError(f"{path} is not a PyTorch checkpoint file (it starts with neither a zip archive's "
                               "header nor a pickle's)" if head else f"checkpoint {path} is empty")
+    if head[:1] == PICKLE_PROTO and len(head) > 1 and head[1] > LEGACY_PROTOCOL:
+        raise CheckpointError(f"{path} is a plain pickle (protocol {head[1]}), not a file torch.save wrote; ganzoo "
+                              "does not unpickle such files (that could run code)")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True,
                              mmap=mmap and head.startswith(ZIP_MAGIC))  # the legacy format cannot be mapped

@@ -261,3 +261,17 @@ def test_the_cli_refuses_bad_image_input_in_one_line(tmp_path, args, code, messa
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_too_few_images_for_a_metric_are_refused_before_any_work(tmp_path, count):
+    """One image: four numpy warnings, then an internal LinAlgError after minutes."""
+    images = np.random.default_rng(0).integers(0, 256, (count, 28, 28, 1), dtype=np.uint8)
+    np.savez(tmp_path / "few.npz", images=images, labels=np.arange(count))
+    result = run_cli("evaluate", "--images", str(tmp_path / "few.npz"), "--dataset", "mnist",
+                     "--data-dir", str(tmp_path / "no-data-needed"), "--out", str(tmp_path / "report"), timeout=120)
+    counted = "1 image is" if count == 1 else f"{count} images are"
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert f"{counted} too few: " in result.stderr and "precision-recall needs 4" in result.stderr
+    assert ("classifier-fid needs 2" in result.stderr) == (count < 2) and "Warning" not in result.stderr
+    assert not (tmp_path / "report").exists()

@@ -198,7 +198,7 @@ def _inception_summary(result: dict[str, Any]) -> str:
 
 
 BUILTIN_METRICS = (
-    Metric("classifier-fid", classifier_fid, label="classifier FID",
+    Metric("classifier-fid", classifier_fid, label="classifier FID", min_images=2,
            description="Fréchet distance of generated and real images (the test split, or --real-split train) in the "
            "judge's feature space"),
     Metric("intra-fid", intra_fid, label="intra-class FID", key="intra_class_fid", applies="conditional",
@@ -216,10 +216,12 @@ BUILTIN_METRICS = (
            headline=lambda r: None if r.get("value") is None else r["value"] * 1000.0,  # as the label says
            summary=lambda r: _plus_minus(r, 1000.0)),
     Metric("precision-recall", on_judge_features(precision_recall), label="precision / recall", better="higher",
+           min_images=4,
            description="share of generated images inside the real images' k=3 nearest-neighbour manifold (precision) "
            "and of real images inside the generated one (recall), in the judge's feature space",
            summary=_pair("precision", "recall")),
     Metric("density-coverage", on_judge_features(density_coverage), label="density / coverage", better="higher",
+           min_images=6,
            description="how many real k=5 neighbourhoods hold a generated image, over k (density, 1 when alike), "
            "and the share of real neighbourhoods holding one (coverage), in the judge's feature space",
            headline=lambda r: r.get("coverage"), summary=_pair("density", "coverage")),
@@ -232,7 +234,7 @@ BUILTIN_METRICS = (
            description="classification accuracy score: the judge's classifier trained only on the generated images, "
            "accuracy on the real test split; in brackets the same classifier trained on real images",
            summary=lambda r: f"{_percent(r['value'])} ({_percent(r['real_data_accuracy'])})"),
-    Metric("inception-fid", inception_fid, label="Inception FID", features="inception",
+    Metric("inception-fid", inception_fid, label="Inception FID", features="inception", min_images=2,
            description="FID in pytorch-fid's InceptionV3 feature space (needs its weights file)",
            headline=lambda r: r["value"] if r.get("status") == "ok" else None, summary=_inception_summary),
     Metric("inception-kid", on_inception_features(kid), label="Inception KID x 10^3", features="inception",
@@ -240,11 +242,12 @@ BUILTIN_METRICS = (
            headline=lambda r: r["value"] * 1000.0 if r.get("status") == "ok" and r.get("value") is not None else None,
            summary=lambda r: _plus_minus(r, 1000.0) if r.get("status") == "ok" else "unavailable"),
     Metric("inception-precision-recall", on_inception_features(precision_recall), label="Inception precision / recall",
+           min_images=4,
            better="higher", features="inception",
            description="precision and recall as above, on Inception's pool features (needs the Inception weights)",
            headline=lambda r: r["value"] if r.get("status") == "ok" else None,
            summary=lambda r: _pair("precision", "recall")(r) if r.get("status") == "ok" else "unavailable"),
-    Metric("inception-density-coverage", on_inception_features(density_coverage),
+    Metric("inception-density-coverage", on_inception_features(density_coverage), min_images=6,
            label="Inception density / coverage", better="higher", features="inception",
            description="density and coverage as above, on Inception's pool features (needs the Inception weights)",
            headline=lambda r: r.get("coverage") if r.get("status") == "ok" else None,

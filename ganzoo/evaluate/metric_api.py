@@ -69,6 +69,8 @@ class Metric:
       judge's); data of one class have none, and such metrics are left out for them.
     * ``headline(result)``: the one number a table sorts by (default ``result["value"]``);
       ``summary(result)``: the text of a table cell (default: the headline, 2 decimals).
+    * ``min_images``: the fewest generated images the metric is defined on (a Fréchet
+      distance needs 2, k nearest neighbours k + 1); fewer is refused before any work.
     """
 
     name: str
@@ -82,6 +84,7 @@ class Metric:
     needs_judge: bool | None = None
     headline: Callable[[dict[str, Any]], float | None] = _value
     summary: Callable[[dict[str, Any]], str] | None = None
+    min_images: int = 1
 
     def __post_init__(self) -> None:
         if self.applies not in APPLIES:

@@ -53,6 +53,16 @@ def parse_metrics(text: str | None) -> tuple[str, ...]:
     return chosen
 
 
+def check_counts(chosen: tuple[str, ...], images: int) -> None:
+    """Refuse, before any work, metrics asked for that so few images cannot give (a
+    Fréchet distance of one image was numpy's warnings, then scipy's LinAlgError)."""
+    short = [metric for metric in registered_metrics() if metric.name in chosen and metric.min_images > images]
+    if short:
+        needs = ", ".join(f"{metric.name} needs {metric.min_images}" for metric in short)
+        counted = "1 image is" if images == 1 else f"{images} images are"
+        raise UsageError(f"{counted} too few: {needs}; give more, or leave those out with --metrics")
+
+
 def package_versions(model: str | None = None) -> dict[str, str]:
     """Versions of Python, the numeric packages and the plugin distribution of ``model``."""
     versions = {"python": platform.python_version()}
@@ -363,6 +373,7 @@ def evaluate_images(
     check_real_split(options.real_split)
     torch_device = resolve_device(options.device)
     image_set = read_image_set(images, options.progress)
+    check_counts(chosen, len(image_set.images))
     folder = images_report_folder(options.out, images, options.force)
     settings = {"dataset": dataset, "channels": image_set.channels, "image_size": image_set.image_size}
     with shared_cores(torch_device):

@@ -33,6 +33,17 @@ def read_limited(path: Path, limit: int, what: str = "file") -> str:
     return raw.decode("utf-8")
 
 
+def check_room_for(out: Path) -> None:
+    """Refuse an output whose folder cannot be: a file standing where one of its folders
+    belongs (``--out existing.png/x.png`` said "File exists"). Missing folders are fine:
+    they are made when the output is written."""
+    for ancestor in (out.parent, *out.parent.parents):
+        if ancestor.exists() or ancestor.is_symlink():
+            if not ancestor.is_dir():
+                raise UsageError(f"{ancestor} is a file, so it cannot hold {out}; choose another --out")
+            return
+
+
 def check_folder_can_be_written(folder: Path, what: str, hint: str = "") -> None:
     """Before long work whose result goes to ``folder``: a one-line :class:`UsageError`
     when it is a file, or when nothing can be written where it is or would be made (a

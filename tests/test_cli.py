@@ -375,3 +375,17 @@ def test_a_source_that_is_not_an_artifact_is_named_for_what_it_is(tmp_path, case
                 "device": "/dev/zero is not a regular file (a device or a pipe), not a checkpoint"}[case]
     assert result.returncode == 1 and result.stderr.count("\n") == 1 and expected in result.stderr, result.stderr
     assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize("command", [["sample", "acgan", "--n", "2"], ["interpolate", "acgan", "--seeds", "1,2"],
+                                     ["export", "acgan"], ["export", "acgan", "--format", "hub"]])
+def test_an_output_under_a_file_is_one_line_before_any_work(trained_run, tmp_path, command):
+    """--out existing.png/x.png said "File exists" (sample, export, interpolate)."""
+    run_dir, env, _ = trained_run
+    existing = tmp_path / "existing.png"
+    existing.write_bytes(b"mine")
+    out = existing / "deeper" / ("x" if "hub" in command else "x.png" if command[0] != "export" else "x.safetensors")
+    result = run_cli(*command, "--run", str(run_dir), "--out", str(out), env=env)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert f"{existing} is a file, so it cannot hold {out}; choose another --out" in result.stderr
+    assert existing.read_bytes() == b"mine" and sorted(p.name for p in tmp_path.iterdir()) == ["existing.png"]

@@ -23,7 +23,7 @@ import yaml
 
 from ..artifacts import HUB_CONFIG, HUB_WEIGHTS, rebuild_config, write_weights
 from ..errors import UsageError
-from ..files import REPORT_LIMIT, folder_replaced_atomically, read_limited
+from ..files import REPORT_LIMIT, check_room_for, folder_replaced_atomically, read_limited
 from ..generation import generate
 from ..grids import save_png
 from ..splits import real_split_name
@@ -40,6 +40,7 @@ def export_hub(generator: torch.nn.Module, config: dict[str, Any], model: str, o
         raise UsageError(f"{out} already exists; choose another --out or pass --force to replace the folder")
     if out.suffix:
         raise UsageError(f"--format hub writes a folder: give --out a name without a suffix, got {out}")
+    check_room_for(out)
     rebuild = rebuild_config(config, model)
     report = latest_report(config.get("exported_from"))
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -78,7 +78,8 @@ def test_a_folder_of_pngs_reads_labels_from_class_names_or_indices(tmp_path):
     ("float labels", "'labels' must be 20 integers"),
     ("label out of range", "label 10 is not a class index"),
     ("pickled objects", "not a readable .npz file"),
-    ("random bytes", "not a readable .npz file"),
+    ("random bytes", "is not an .npz file: it does not start as a zip archive"),  # was numpy's "pickled data"
+    ("an .npy file", "is an .npy file (one array); save the images with np.savez"),
     ("empty", "holds no images"),
 ])
 def test_a_bad_npz_is_one_clear_error(tmp_path, case, message):
@@ -103,11 +104,15 @@ def test_a_bad_npz_is_one_clear_error(tmp_path, case, message):
         np.savez(path, images=np.array([x, "code"], dtype=object))
     elif case == "random bytes":
         path.write_bytes(np.random.default_rng(0).bytes(3000))
+    elif case == "an .npy file":
+        with open(path, "wb") as file:
+            np.save(file, x)
     elif case == "empty":
         np.savez(path, images=x[:0])
     with pytest.raises(DataError) as caught:
         read_image_set(path, progress=False).labels_for(MNIST_NAMES)
     assert message in str(caught.value) and str(path) in str(caught.value) and "\n" not in str(caught.value)
+    assert "unsafely" not in str(caught.value)
 
 
 def test_a_bad_folder_is_one_clear_error(tmp_path):

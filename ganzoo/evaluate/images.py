@@ -135,7 +135,27 @@ def read_image_set(path: Path, progress: bool = True) -> ImageSet:
 NPZ_KEYS = (("images", "labels"), ("arr_0", "arr_1"))
 
 
+ZIP_STARTS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip archive's first entry, or an empty one's end
+NPY_START = b"\x93NUMPY"
+
+
+def _check_npz_header(path: Path) -> None:
+    """An .npz is a zip archive: anything else is named for what it is before numpy reads
+    it (numpy takes any other bytes for a pickle and advises loading it unsafely)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(NPY_START))
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if head.startswith(NPY_START):
+        raise DataError(f"{path} is an .npy file (one array); save the images with np.savez(path, images=..., "
+                        "labels=...)")
+    if not head.startswith(ZIP_STARTS):
+        raise DataError(f"{path} is not an .npz file: it does not start as a zip archive (what np.savez writes) does")
+
+
 def _read_npz(path: Path) -> ImageSet:
+    _check_npz_header(path)
     try:
         with np.load(path, allow_pickle=False) as archive:
             names = set(archive.files)

@@ -47,7 +47,7 @@ from .runs.folder import runs_dir as runs_folder
 from .runs.listing import list_runs
 from .sample import write_samples
 from .train.callbacks import Callback
-from .train.session import resume_run, train_run
+from .train.session import missing_checkpoint, resume_run, train_run
 
 __all__ = ["LoadedGenerator", "catalog", "datasets", "evaluate", "evaluate_images", "export", "export_weights", "leaderboard", "load",
            "metrics", "models", "parse_overrides", "parse_seeds", "recipes", "resolve_device", "resume", "runs",
@@ -198,6 +198,8 @@ def resume(
     if path is not None:
         folder = path if path.is_dir() else (RunFolder.of_checkpoint(path).root if RunFolder.of_checkpoint(path)
                                              else None)
+        if not path.exists() and path.suffix == ".pt":
+            raise UsageError(missing_checkpoint(path))
         if not path.exists() or folder is None:
             raise UsageError(f"{path} is neither a run folder nor one of a run's checkpoints")
         model = model or str(read_config(folder).get("model"))

@@ -389,3 +389,15 @@ def test_an_output_under_a_file_is_one_line_before_any_work(trained_run, tmp_pat
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert f"{existing} is a file, so it cannot hold {out}; choose another --out" in result.stderr
     assert existing.read_bytes() == b"mine" and sorted(p.name for p in tmp_path.iterdir()) == ["existing.png"]
+
+
+def test_resuming_from_a_step_checkpoint_that_is_gone_names_those_kept(trained_run):
+    """--resume RUN/checkpoints/step_N.pt for a step file that rotation deleted said
+    "not a readable run folder (config.yaml ...)"."""
+    run_dir, env, _ = trained_run
+    gone = run_dir / "checkpoints" / "step_0000001.pt"
+    result = run_cli("train", "acgan", "--resume", str(gone), "--set", "max_steps=6", env=env)
+    kept = ", ".join(sorted(p.name for p in (run_dir / "checkpoints").glob("*.pt")))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert f"checkpoint {gone} does not exist (a run keeps its newest keep_checkpoints" in result.stderr
+    assert f"this run has {kept}" in result.stderr and "last.pt" in kept

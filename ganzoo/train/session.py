@@ -232,6 +232,8 @@ def _resume_source(run: Path | None, model: str, runs_dir: Path | None) -> tuple
     ``last.pt`` (no ``run``), a run folder's, or a checkpoint file in a run's checkpoints/."""
     if run is None:
         run = newest_run(default_runs_dir(runs_dir), model)
+    if not run.exists() and run.suffix == ".pt":
+        raise UsageError(missing_checkpoint(run))
     if not run.is_file():
         return run, RunFolder(run).last
     folder = RunFolder.of_checkpoint(run)
@@ -239,6 +241,16 @@ def _resume_source(run: Path | None, model: str, runs_dir: Path | None) -> tuple
         raise UsageError(f"{run} is not in the checkpoints/ folder of a run; --resume takes a run folder "
                          "or one of its checkpoints")
     return folder.root, run
+
+
+def missing_checkpoint(path: Path) -> str:
+    """Why a checkpoint --resume names is not there, and which of the run's are."""
+    folder = RunFolder.of_checkpoint(path)
+    if folder is None or not folder.checkpoints.is_dir():
+        return f"checkpoint {path} does not exist"
+    kept = sorted(p.name for p in folder.checkpoints.glob("*.pt"))
+    return (f"checkpoint {path} does not exist (a run keeps its newest keep_checkpoints step checkpoints and "
+            f"deletes older ones); this run has {', '.join(kept) if kept else 'none'}")
 
 
 def _continue_run(job: Job, source: Resumption, allow_other_data: bool, context: Context, device: torch.device) -> Path:

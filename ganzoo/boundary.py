@@ -36,23 +36,34 @@ def raise_terminated(signum: int, frame: Any) -> None:
     raise Terminated()
 
 
-MAX_ERROR_CHARS = 500  # a line's length, "ganzoo: error: " included
+MAX_QUOTED_CHARS = 200  # one word of an error line (a value a user gave, a path)
+MAX_ERROR_CHARS = 2000  # the whole line, whatever it quotes
 
 
 def say_error(message: str) -> None:
-    """One line on stderr, at most ``MAX_ERROR_CHARS`` long (a value quoted in an error
-    may be anything a user gave); under torchrun only rank 0 says it (every rank fails
-    alike)."""
+    """One line on stderr; under torchrun only rank 0 says it (every rank fails alike)."""
     if process_rank() == 0:
         typer.echo(one_short_line(f"ganzoo: error: {message}"), err=True)
 
 
-def one_short_line(line: str, limit: int = MAX_ERROR_CHARS) -> str:
-    line = " ".join(line.splitlines())
-    if len(line) <= limit:
+def one_short_line(line: str) -> str:
+    """``line`` as one line that quotes no word of more than ``MAX_QUOTED_CHARS`` (a value
+    may be anything a user gave: its middle is left out, saying how long it was) and is
+    at most ``MAX_ERROR_CHARS``; a line of ordinary words and paths stays whole."""
+    words = [_shortened(word) for word in " ".join(line.splitlines()).split(" ")]
+    line = " ".join(words)
+    if len(line) <= MAX_ERROR_CHARS:
         return line
     tail = f" ... ({len(line):,} characters)"
-    return line[:limit - len(tail)] + tail
+    return line[:MAX_ERROR_CHARS - len(tail)] + tail
+
+
+def _shortened(word: str) -> str:
+    if len(word) <= MAX_QUOTED_CHARS:
+        return word
+    cut = f"...({len(word):,} characters)..."
+    keep = MAX_QUOTED_CHARS - len(cut)
+    return word[:keep * 2 // 3] + cut + word[len(word) - keep // 3:]
 
 
 def _fail(message: str, code: int) -> typer.Exit:

@@ -401,3 +401,24 @@ def test_resuming_from_a_step_checkpoint_that_is_gone_names_those_kept(trained_r
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert f"checkpoint {gone} does not exist (a run keeps its newest keep_checkpoints" in result.stderr
     assert f"this run has {kept}" in result.stderr and "last.pt" in kept
+
+
+def test_a_hand_edited_setting_in_config_yaml_is_refused_on_resume(trained_run, tmp_path):
+    """Editing lr in config.yaml, then --resume: exit 0, and config.yaml and the new
+    checkpoint said lr 0.5 while the restored optimiser kept training at 0.0002."""
+    import shutil
+
+    run_dir, env, _ = trained_run
+    copy = tmp_path / run_dir.name
+    shutil.copytree(run_dir, copy, symlinks=True)
+    config_path = copy / "config.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    trained_lr = config["settings"]["lr"]
+    config["settings"]["lr"] = 0.5
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    edited = config_path.read_bytes()
+    before = sorted(p.name for p in (copy / "checkpoints").iterdir())
+    result = run_cli("train", "acgan", "--resume", str(copy), "--set", "max_steps=6", env=env)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert f"says lr: 0.5, but last.pt was trained with lr: {trained_lr!r}" in result.stderr
+    assert config_path.read_bytes() == edited and sorted(p.name for p in (copy / "checkpoints").iterdir()) == before

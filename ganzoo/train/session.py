@@ -224,7 +224,26 @@ def _open_resumption(model: str, run: Path | None, runs_dir: Path | None) -> Res
     payload = load_or_point_to_intact(checkpoint, f"continue from it with 'ganzoo train {model} --resume {{path}}'")
     if payload["model"] != model:
         raise CheckpointError(f"{checkpoint} is a checkpoint of {payload['model']!r}, not of {model!r}")
+    _check_record_agrees(run_dir, config, checkpoint, payload)
     return Resumption(run_dir, checkpoint, config, payload, rewinds(run_dir, checkpoint), hint)
+
+
+def _check_record_agrees(run_dir: Path, config: Mapping[str, Any], checkpoint: Path,
+                         payload: Mapping[str, Any]) -> None:
+    """Refuse a config.yaml whose fixed settings (those a resume may not change) differ
+    from the ones the checkpoint was trained with: a hand edit (``lr``) would be recorded
+    while the restored optimiser kept the old value."""
+    recorded = upgrade_settings(config.get("settings") or {})
+    trained_config = payload.get("config")
+    trained = upgrade_settings((trained_config.get("settings") if isinstance(trained_config, Mapping) else None) or {})
+    free = set(resumable_settings())
+    edited = sorted(key for key in recorded.keys() & trained.keys()
+                    if key not in free and recorded[key] != trained[key])
+    if edited:
+        key = edited[0]
+        raise UsageError(f"{RunFolder(run_dir).config} says {key}: {recorded[key]!r}, but {checkpoint.name} was "
+                         f"trained with {key}: {trained[key]!r} (an edit by hand?); a run's settings are its "
+                         "checkpoint's: put config.yaml back, or start a new run with the new setting")
 
 
 def _resume_source(run: Path | None, model: str, runs_dir: Path | None) -> tuple[Path, Path]:

@@ -20,7 +20,7 @@ def resolved(recipe="mnist", overrides=(), model="acgan"):
 
 
 def test_builtin_recipes_are_registered():
-    assert {"mnist", "fashion-mnist", "cifar10"} <= set(get_host().recipes)
+    assert {"mnist", "fashion-mnist", "cifar10", "emoji"} <= set(get_host().recipes)
 
 
 def test_mnist_with_the_reference_preset_reproduces_the_reference_configuration():
@@ -154,7 +154,7 @@ def test_recipes_ship_inside_a_plain_install(tmp_path):
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0].startswith(str(target))
-    assert lines[1] == "['cifar10', 'fashion-mnist', 'mnist']"
+    assert lines[1] == "['cifar10', 'emoji', 'fashion-mnist', 'mnist']"
     assert lines[2].startswith(str(target)) and lines[2].endswith("mnist.yaml")
 
 

@@ -157,8 +157,9 @@ def other_maker(config: dict[str, Any], model: str) -> str:
 
 
 def _check_dtypes(path: Path, state: Any, expected: dict[str, torch.Tensor]) -> None:
-    """Weights must be floating point where the model's are: loading int8 tensors into
-    float parameters would cast them silently and sample noise."""
+    """Weights must be floating point where the model's are (loading int8 tensors into
+    float parameters would cast them silently and sample noise), and finite (NaN weights
+    sampled black images with exit 0)."""
     if not isinstance(state, dict):
         raise CheckpointError(f"{path} holds no generator weights")
     for key, tensor in state.items():
@@ -167,6 +168,12 @@ def _check_dtypes(path: Path, state: Any, expected: dict[str, torch.Tensor]) -> 
                 and not tensor.is_floating_point():
             raise CheckpointError(f"{path}: weight {key!r} is {str(tensor.dtype).replace('torch.', '')}, "
                                   f"not floating point; the file is not a generator's weights")
+    bad = [key for key, tensor in state.items() if isinstance(tensor, torch.Tensor) and tensor.is_floating_point()
+           and not bool(torch.isfinite(tensor).all())]
+    if bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise CheckpointError(f"{path}: weight {bad[0]!r}{more} holds NaN or infinite values; such a generator draws "
+                              "no image (a run that diverged? its earlier checkpoints may be intact)")
 
 
 def rebuild_config(config: dict[str, Any], model: str) -> dict[str, Any]:

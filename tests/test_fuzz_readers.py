@@ -141,6 +141,24 @@ def test_exported_int8_weights_are_refused_not_cast(real_files, tmp_path):
         load_generator(bad, "acgan", CPU)
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_exported_non_finite_weights_are_refused(real_files, tmp_path, value):
+    """An export whose weights were all NaN sampled an all-black image with exit 0."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    good = tmp_path / "good.safetensors"
+    good.write_bytes(real_files.bytes("safetensors"))
+    with safe_open(str(good), framework="pt") as f:
+        metadata = f.metadata()
+    tensors = {k: (torch.full_like(v, value) if v.is_floating_point() else v) for k, v in load_file(str(good)).items()}
+    bad = tmp_path / "nan.safetensors"
+    save_file(tensors, str(bad), metadata=metadata)
+    with pytest.raises(GanzooError, match=r"more holds NaN or infinite values; such a generator draws no image"):
+        load_generator(bad, "acgan", CPU)
+    load_generator(good, "acgan", CPU)  # finite weights load as before
+
+
 yaml_values = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=12)),
     lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)),

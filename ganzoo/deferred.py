@@ -6,6 +6,7 @@ RecursionError on the next import, the signal lost; or the process dying by SIGI
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,15 @@ def signals_deferred() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def optimizer_imports() -> None:
+    """What torch imports on a process's first optimiser (``torch._dynamo``, about a
+    second), imported here with the signals held: a SIGINT inside it left a half-made
+    module ("Error calling __set_name__ on 'cached_property'", an internal error)."""
+    if "torch._dynamo" not in sys.modules:
+        with signals_deferred():
+            import_module("torch._dynamo")
 
 
 def torchvision(module: str) -> ModuleType:

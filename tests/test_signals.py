@@ -80,3 +80,32 @@ def test_a_signal_at_any_moment_is_one_line(trained_run, tmp_path, command):  # 
                                     ), (delay, result.stderr)
         _whole_or_absent(command, out)
         assert [p.name for p in tmp_path.rglob(".*")] == []  # no temporary left
+
+
+def test_an_interrupt_during_the_first_optimisers_imports_waits_for_them():
+    """SIGINT about 2 s into a training, inside torch's lazy import of torch._dynamo (the
+    first optimiser), left it half-made: an internal RuntimeError ("Error calling
+    __set_name__ on 'cached_property'"). The import now runs with the signal held."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, signal, sys, importlib\n"
+        "from ganzoo import deferred\n"
+        "real = importlib.import_module\n"
+        "def interrupting(name, *args):\n"
+        "    if name == 'torch._dynamo':\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "    return real(name, *args)\n"
+        "deferred.import_module = interrupting\n"
+        "try:\n"
+        "    deferred.optimizer_imports()\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted after the import:', 'torch._dynamo' in sys.modules)\n"
+        "import torch\n"
+        "torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])\n"
+        "print('an optimiser after it')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["interrupted after the import: True", "an optimiser after it"]

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from .. import cores
 from ..classes import slug
 from ..data import ImageData, cache_dir
+from ..deferred import optimizer_imports
 from ..errors import CheckpointError, DataError, UsageError
 from ..machine import keep_freed_memory
 from ..runs.checkpoint import load_checkpoint, save_checkpoint
@@ -130,6 +131,7 @@ def train_classifier(
         keep_freed_memory()
     model = EvalClassifier(channels=c, image_size=h, num_classes=train.num_classes)
     model = model.to(device, memory_format=plan.memory_format)
+    optimizer_imports()
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=2e-3, total_steps=steps)
     images, labels = train.images.to(device), train.labels.to(device)

@@ -38,6 +38,7 @@ from tqdm import tqdm
 from ..blocks import set_fused_upsample, set_split_narrow
 from ..cores import CoreShare, shared_cores
 from ..data import ImageData
+from ..deferred import optimizer_imports
 from ..errors import GanzooError, UsageError, first_line
 from ..machine import keep_freed_memory
 from ..models import BuiltModel
@@ -137,6 +138,7 @@ class Trainer:
         self.budget = budget(self.settings, len(data), context.world_size)
         self.images, self.labels = data.images.to(self.device), data.labels.to(self.device)
         self.generator, self.discriminator = self._networks()
+        optimizer_imports()  # before the first optimiser, G's, D's or the step's own
         self.step_context, self.opt_g, self.opt_d, self.train_step = self._step_and_optimizers()
         self.ema = EMA(self.generator, self.settings["ema"]) if self.settings["ema"] > 0 else None
         for group in (g for optimizer in self.optimizers().values() for g in optimizer.param_groups):

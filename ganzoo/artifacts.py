@@ -11,6 +11,7 @@ write the weights with :func:`write_weights`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from .runs.checkpoint import load_checkpoint, load_or_point_to_intact
 from .runs.folder import RunFolder, newest_run, read_config
 from .runs.folder import runs_dir as default_runs_dir
 from .runs.folder import upgrade_settings
+from .runs.seal import weights_sha256
 from .zoo import build_model, known_model, model_owner, recorded_plugin
 
 EXPORT_FORMAT = "ganzoo-generator-1"  # the metadata of an exported .safetensors file
@@ -194,11 +196,21 @@ def rebuild_config(config: dict[str, Any], model: str) -> dict[str, Any]:
 
 
 def write_weights(generator: torch.nn.Module, rebuild: dict[str, Any], out: Path) -> None:
-    """The generator's state dict as safetensors, the rebuild config in its metadata."""
+    """The generator's state dict as safetensors, the rebuild config in its metadata,
+    sealed with the checksum of both (``export_seal``)."""
     tensors = {key: value.detach().cpu().contiguous().clone() for key, value in generator.state_dict().items()}
+    metadata = {"format": EXPORT_FORMAT, "model": rebuild["model"], "config": json.dumps(rebuild)}
     with replaced_atomically(out) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": EXPORT_FORMAT, "model": rebuild["model"],
-                                               "config": json.dumps(rebuild)})
+        save_file(tensors, str(tmp), metadata={**metadata, "sha256": export_seal(tensors, metadata)})
+
+
+EXPORT_METADATA = ("format", "model", "config", "sha256")  # an export's metadata; "sha256" since 0.6
+
+
+def export_seal(state: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
+    """An export's checksum: of its tensors (names, dtypes, shapes, bytes) and its metadata."""
+    described = json.dumps({key: metadata.get(key) for key in EXPORT_METADATA if key != "sha256"}, sort_keys=True)
+    return hashlib.sha256(f"{weights_sha256(state)};{described}".encode()).hexdigest()
 
 
 def read_exported(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
@@ -213,6 +225,10 @@ def read_exported(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         raise CheckpointError(f"{path} is not a readable safetensors file ({first_line(exc)})") from None
     if not isinstance(metadata, dict) or metadata.get("format") != EXPORT_FORMAT:
         raise CheckpointError(f"{path} is not a generator exported by ganzoo (no '{EXPORT_FORMAT}' metadata)")
+    unknown = sorted(set(metadata) - set(EXPORT_METADATA))
+    if unknown or ("sha256" in metadata and metadata["sha256"] != export_seal(state, metadata)):
+        raise CheckpointError(f"{path} is damaged (its tensors or metadata differ from the checksum written "
+                              "with them)")
     try:
         config = json.loads(metadata["config"])
     except (KeyError, TypeError, ValueError, RecursionError):

@@ -126,6 +126,11 @@ def test_exported_generators(real_files, tmp_path_factory, data):
     reads_cleanly(lambda p: load_generator(p, "acgan", CPU), path)
 
 
+def unsealed(metadata: dict) -> dict:
+    """An export's metadata without its checksum: a file another tool wrote, or ganzoo before 0.6."""
+    return {key: value for key, value in metadata.items() if key != "sha256"}
+
+
 def test_exported_int8_weights_are_refused_not_cast(real_files, tmp_path):
     from safetensors.torch import load_file, save_file
     from safetensors import safe_open
@@ -136,7 +141,7 @@ def test_exported_int8_weights_are_refused_not_cast(real_files, tmp_path):
         metadata = f.metadata()
     tensors = {k: (v.to(torch.int8) if v.is_floating_point() else v) for k, v in load_file(str(good)).items()}
     bad = tmp_path / "int8.safetensors"
-    save_file(tensors, str(bad), metadata=metadata)
+    save_file(tensors, str(bad), metadata=unsealed(metadata))
     with pytest.raises(GanzooError, match="is int8, not floating point"):
         load_generator(bad, "acgan", CPU)
 
@@ -153,7 +158,7 @@ def test_exported_non_finite_weights_are_refused(real_files, tmp_path, value):
         metadata = f.metadata()
     tensors = {k: (torch.full_like(v, value) if v.is_floating_point() else v) for k, v in load_file(str(good)).items()}
     bad = tmp_path / "nan.safetensors"
-    save_file(tensors, str(bad), metadata=metadata)
+    save_file(tensors, str(bad), metadata=unsealed(metadata))
     with pytest.raises(GanzooError, match=r"more holds NaN or infinite values; such a generator draws no image"):
         load_generator(bad, "acgan", CPU)
     load_generator(good, "acgan", CPU)  # finite weights load as before
@@ -362,3 +367,24 @@ def test_whole_file_reads_are_bounded(tmp_path, monkeypatch):
     assert listing.newest_report(RunFolder(run)) is not None
     monkeypatch.setattr(listing, "REPORT_LIMIT", 100)
     assert listing.newest_report(RunFolder(run)) is None  # past the limit: not read
+
+
+@pytest.mark.parametrize("kind", ["checkpoint", "safetensors"])
+def test_a_byte_changed_anywhere_in_a_checkpoint_or_export_is_found_on_load(real_files, tmp_path, kind):
+    """A checkpoint with one byte flipped in the middle loaded and sampled with exit 0: the
+    zip's CRCs were never checked. Each file is sealed with its checksum now (runs/seal.py,
+    an export's metadata); one bit flipped at each of 20 positions, from the first byte to
+    the last, is refused on load every time."""
+    original = real_files.bytes(kind)
+    load = (lambda p: load_checkpoint(p)) if kind == "checkpoint" else (lambda p: load_generator(p, "acgan", CPU))
+    good = tmp_path / ("good.pt" if kind == "checkpoint" else "good.safetensors")
+    good.write_bytes(original)
+    load(good)  # intact, it loads
+    positions = sorted({round(i * (len(original) - 1) / 19) for i in range(20)} | {len(original) // 2})
+    for position in positions:
+        damaged_file = tmp_path / ("x.pt" if kind == "checkpoint" else "x.safetensors")
+        flipped = bytearray(original)
+        flipped[position] ^= 0x04
+        damaged_file.write_bytes(bytes(flipped))
+        with pytest.raises(GanzooError):
+            load(damaged_file)

@@ -28,9 +28,10 @@ from ..deferred import optimizer_imports
 from ..errors import CheckpointError, DataError, UsageError
 from ..machine import keep_freed_memory
 from ..runs.checkpoint import load_checkpoint, save_checkpoint
+from ..runs.seal import weights_sha256
 from ..speed import plan_speed
 from ..waiting import said_if_slow
-from .pinned import PinnedJudge, pinned_judge_for, weights_sha256
+from .pinned import PinnedJudge, pinned_judge_for
 
 CLASSIFIER_VERSION = 1
 FEATURE_DIM = 128
@@ -74,7 +75,7 @@ class Judge:
     path: Path | None
     trained_now: bool
     steps: int = TRAIN_STEPS  # how long it trained: CAS trains its classifier as long
-    sha256: str = ""  # its name in reports (pinned.weights_sha256)
+    sha256: str = ""  # its name in reports (runs.seal.weights_sha256)
     pinned: dict[str, Any] | None = None  # the manifest entry of a judge shipped with ganzoo
 
     def describe(self) -> dict[str, Any]:

@@ -18,7 +18,6 @@ size, another folder, ``GANZOO_JUDGE_STEPS``) keeps the train-and-cache path.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,20 +28,10 @@ from safetensors.torch import load_file
 
 from ..data import ImageData, fingerprint
 from ..errors import DataError, first_line
+from ..runs.seal import weights_sha256
 
 JUDGES_DIR = Path(__file__).parent / "judges"
 MANIFEST = JUDGES_DIR / "manifest.json"
-
-
-def weights_sha256(state: dict[str, torch.Tensor]) -> str:
-    """A judge's name: sha256 over its tensors' names, dtypes, shapes and bytes, in name order
-    (the same for a pinned file, a cached judge and one trained just now)."""
-    digest = hashlib.sha256()
-    for name in sorted(state):
-        tensor = state[name].detach().cpu().contiguous()
-        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import torch
 
 from ..errors import CheckpointError, GanzooError, first_line
 from ..files import link_or_copy, replaced_atomically
+from .seal import seal, seal_problem
 
 try:
     import resource
@@ -32,12 +33,14 @@ REQUIRED_KEYS = ("format", "model", "generator", "config")
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
     """Write ``payload`` to ``path`` so that a crash at any moment leaves the old file
-    whole: the bytes go to a temporary file beside it, are flushed and renamed over it;
-    on any failure (a full disk) the previous checkpoint is untouched."""
+    whole: the bytes go to a temporary file beside it, are sealed with their checksum
+    (``seal.py``), flushed and renamed over it; on any failure (a full disk) the previous
+    checkpoint is untouched."""
     path = Path(path)
     try:
         with replaced_atomically(path) as tmp:
             torch.save({"format": FORMAT, **payload}, tmp)
+            seal(tmp)
     except (OSError, RuntimeError) as exc:  # torch.save reports a full disk as a RuntimeError
         raise GanzooError(f"could not save checkpoint {path}: {_save_failure(exc, path)}; "
                           f"{_what_survives(path)}") from None
@@ -161,6 +164,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if head[:1] == PICKLE_PROTO and len(head) > 1 and head[1] > LEGACY_PROTOCOL:
         raise CheckpointError(f"{path} is a plain pickle (protocol {head[1]}), not a file torch.save wrote; ganzoo "
                               "does not unpickle such files (that could run code)")
+    problem = None if mmap else _seal_problem(path)  # a peek at the step (mmap) reads no more than it needs
+    if problem:
+        raise CheckpointError(f"checkpoint {path} is damaged ({problem})")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True,
                              mmap=mmap and head.startswith(ZIP_MAGIC))  # the legacy format cannot be mapped
@@ -180,6 +186,13 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if payload["format"] != FORMAT:
         raise CheckpointError(f"{path} has checkpoint format {payload['format']!r}; this ganzoo reads {FORMAT!r}")
     return payload
+
+
+def _seal_problem(path: Path) -> str | None:
+    try:
+        return seal_problem(path)
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
 
 
 def checkpoint_step(path: Path) -> int | None:

@@ -280,3 +280,15 @@ def test_too_few_images_for_a_metric_are_refused_before_any_work(tmp_path, count
     assert f"{counted} too few: " in result.stderr and "precision-recall needs 4" in result.stderr
     assert ("classifier-fid needs 2" in result.stderr) == (count < 2) and "Warning" not in result.stderr
     assert not (tmp_path / "report").exists()
+
+
+def test_a_runs_evaluation_counts_its_images_the_same_way():
+    """A run's evaluation makes --n images per class: with one class and --n 1, the
+    metrics that need more are refused before any image is made."""
+    from ganzoo.errors import UsageError
+    from ganzoo.evaluate.run import check_counts, parse_metrics
+
+    with pytest.raises(UsageError, match=r"^1 image is too few: classifier-fid needs 2, .*inception-fid needs 2"):
+        check_counts(parse_metrics(None), 1 * 1)
+    check_counts(parse_metrics(None), 1 * 10)  # MNIST's ten classes, --n 1: enough for every metric
+    check_counts(parse_metrics("accuracy,cas"), 1)

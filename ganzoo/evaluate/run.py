@@ -346,6 +346,7 @@ def evaluate(
     path, _ = find(source_of(run, checkpoint), model, runs_dir)
     run_dir = path.parent.parent if path.parent.name == "checkpoints" else None
     generator, config = load_generator(path, model, torch_device)
+    check_counts(chosen, options.n_per_class * len(config["class_names"]))
     folder = report_folder(options.out, run_dir, int(config.get("step") or 0), options.force)
     data_dir = recorded_data_dir(config, options.data_dir, str(run_dir or path))
     with shared_cores(torch_device):  # beside other ganzoo jobs on the CPU, its share of the cores

@@ -47,6 +47,9 @@ def source_of(run: Path | None, checkpoint: Path | None) -> Path | None:
     one of them or neither (the newest run of the model), never both."""
     if run is not None and checkpoint is not None:
         raise UsageError("give --run or --checkpoint, not both")
+    if run is not None and Path(run).is_file():
+        raise UsageError(f"--run takes a run folder, and {run} is a file; a checkpoint or an exported generator "
+                         "goes with --checkpoint")
     return run if run is not None else checkpoint
 
 

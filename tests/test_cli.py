@@ -422,3 +422,12 @@ def test_a_hand_edited_setting_in_config_yaml_is_refused_on_resume(trained_run, 
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert f"says lr: 0.5, but last.pt was trained with lr: {trained_lr!r}" in result.stderr
     assert config_path.read_bytes() == edited and sorted(p.name for p in (copy / "checkpoints").iterdir()) == before
+
+
+def test_run_given_a_file_says_to_use_checkpoint(trained_run, tmp_path):
+    """--run on a file was read as a checkpoint: "/etc/hostname is not a PyTorch checkpoint file"."""
+    run_dir, env, _ = trained_run
+    for command in (["sample", "acgan"], ["evaluate", "acgan"], ["export", "acgan", "--out", str(tmp_path / "g.st")]):
+        result = run_cli(*command, "--run", str(run_dir / "config.yaml"), env=env)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+        assert "--run takes a run folder, and " in result.stderr and "goes with --checkpoint" in result.stderr

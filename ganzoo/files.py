@@ -7,7 +7,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,6 +31,15 @@ def read_limited(path: Path, limit: int, what: str = "file") -> str:
     if len(raw) > limit:
         raise TooLargeToRead(f"{path} is larger than {limit / (1 << 20):g} MiB, more than a {what} ever is")
     return raw.decode("utf-8")
+
+
+def check_outputs(targets: Sequence[Path], force: bool) -> None:
+    """Refuse, before any work, outputs that exist (unless ``force``) or whose folder
+    cannot be (:func:`check_room_for`); ``targets`` lie in one folder."""
+    for target in targets:
+        if target.exists() and not force:
+            raise UsageError(f"{target} already exists; choose another --out or pass --force to overwrite it")
+    check_room_for(targets[0])
 
 
 def check_room_for(out: Path) -> None:

@@ -17,7 +17,7 @@ import torch
 from .classes import resolve_class
 from .contracts import Generator
 from .errors import UsageError
-from .files import check_room_for, replaced_atomically
+from .files import check_outputs, replaced_atomically
 from .generation import latents, seeded, to_uint8
 from .grids import tile, to_pil
 from .sample import default_output
@@ -126,10 +126,7 @@ def write_interpolation(generator: Generator, class_names: list[str], *, checkpo
     if png.suffix.lower() != ".png":
         raise UsageError(f"--out must name a .png file (the GIF goes beside it), got {png}")
     gif = png.with_suffix(".gif")
-    for target in (png, gif):
-        if target.exists() and not force:
-            raise UsageError(f"{target} already exists; choose another --out or pass --force to overwrite it")
-    check_room_for(png)
+    check_outputs((png, gif), force)
     grid = interpolation_grid(generator, class_names, seeds=seeds, steps=steps, mode=mode, class_spec=class_spec,
                               across_classes=across_classes, device=device, truncation=truncation)
     png.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ import torch
 from .classes import resolve_class, slug
 from .contracts import Generator
 from .errors import UsageError
-from .files import check_room_for, first_free, folder_replaced_atomically, replaced_atomically
+from .files import check_outputs, first_free, folder_replaced_atomically, replaced_atomically
 from .generation import generate
 from .grids import save_picture, save_png
 from .runs.folder import RunFolder
@@ -105,9 +105,7 @@ def check_output(out: Path, force: bool) -> None:
     suffix = out.suffix.lower()
     if suffix and suffix not in GRID_SUFFIXES + (".npz",):
         raise UsageError(f"cannot write {out}: use a .png or .jpg grid, an .npz file, or a folder (no suffix)")
-    if out.exists() and not force:
-        raise UsageError(f"{out} already exists; choose another --out or pass --force to overwrite it")
-    check_room_for(out)
+    check_outputs((out,), force)
 
 
 def _refuse_early(target: Path, n_images: int, image_shape: tuple[int, ...], nrow: int, force: bool) -> None:

@@ -20,7 +20,7 @@ import torch
 
 from ..artifacts import EXPORT_SUFFIX, load_generator, rebuild_config, write_weights
 from ..errors import UsageError
-from ..files import check_room_for, write_text_atomic
+from ..files import check_outputs, write_text_atomic
 from .hub import export_hub
 
 EXPORT_FORMATS = ("safetensors", "hub")
@@ -50,10 +50,7 @@ def export_generator(generator: torch.nn.Module, config: dict[str, Any], model: 
     if out.suffix != EXPORT_SUFFIX:
         raise UsageError(f"--out must name a {EXPORT_SUFFIX} file, got {out}")
     sidecar = out.with_suffix(".json")
-    for path in (out, sidecar):
-        if path.exists() and not force:
-            raise UsageError(f"{path} already exists; choose another --out or pass --force to overwrite it")
-    check_room_for(out)
+    check_outputs((out, sidecar), force)
     rebuild = rebuild_config(config, model)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
